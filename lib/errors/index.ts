@@ -1,0 +1,65 @@
+/**
+ * Typed errors. Each is thrown once where the problem is found and formatted
+ * once at the CLI edge (lib/ui), so every message carries what a person needs
+ * to act: where (file, line, column), what, and a hint.
+ */
+
+export interface SourceLocation {
+  /** Path as the user named it (or "-" for stdin). */
+  readonly file: string;
+  /** 1-based line; 0 when the problem concerns the whole file. */
+  readonly line: number;
+  /** 1-based column; 0 when unknown. */
+  readonly column: number;
+  /** Last line the problem spans (same as line for one-line problems). */
+  readonly endLine?: number;
+}
+
+export class StrataError extends Error {
+  /** Process exit code the CLI uses for this error. */
+  readonly exitCode: number = 1;
+  readonly hint: string | undefined;
+
+  constructor(message: string, options: { hint?: string | undefined; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.hint = options.hint;
+  }
+}
+
+/** A Dockerfile that cannot be read, parsed, expanded or planned. */
+export class DockerfileParseError extends StrataError {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly endLine: number;
+  /** The offending source text (an instruction, a word, a flag), when known. */
+  readonly text: string | undefined;
+
+  constructor(
+    message: string,
+    where: SourceLocation & { text?: string | undefined },
+    options: { hint?: string | undefined; cause?: unknown } = {},
+  ) {
+    super(message, options);
+    this.file = where.file;
+    this.line = where.line;
+    this.column = where.column;
+    this.endLine = where.endLine ?? where.line;
+    this.text = where.text;
+  }
+}
+
+/** Wrong command-line usage: an unknown flag, a missing operand. */
+export class UsageError extends StrataError {
+  override readonly exitCode = 2;
+}
+
+/** A file or directory the user named cannot be used. */
+export class InputError extends StrataError {
+  readonly path: string;
+  constructor(message: string, path: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options);
+    this.path = path;
+  }
+}
