@@ -16,6 +16,8 @@ export interface LexOptions {
   readonly rawEscapes?: boolean;
   /** Leave `$NAME` untouched when NAME is unset instead of expanding to "". */
   readonly skipUnsetEnv?: boolean;
+  /** Treat quotes as ordinary characters (heredoc bodies). */
+  readonly skipProcessQuotes?: boolean;
 }
 
 export interface Expansion {
@@ -80,6 +82,7 @@ interface LexState {
   readonly rawQuotes: boolean;
   rawEscapes: boolean;
   readonly skipUnset: boolean;
+  readonly quotes: boolean;
   readonly used: Set<string>;
   readonly unset: Set<string>;
 }
@@ -120,11 +123,11 @@ function processUntil(
         const v = processDollar(st);
         result += v;
         words.addString(v);
-      } else if (ch === "'") {
+      } else if (ch === "'" && st.quotes) {
         const v = processSingleQuote(st);
         result += v;
         words.addRaw(v);
-      } else if (ch === '"') {
+      } else if (ch === '"' && st.quotes) {
         const v = processDoubleQuote(st);
         result += v;
         words.addRaw(v);
@@ -260,7 +263,10 @@ function processDollar(st: LexState): string {
         if (e instanceof LexFailure && peek(st) === EOF) throw new LexFailure("syntax error: missing '}'");
         throw e;
       }
-      const value = lookup(st, name);
+      // A default, alternative or error message covers the unset case, so
+      // only the trimming modifiers count an unset name as a problem.
+      const value = trims ? lookup(st, name) : st.env(name);
+      if (!trims && value !== undefined) st.used.add(name);
       if (value === undefined && st.skipUnset) return '${' + name + modifier + word + '}';
       const isUnset = value === undefined || (nullIsUnset && value === '');
       switch (ch) {
@@ -388,6 +394,7 @@ function run(source: string, env: EnvLookup, options: LexOptions): ExpansionResu
     rawQuotes: options.rawQuotes ?? false,
     rawEscapes: options.rawEscapes ?? false,
     skipUnset: options.skipUnsetEnv ?? false,
+    quotes: !(options.skipProcessQuotes ?? false),
     used: new Set(),
     unset: new Set(),
   };

@@ -1,0 +1,68 @@
+/** Finding and reading what the user named on the command line. */
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { InputError, UsageError } from '../errors/index.js';
+
+export interface DockerfileInput {
+  readonly bytes: Buffer;
+  /** How the file is named in messages: relative to the cwd, or "-" for stdin. */
+  readonly displayName: string;
+  /** Absolute path, or undefined for stdin. */
+  readonly path: string | undefined;
+  readonly contextDir: string;
+}
+
+function readStdin(): Buffer {
+  try {
+    return readFileSync(0);
+  } catch (e) {
+    throw new InputError('cannot read the Dockerfile from standard input', '-', { cause: e, hint: 'pipe a Dockerfile in, e.g. strata plan -f - . < Dockerfile' });
+  }
+}
+
+export function readDockerfileInput(contextArg: string | undefined, fileArg: string | undefined): DockerfileInput {
+  const contextDir = path.resolve(contextArg ?? '.');
+  let isDir = false;
+  try {
+    isDir = statSync(contextDir).isDirectory();
+  } catch {
+    throw new InputError('build context does not exist', contextArg ?? '.', { hint: 'name the folder that holds your sources, e.g. strata plan .' });
+  }
+  if (!isDir) throw new InputError('build context is not a directory', contextArg ?? '.', { hint: 'name a folder; use -f to name the Dockerfile' });
+
+  if (fileArg === '-') return { bytes: readStdin(), displayName: '-', path: undefined, contextDir };
+  const file = fileArg ? path.resolve(fileArg) : path.join(contextDir, 'Dockerfile');
+  const displayName = path.relative(process.cwd(), file) || file;
+  let bytes: Buffer;
+  try {
+    if (statSync(file).isDirectory()) throw new InputError('is a directory, not a Dockerfile', displayName, { hint: 'pass -f PATH/TO/Dockerfile' });
+    bytes = readFileSync(file);
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(code === 'ENOENT' ? 'no such Dockerfile' : `cannot read the Dockerfile (${code ?? String(e)})`, displayName, {
+      cause: e,
+      hint: fileArg ? 'check the -f path' : 'run in a folder with a Dockerfile, or pass -f PATH',
+    });
+  }
+  return { bytes, displayName, path: file, contextDir };
+}
+
+/** `--build-arg K=V` (or `K` alone, taking the value from the environment, as Docker does). */
+export function parseBuildArgs(values: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of values ?? []) {
+    const eq = item.indexOf('=');
+    const name = eq < 0 ? item : item.slice(0, eq);
+    if (name === '') throw new UsageError(`invalid --build-arg "${item}"`, { hint: 'write --build-arg NAME=VALUE' });
+    if (eq >= 0) out[name] = item.slice(eq + 1);
+    else if (process.env[name] !== undefined) out[name] = process.env[name]!;
+  }
+  return out;
+}
+
+export function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`invalid ${flag} "${value}"`, { hint: `use one of: ${allowed.join(', ')}` });
+}

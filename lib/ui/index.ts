@@ -1,0 +1,4 @@
+/** lib/ui: everything strata shows a person or a tool. */
+export { formatError } from './errors.js';
+export { renderPlanText, renderFindings } from './plan.js';
+export { styleFor, paint, writeOut, writeErr, type Style } from './terminal.js';
