@@ -345,11 +345,19 @@ export function shellPatternToRegex(pattern: string): string {
 }
 
 function escapeRegex(ch: string): string {
-  return /[.*+?^${}()|[\]\\/-]/.test(ch) ? '\\' + ch : ch;
+  return /[.*+?^${}()|[\]\\/]/.test(ch) ? '\\' + ch : ch;
+}
+
+function compile(pattern: string, source: string, flags: string): RegExp {
+  try {
+    return new RegExp(source, flags);
+  } catch {
+    throw new LexFailure(`invalid pattern (${pattern}) in substitution`);
+  }
 }
 
 function fullMatcher(pattern: string): RegExp {
-  return new RegExp('^(?:' + shellPatternToRegex(pattern) + ')$', 'u');
+  return compile(pattern, '^(?:' + shellPatternToRegex(pattern) + ')$', 'u');
 }
 
 function trimPrefix(value: string, pattern: string, greedy: boolean): string {
@@ -381,7 +389,7 @@ function range(from: number, to: number): number[] {
 
 function replacePattern(value: string, pattern: string, replacement: string, all: boolean): string {
   if (pattern === '') return value;
-  const re = new RegExp(shellPatternToRegex(pattern), all ? 'gu' : 'u');
+  const re = compile(pattern, shellPatternToRegex(pattern), all ? 'gu' : 'u');
   return value.replace(re, () => replacement);
 }
 

@@ -60,6 +60,12 @@ describe('word expansion (BuildKit shell lexer)', () => {
     assert.equal(x('${A//p/P}'), 'aPPle');
     assert.equal(x('${A/p*/X}'), 'aX');
     assert.equal(x('${A/p}'), 'aple');
+    assert.equal(x('${A/a/-}'), '-pple');
+    assert.equal(x('${FILE//[.]/-}'), 'archive-tar-gz');
+  });
+
+  it('rejects a pattern that cannot be compiled instead of crashing', () => {
+    assert.match(fails('${A/[z-a]/x}'), /invalid pattern/);
   });
 
   it('handles quotes and escapes as a shell would', () => {
