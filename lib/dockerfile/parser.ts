@@ -51,6 +51,8 @@ function continuationPattern(escape: string): RegExp {
   return new RegExp(`([^${e}])${e}[ \\t]*$|^${e}[ \\t]*$`);
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** Decodes the file and refuses what is not a Dockerfile at all. */
 export function decodeDockerfile(source: string | Uint8Array, file: string): string {
   const where = { file, line: 0, column: 0 };
@@ -67,7 +69,7 @@ export function decodeDockerfile(source: string | Uint8Array, file: string): str
     text = source;
   } else {
     try {
-      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(source);
+      text = UTF8.decode(source);
     } catch {
       const bad = firstInvalidUtf8Line(source);
       throw new DockerfileParseError(`${file} is not UTF-8 text`, { file, line: bad, column: 0 }, {

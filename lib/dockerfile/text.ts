@@ -8,7 +8,10 @@ const PRINTABLE = /[\p{L}\p{M}\p{N}\p{P}\p{S}]/u;
 
 /** Go's unicode.IsSpace: the Unicode White_Space property. */
 export function isSpace(ch: string): boolean {
-  return ch.length > 0 && WHITE_SPACE.test(ch);
+  const c = ch.charCodeAt(0);
+  // ASCII first: it is nearly every character a Dockerfile holds.
+  if (c < 0x80) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  return WHITE_SPACE.test(ch);
 }
 
 export function trimLeftSpace(s: string): string {
