@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import { findIgnoreFile } from './ignore-file.js';
 
 export { findIgnoreFile } from './ignore-file.js';
+export { compileIgnore, parseIgnoreFile, goClean, IgnorePatternError, type IgnoreMatcher } from './ignore.js';
 
 export interface ContextSummary {
   readonly ignoreFile: string | undefined;
