@@ -1,9 +1,9 @@
 /** `strata check`: lint a Dockerfile with concrete fixes. */
 import { parseArgs } from 'node:util';
 import { summarizeContext } from '../context/index.js';
-import { lintDockerfile, loadDockerfile, planBuild } from '../dockerfile/index.js';
+import { lintDockerfile } from '../dockerfile/index.js';
 import { renderFindings, writeOut } from '../ui/index.js';
-import { oneOf, parseBuildArgs, readDockerfileInput } from './inputs.js';
+import { loadPlan, oneOf } from './inputs.js';
 import type { Session } from './session.js';
 
 export const checkUsage = `usage: strata check [-f FILE] [--build-arg K=V]... [--format text|json] [CONTEXT]
@@ -22,10 +22,7 @@ export function checkCommand(argv: string[], session: Session): number {
     },
   });
   const format = oneOf('--format', values.format, ['text', 'json'] as const, 'text');
-  const input = readDockerfileInput(positionals[0], values.file);
-  session.sourceLines = input.bytes.toString('utf8').split(/\r?\n/);
-  const typed = loadDockerfile(input.bytes, { file: input.displayName });
-  const plan = planBuild(typed, { buildArgs: parseBuildArgs(values['build-arg']) });
+  const { input, typed, plan } = loadPlan(session, { context: positionals[0], file: values.file, buildArgs: values['build-arg'] });
   const summary = summarizeContext(input.contextDir, input.path);
   const findings = lintDockerfile(typed, plan, { hasIgnoreFile: summary.ignoreFile !== undefined, topLevelNames: summary.topLevelNames });
   if (format === 'json') {

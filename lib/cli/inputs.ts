@@ -1,7 +1,9 @@
 /** Finding and reading what the user named on the command line. */
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { loadDockerfile, planBuild, type Plan, type TypedDockerfile } from '../dockerfile/index.js';
 import { InputError, UsageError } from '../errors/index.js';
+import type { Session } from './session.js';
 
 export interface DockerfileInput {
   readonly bytes: Buffer;
@@ -65,4 +67,16 @@ export function oneOf<T extends string>(flag: string, value: string | undefined,
   if (value === undefined) return fallback;
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new UsageError(`invalid ${flag} "${value}"`, { hint: `use one of: ${allowed.join(', ')}` });
+}
+
+/** Reads, parses and plans the Dockerfile a command names; keeps its lines for error excerpts. */
+export function loadPlan(
+  session: Session,
+  args: { context: string | undefined; file: string | undefined; target?: string | undefined; buildArgs: readonly string[] | undefined },
+): { input: DockerfileInput; typed: TypedDockerfile; plan: Plan } {
+  const input = readDockerfileInput(args.context, args.file);
+  session.sourceLines = input.bytes.toString('utf8').split(/\r?\n/);
+  const typed = loadDockerfile(input.bytes, { file: input.displayName });
+  const plan = planBuild(typed, { target: args.target, buildArgs: parseBuildArgs(args.buildArgs) });
+  return { input, typed, plan };
 }

@@ -1,8 +1,8 @@
 /** `strata plan`: the stages, steps and build order a build would follow. */
 import { parseArgs } from 'node:util';
-import { loadDockerfile, planBuild, planToJSON } from '../dockerfile/index.js';
+import { planToJSON } from '../dockerfile/index.js';
 import { renderPlanText, writeOut } from '../ui/index.js';
-import { oneOf, parseBuildArgs, readDockerfileInput } from './inputs.js';
+import { loadPlan, oneOf } from './inputs.js';
 import type { Session } from './session.js';
 
 export const planUsage = `usage: strata plan [-f FILE] [--target STAGE] [--build-arg K=V]... [--format text|json] [CONTEXT]
@@ -22,10 +22,7 @@ export function planCommand(argv: string[], session: Session): number {
     },
   });
   const format = oneOf('--format', values.format, ['text', 'json'] as const, 'text');
-  const input = readDockerfileInput(positionals[0], values.file);
-  session.sourceLines = input.bytes.toString('utf8').split(/\r?\n/);
-  const typed = loadDockerfile(input.bytes, { file: input.displayName });
-  const plan = planBuild(typed, { target: values.target, buildArgs: parseBuildArgs(values['build-arg']) });
+  const { plan } = loadPlan(session, { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'] });
   writeOut(format === 'json' ? JSON.stringify(planToJSON(plan), null, 2) : renderPlanText(plan, session.out));
   return 0;
 }

@@ -156,6 +156,16 @@ function processUntil(
   return { value: result, words: words.finish(), stoppedAt: EOF };
 }
 
+/** processUntil inside `${...}`: running out of input means the `}` is missing. */
+function untilClosing(st: LexState, stops: readonly string[], rawEscapes: boolean): ReturnType<typeof processUntil> {
+  try {
+    return processUntil(st, stops, rawEscapes);
+  } catch (e) {
+    if (e instanceof LexFailure && peek(st) === EOF) throw new LexFailure("syntax error: missing '}'");
+    throw e;
+  }
+}
+
 function processSingleQuote(st: LexState): string {
   let result = '';
   const open = next(st);
@@ -256,13 +266,7 @@ function processDollar(st: LexState): string {
       if (nullIsUnset && !['+', '-', '?'].includes(ch)) {
         throw new LexFailure(`unsupported modifier (${modifier}) in substitution`);
       }
-      let word: string;
-      try {
-        word = processUntil(st, ['}'], trims).value;
-      } catch (e) {
-        if (e instanceof LexFailure && peek(st) === EOF) throw new LexFailure("syntax error: missing '}'");
-        throw e;
-      }
+      const word = untilClosing(st, ['}'], trims).value;
       // A default, alternative or error message covers the unset case, so
       // only the trimming modifiers count an unset name as a problem.
       const value = trims ? lookup(st, name) : st.env(name);
@@ -288,23 +292,8 @@ function processDollar(st: LexState): string {
     case '/': {
       const replaceAll = peek(st) === '/';
       if (replaceAll) next(st);
-      let pattern: string;
-      let stoppedAt: string;
-      try {
-        ({ value: pattern, stoppedAt } = processUntil(st, ['/', '}'], true));
-      } catch (e) {
-        if (e instanceof LexFailure && peek(st) === EOF) throw new LexFailure("syntax error: missing '}'");
-        throw e;
-      }
-      let replacement = '';
-      if (stoppedAt === '/') {
-        try {
-          replacement = processUntil(st, ['}'], true).value;
-        } catch (e) {
-          if (e instanceof LexFailure && peek(st) === EOF) throw new LexFailure("syntax error: missing '}'");
-          throw e;
-        }
-      }
+      const { value: pattern, stoppedAt } = untilClosing(st, ['/', '}'], true);
+      const replacement = stoppedAt === '/' ? untilClosing(st, ['}'], true).value : '';
       const value = lookup(st, name);
       if (value === undefined && st.skipUnset) return '${' + name + '/' + pattern + '/' + replacement + '}';
       return replacePattern(value ?? '', pattern, replacement, replaceAll);
