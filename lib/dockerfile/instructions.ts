@@ -320,8 +320,3 @@ export function toInstructions(parsed: ParsedDockerfile): TypedDockerfile {
   const ctx = errorContext(parsed);
   return { parsed, instructions: parsed.nodes.map((node) => toInstruction(ctx, node, false)) };
 }
-
-/** Parses one ONBUILD trigger expression (as stored in an image config). */
-export function triggerInstruction(ctx: ErrorContext, node: InstructionNode): Instruction {
-  return toInstruction(ctx, node, true);
-}

@@ -126,8 +126,6 @@ function splitWhitespace(rest: string): SplitArgs {
   return { args: rest.split(INLINE_WHITESPACE), json: false };
 }
 
-const NOT_STRING_ARRAY = 'not a JSON array of strings';
-
 /** `[ "a", "b" ]`; undefined when the text is not valid JSON (shell form then). */
 function parseJSONArray(rest: string): SplitArgs | undefined {
   const text = trimLeftSpace(rest);
@@ -201,5 +199,3 @@ export const lineParsers = {
     return { args, json: false };
   },
 };
-
-export { NOT_STRING_ARRAY };
