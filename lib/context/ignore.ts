@@ -55,7 +55,7 @@ export function parseIgnoreFile(text: string | undefined): string[] {
 }
 
 /** Go's filepath.Match syntax check: throws for a malformed pattern. */
-function validateGlob(pattern: string): void {
+export function validateGlob(pattern: string): void {
   const bad = () => new IgnorePatternError(`syntax error in pattern "${pattern}"`);
   const chars = Array.from(pattern);
   const readEscaped = (i: number): number => {

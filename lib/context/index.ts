@@ -1,9 +1,18 @@
-/** lib/context: what is in a build context. */
+/** lib/context: what is in a build context, and its digests. */
 import { readdirSync } from 'node:fs';
 import { findIgnoreFile } from './ignore-file.js';
 
 export { findIgnoreFile } from './ignore-file.js';
 export { compileIgnore, parseIgnoreFile, goClean, IgnorePatternError, type IgnoreMatcher } from './ignore.js';
+export {
+  hashContext, updateContext, persistStatCache,
+  type HashedContext, type ContextOptions, type ContextStats, type HashProgress, type UpdateResult,
+} from './context.js';
+export { selectSources, type SourceSelector, type Selection } from './select.js';
+export { closeHashPool, hashThreads } from './pool.js';
+export { walkEntries, type Entry, type EntryKind } from './tree.js';
+export { xxh128, xxh128Stream, DIGEST_BYTES, type DigestStream } from './xxhash.js';
+export { RACY_MARGIN_NS } from './stat-cache.js';
 
 export interface ContextSummary {
   readonly ignoreFile: string | undefined;

@@ -63,3 +63,13 @@ export class InputError extends StrataError {
     this.path = path;
   }
 }
+
+/** A build context that cannot be hashed: unreadable files, bad ignore patterns, missing COPY sources. */
+export class ContextError extends StrataError {
+  /** The context path (or ignore file) concerned. */
+  readonly path: string;
+  constructor(message: string, path: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options);
+    this.path = path;
+  }
+}

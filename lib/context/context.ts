@@ -1,0 +1,352 @@
+/**
+ * Hashing a build context: walk (honouring .dockerignore), reuse digests
+ * the stat cache vouches for, hash the rest in the worker pool, and build
+ * the Merkle tree. `updateContext` applies a list of changed paths to an
+ * existing result, re-reading only those paths.
+ */
+import { lstatSync } from 'node:fs';
+import path from 'node:path';
+import { ContextError } from '../errors/index.js';
+import { HashStatus, type HashRecord } from './hash-record.js';
+import { compileIgnore, type IgnoreMatcher } from './ignore.js';
+import { hashFiles, type FileToHash } from './pool.js';
+import { isReusable, loadStatCache, RACY_MARGIN_NS, saveStatCache, type CachedStat, type StatCache } from './stat-cache.js';
+import { digestDirectory, digestTree, joinPath, parentPath, walkEntries, type Entry } from './tree.js';
+import { entryFromStat, listKeptNames, lstatEntry, newWalkState, walkInto, type WalkState } from './walk.js';
+
+export interface HashProgress {
+  readonly filesDone: number;
+  readonly filesTotal: number;
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+}
+
+export interface ContextOptions {
+  /** .dockerignore patterns (see parseIgnoreFile). */
+  readonly ignorePatterns?: readonly string[];
+  /** Where the stat cache lives; without it every file is read. */
+  readonly statCacheFile?: string;
+  /** Called as batches of files finish hashing. */
+  readonly onProgress?: (progress: HashProgress) => void;
+  /** Hash in the calling thread (the single-thread benchmark). */
+  readonly inline?: boolean;
+}
+
+export interface ContextStats {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  /** Bytes of regular files in the context. */
+  bytes: number;
+  /** Files whose digest came from the stat cache. */
+  cacheHits: number;
+  /** Files read and hashed. */
+  hashedFiles: number;
+  hashedBytes: number;
+}
+
+export interface HashedContext {
+  readonly root: string;
+  readonly matcher: IgnoreMatcher;
+  readonly tree: Entry;
+  /** Every entry by context path ('' is the root). */
+  readonly index: Map<string, Entry>;
+  /** When the scan behind the current digests began (ns since the epoch). */
+  takenAtNs: bigint;
+  readonly stats: ContextStats;
+  /** Problems that cost speed, not correctness (a discarded stat cache). */
+  readonly warnings: string[];
+  /** The stat cache loaded at the start, consulted again by updates. */
+  cache: StatCache | undefined;
+}
+
+function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+function emptyStats(): ContextStats {
+  return { files: 0, dirs: 0, symlinks: 0, bytes: 0, cacheHits: 0, hashedFiles: 0, hashedBytes: 0 };
+}
+
+function count(stats: ContextStats, tree: Entry): void {
+  for (const e of walkEntries(tree)) {
+    if (e.kind === 'file') {
+      stats.files++;
+      stats.bytes += e.size;
+    } else if (e.kind === 'dir' && e.path !== '') stats.dirs++;
+    else if (e.kind === 'symlink') stats.symlinks++;
+  }
+}
+
+function statusError(root: string, file: FileToHash, status: HashStatus): ContextError | undefined {
+  if (status === HashStatus.Unstable) {
+    return new ContextError(`${file.path} kept changing while it was read (3 attempts)`, path.join(root, file.path), {
+      hint: 'a process is writing it: exclude it in .dockerignore, or build when it is done',
+    });
+  }
+  if (status === HashStatus.Unreadable) {
+    return new ContextError(`${file.path} cannot be read`, path.join(root, file.path), {
+      hint: 'fix its permissions, or exclude it in .dockerignore',
+    });
+  }
+  return undefined;
+}
+
+/**
+ * Fills in the digests of `files`: from the stat cache where it vouches for
+ * the file, otherwise by reading. Returns the entries that vanished or
+ * stopped being files while being read (the caller re-examines them).
+ */
+async function digestFiles(ctx: HashedContext, files: readonly Entry[], onProgress: ContextOptions['onProgress'], inline: boolean | undefined): Promise<Entry[]> {
+  const toHash: Entry[] = [];
+  const cache = ctx.cache;
+  for (const entry of files) {
+    const cached = cache?.entries.get(entry.path);
+    if (cached && isReusable(cached, cache!.takenAtNs, { ...entry.stat, mode: entry.mode })) {
+      entry.digest = cached.digest;
+      ctx.stats.cacheHits++;
+    } else {
+      toHash.push(entry);
+    }
+  }
+  const byPath = new Map(toHash.map((e) => [e.path, e]));
+  const bytesTotal = toHash.reduce((n, e) => n + e.size, 0);
+  let filesDone = 0;
+  let bytesDone = 0;
+  let failure: ContextError | undefined;
+  const moved: Entry[] = [];
+  await hashFiles(
+    ctx.root,
+    toHash,
+    (file, record: HashRecord) => {
+      const entry = byPath.get(file.path)!;
+      if (record.status === HashStatus.Ok) {
+        entry.digest = record.digest;
+        entry.size = Number(record.size);
+        entry.mode = record.mode & 0o7777;
+        entry.stat = { size: record.size, mtimeNs: record.mtimeNs, ctimeNs: record.ctimeNs, ino: record.ino };
+        ctx.stats.hashedFiles++;
+        ctx.stats.hashedBytes += entry.size;
+      } else if (record.status === HashStatus.Vanished || record.status === HashStatus.NotAFile) {
+        moved.push(entry);
+      } else {
+        failure ??= statusError(ctx.root, file, record.status);
+      }
+      filesDone++;
+      bytesDone += file.size;
+      onProgress?.({ filesDone, filesTotal: toHash.length, bytesDone, bytesTotal });
+    },
+    { inline },
+  );
+  if (failure) throw failure;
+  return moved;
+}
+
+function rootEntry(root: string): Entry {
+  let st;
+  try {
+    st = lstatSync(root, { bigint: true });
+  } catch {
+    throw new ContextError('build context does not exist', root, { hint: 'name the folder that holds your sources' });
+  }
+  if (!st.isDirectory()) throw new ContextError('build context is not a directory', root, { hint: 'name a folder' });
+  return entryFromStat(root, '', st);
+}
+
+/** Hashes the context at `root` from scratch (with the stat cache's help). */
+export async function hashContext(root: string, options: ContextOptions = {}): Promise<HashedContext> {
+  const absRoot = path.resolve(root);
+  const matcher = compileIgnore(options.ignorePatterns ?? []);
+  const takenAtNs = nowNs();
+  const tree = rootEntry(absRoot);
+  const state = newWalkState(absRoot, matcher);
+  walkInto(state, tree);
+  const loaded = options.statCacheFile ? loadStatCache(options.statCacheFile) : { cache: undefined, warning: undefined };
+  const ctx: HashedContext = {
+    root: absRoot, matcher, tree, index: new Map(), takenAtNs, stats: emptyStats(),
+    warnings: loaded.warning ? [loaded.warning] : [], cache: loaded.cache,
+  };
+  const moved = await digestFiles(ctx, state.files, options.onProgress, options.inline);
+  for (const e of walkEntries(tree)) ctx.index.set(e.path, e);
+  if (moved.length) await applyChanges(ctx, moved.map((e) => e.path), options, takenAtNs);
+  digestTree(tree);
+  count(ctx.stats, tree);
+  if (options.statCacheFile) persistStatCache(ctx, options.statCacheFile);
+  return ctx;
+}
+
+/** Writes the stat cache for the current state of the context. */
+export function persistStatCache(ctx: HashedContext, file: string): void {
+  const entries = new Map<string, CachedStat>();
+  for (const e of ctx.index.values()) {
+    if (e.kind === 'file') entries.set(e.path, { ...e.stat, mode: e.mode, digest: e.digest });
+  }
+  saveStatCache(file, ctx.takenAtNs, entries);
+  ctx.cache = { takenAtNs: ctx.takenAtNs, entries };
+}
+
+function toContextPath(root: string, p: string): string | undefined {
+  const rel = path.isAbsolute(p) ? path.relative(root, p) : p;
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
+  const clean = path.posix.normalize(rel.split(path.sep).join('/')).replace(/\/+$/, '');
+  return clean === '.' ? '' : clean;
+}
+
+function detach(ctx: HashedContext, entry: Entry, dirty: Set<string>): void {
+  for (const e of walkEntries(entry)) ctx.index.delete(e.path);
+  const parent = ctx.index.get(parentPath(entry.path));
+  parent?.children?.delete(entry.name);
+  dirty.add(parentPath(entry.path));
+}
+
+function sameKind(a: Entry, b: Entry): boolean {
+  return a.kind === b.kind && a.linkTarget === b.linkTarget;
+}
+
+export interface UpdateResult {
+  /** Context paths whose entry was added, removed or changed digest. */
+  readonly changed: string[];
+  /** The root digest before and after. */
+  readonly before: string;
+  readonly after: string;
+}
+
+async function applyChanges(ctx: HashedContext, paths: readonly string[], options: ContextOptions, sinceNs: bigint): Promise<{ dirty: Set<string>; touched: Set<string> }> {
+  const dirty = new Set<string>();
+  const touched = new Set<string>();
+  const state: WalkState = newWalkState(ctx.root, ctx.matcher);
+  const unchangedFiles = new Set<Entry>();
+  const rels = [...new Set(paths.map((p) => toContextPath(ctx.root, p)).filter((p): p is string => p !== undefined))]
+    .sort((a, b) => a.split('/').length - b.split('/').length || (a < b ? -1 : 1));
+
+  for (const rel of rels) {
+    const ignored = rel !== '' && ctx.matcher.ignores(rel);
+    if (ignored && !ctx.matcher.hasExclusions) continue;
+    const existing = ctx.index.get(rel);
+    const fresh = rel === '' ? rootEntry(ctx.root) : lstatEntry(state, rel);
+    if (!fresh || (ignored && fresh.kind !== 'dir')) {
+      if (existing) {
+        detach(ctx, existing, dirty);
+        touched.add(rel);
+      }
+      continue;
+    }
+    if (!existing || !sameKind(existing, fresh)) {
+      if (existing) detach(ctx, existing, dirty);
+      attach(ctx, state, fresh, dirty, touched);
+      continue;
+    }
+    if (fresh.kind === 'file' && sameStat(existing, fresh, sinceNs)) unchangedFiles.add(existing);
+    existing.mode = fresh.mode;
+    existing.size = fresh.size;
+    existing.stat = fresh.stat;
+    existing.hardlinkOf = fresh.hardlinkOf;
+    if (fresh.kind === 'dir') syncDirectory(ctx, state, existing, dirty, touched);
+    dirty.add(parentPath(rel));
+    touched.add(rel);
+  }
+
+  // Every file lstat-ed above that is in the tree now, except those whose stat proves them unchanged.
+  const targets = new Set<Entry>();
+  for (const f of state.files) {
+    const entry = ctx.index.get(f.path);
+    if (entry?.kind === 'file' && !unchangedFiles.has(entry)) targets.add(entry);
+  }
+  const moved = await digestFiles(ctx, [...targets], options.onProgress, options.inline);
+  if (moved.length) {
+    const again = await applyChanges(ctx, moved.map((e) => e.path), options, sinceNs);
+    again.dirty.forEach((d) => dirty.add(d));
+    again.touched.forEach((t) => touched.add(t));
+  }
+  return { dirty, touched };
+}
+
+/** Same stat as when it was last hashed, and not racily clean: the digest still holds. */
+function sameStat(a: Entry, b: Entry, sinceNs: bigint): boolean {
+  return a.mode === b.mode && a.stat.size === b.stat.size && a.stat.mtimeNs === b.stat.mtimeNs &&
+    a.stat.ctimeNs === b.stat.ctimeNs && a.stat.ino === b.stat.ino && a.stat.mtimeNs + RACY_MARGIN_NS < sinceNs;
+}
+
+/** Adds a new entry (and, for a directory, everything below it), creating missing parents. */
+function attach(ctx: HashedContext, state: WalkState, entry: Entry, dirty: Set<string>, touched: Set<string>): void {
+  const parentRel = parentPath(entry.path);
+  let parent = ctx.index.get(parentRel);
+  if (!parent) {
+    const p = lstatEntry(state, parentRel);
+    if (!p || p.kind !== 'dir') return;
+    attach(ctx, state, p, dirty, touched);
+    parent = ctx.index.get(parentRel);
+    if (!parent) return;
+  }
+  if (entry.kind === 'dir' && entry.children!.size === 0) {
+    walkInto(state, entry);
+    if (ctx.matcher.ignores(entry.path) && entry.children!.size === 0) return;
+  }
+  parent.children!.set(entry.name, entry);
+  for (const e of walkEntries(entry)) {
+    ctx.index.set(e.path, e);
+    touched.add(e.path);
+    if (e.kind === 'dir') dirty.add(e.path);
+  }
+  dirty.add(parentRel);
+}
+
+/** Re-lists a directory: names that appeared are added, names that went away removed. */
+function syncDirectory(ctx: HashedContext, state: WalkState, dir: Entry, dirty: Set<string>, touched: Set<string>): void {
+  const names = new Set(listKeptNames(state, dir.path));
+  for (const [name, child] of [...dir.children!]) {
+    if (!names.has(name)) {
+      detach(ctx, child, dirty);
+      touched.add(child.path);
+    }
+  }
+  for (const name of names) {
+    if (dir.children!.has(name)) continue;
+    const fresh = lstatEntry(state, joinPath(dir.path, name));
+    if (fresh) attach(ctx, state, fresh, dirty, touched);
+  }
+}
+
+/**
+ * Applies changed paths (files, directories, deleted or renamed paths;
+ * absolute or context-relative) to `ctx`: only those paths are re-read, and
+ * only the directories above them re-digested.
+ */
+export async function updateContext(ctx: HashedContext, paths: readonly string[], options: ContextOptions = {}): Promise<UpdateResult> {
+  const before = ctx.tree.digest.toString('hex');
+  const previous = new Map<string, string>();
+  const rels = paths.map((p) => toContextPath(ctx.root, p)).filter((p): p is string => p !== undefined);
+  for (const rel of rels) {
+    const e = ctx.index.get(rel);
+    if (e) for (const x of walkEntries(e)) previous.set(x.path, x.kind + x.mode + x.digest.toString('hex'));
+  }
+  const sinceNs = ctx.takenAtNs;
+  ctx.takenAtNs = nowNs();
+  const { dirty, touched } = await applyChanges(ctx, rels, options, sinceNs);
+  // Re-digest every dirty directory and its ancestors, deepest first.
+  const toDigest = new Set<string>();
+  for (let d of dirty) {
+    for (;;) {
+      toDigest.add(d);
+      if (d === '') break;
+      d = parentPath(d);
+    }
+  }
+  for (const d of [...toDigest].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1))) {
+    const dir = ctx.index.get(d);
+    if (dir && dir.kind === 'dir') dir.digest = digestDirectory(dir);
+  }
+  const stats = emptyStats();
+  stats.cacheHits = ctx.stats.cacheHits;
+  stats.hashedFiles = ctx.stats.hashedFiles;
+  stats.hashedBytes = ctx.stats.hashedBytes;
+  count(stats, ctx.tree);
+  Object.assign(ctx.stats, stats);
+  const changed = [...new Set([...touched, ...previous.keys()])].filter((p) => {
+    const now = ctx.index.get(p);
+    const was = previous.get(p);
+    const is = now ? now.kind + now.mode + now.digest.toString('hex') : undefined;
+    return was !== is;
+  });
+  return { changed: changed.filter((p) => p !== '').sort(), before, after: ctx.tree.digest.toString('hex') };
+}

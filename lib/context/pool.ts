@@ -1,0 +1,89 @@
+/**
+ * The hashing worker pool: created on first use, one thread per core, and
+ * reused for the life of the process (watch mode hashes through the same
+ * threads on every edit). Work goes out in batches, never a task per file.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { readRecord, type HashRecord } from './hash-record.js';
+import { hashFileBatch } from './read-file.js';
+
+let pool: Piscina | undefined;
+
+const WORKER = new URL('../../workers/hash-files.js', import.meta.url).href;
+
+export function hashThreads(): number {
+  const fromEnv = Number(process.env.STRATA_HASH_THREADS);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : availableParallelism();
+}
+
+function getPool(): Piscina {
+  pool ??= new Piscina({ filename: WORKER, minThreads: hashThreads(), maxThreads: hashThreads(), idleTimeout: 60_000 });
+  return pool;
+}
+
+/** Stops the worker threads (a one-shot command calls this before exiting). */
+export async function closeHashPool(): Promise<void> {
+  const p = pool;
+  pool = undefined;
+  await p?.destroy();
+}
+
+/** Below this much work, starting threads costs more than it saves. */
+const INLINE_FILES = 256;
+const INLINE_BYTES = 8 * 1024 * 1024;
+/** Batch shape measured here: >= 256 files per task; big files alone, so they spread over threads. */
+const BATCH_FILES = 512;
+const BATCH_BYTES = 4 * 1024 * 1024;
+const BIG_FILE = 1024 * 1024;
+
+export interface FileToHash {
+  readonly path: string;
+  readonly size: number;
+}
+
+/**
+ * Hashes files under root; calls `done` with each file's record as its
+ * batch completes. `inline` forces the calling thread (for tests and the
+ * single-thread benchmark).
+ */
+export async function hashFiles(
+  root: string,
+  files: readonly FileToHash[],
+  done: (file: FileToHash, record: HashRecord) => void,
+  options: { inline?: boolean } = {},
+): Promise<void> {
+  const totalBytes = files.reduce((n, f) => n + f.size, 0);
+  if (options.inline || (files.length < INLINE_FILES && totalBytes < INLINE_BYTES)) {
+    for (let start = 0; start < files.length; start += BATCH_FILES) {
+      const batch = files.slice(start, start + BATCH_FILES);
+      const out = hashFileBatch(root, batch.map((f) => f.path).join('\0'));
+      batch.forEach((f, i) => done(f, readRecord(out, i)));
+    }
+    return;
+  }
+  const batches: FileToHash[][] = [];
+  let current: FileToHash[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    if (f.size >= BIG_FILE) {
+      batches.push([f]);
+      continue;
+    }
+    if (current.length >= BATCH_FILES || bytes + f.size > BATCH_BYTES) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(f);
+    bytes += f.size;
+  }
+  if (current.length) batches.push(current);
+  const p = getPool();
+  await Promise.all(
+    batches.map(async (batch) => {
+      const out = (await p.run({ root, paths: batch.map((f) => f.path).join('\0') })) as ArrayBuffer;
+      batch.forEach((f, i) => done(f, readRecord(out, i)));
+    }),
+  );
+}

@@ -1,0 +1,196 @@
+/**
+ * What `COPY <src>... <dst>` would copy from the context, and its digest.
+ * Sources are matched as Docker does (Go filepath.Match wildcards per path
+ * segment; a directory source copies its contents; a wildcard-matched
+ * directory is flattened the same way; --parents keeps the path; --exclude
+ * drops matches). The digest is the Merkle digest of the directory the
+ * copy would produce, so two selectors that produce the same files with the
+ * same metadata have the same digest, and a plain directory source costs
+ * nothing: its digest is already in the tree.
+ */
+import { ContextError } from '../errors/index.js';
+import type { HashedContext } from './context.js';
+import { compileIgnore, goClean, validateGlob, type IgnoreMatcher } from './ignore.js';
+import { childRecord, sortedChildren, walkEntries, type Entry } from './tree.js';
+import { xxh128 } from './xxhash.js';
+
+export interface SourceSelector {
+  readonly sources: readonly string[];
+  readonly exclude?: readonly string[];
+  readonly parents?: boolean;
+}
+
+export interface Selection {
+  /** Hex XXH128 of the tree the copy would produce. */
+  readonly digest: string;
+  /** Context paths of the files (and symlinks) the copy reads. */
+  readonly files: string[];
+}
+
+/** A node of the tree the copy would produce. */
+interface Placed {
+  readonly name: string;
+  readonly entry: Entry;
+  /** Present when the node's content differs from entry's (merged or filtered). */
+  children: Map<string, Placed> | undefined;
+}
+
+const WILDCARD = /[*?[\\]/;
+
+function fail(message: string, source: string, hint: string): never {
+  throw new ContextError(message, source, { hint });
+}
+
+function cleanSource(source: string): string {
+  const clean = goClean('/' + source.replace(/^\.\/+/, '')).slice(1);
+  return clean;
+}
+
+/** Entries whose path matches a Go filepath.Match pattern, segment by segment. */
+function matchWildcard(ctx: HashedContext, pattern: string): Entry[] {
+  validateGlob(pattern);
+  const segments = pattern.split('/');
+  let current: Entry[] = [ctx.tree];
+  for (const seg of segments) {
+    const next: Entry[] = [];
+    const re = WILDCARD.test(seg) ? globSegment(seg) : undefined;
+    for (const dir of current) {
+      if (dir.kind !== 'dir') continue;
+      if (!re) {
+        const child = dir.children!.get(seg);
+        if (child) next.push(child);
+        continue;
+      }
+      for (const child of sortedChildren(dir)) if (re.test(child.name)) next.push(child);
+    }
+    current = next;
+  }
+  return current;
+}
+
+function globSegment(seg: string): RegExp {
+  let re = '^';
+  const chars = Array.from(seg);
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i]!;
+    if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
+    else if (ch === '\\') re += escapeChar(chars[++i] ?? '\\');
+    else if (ch === '[') {
+      let j = i + 1;
+      let cls = '[';
+      if (chars[j] === '^') {
+        cls += '^';
+        j++;
+      }
+      const first = j;
+      for (; j < chars.length; j++) {
+        const c = chars[j]!;
+        if (c === ']' && j > first) break;
+        if (c === '\\') cls += chars[++j] === '-' ? '\\-' : escapeChar(chars[j]!);
+        else cls += c === '-' ? '-' : escapeChar(c);
+      }
+      re += cls + ']';
+      i = j;
+    } else re += escapeChar(ch);
+  }
+  return new RegExp(re + '$', 'u');
+}
+
+function escapeChar(ch: string): string {
+  return /[\\^$.*+?()[\]{}|/]/.test(ch) ? '\\' + ch : ch;
+}
+
+/** Places `entry` at `name` under `into`, merging directories as a copy would. */
+function place(into: Placed, name: string, entry: Entry, exclude: IgnoreMatcher | undefined, relBase: string): void {
+  const existing = into.children!.get(name);
+  if (entry.kind === 'dir' && existing?.entry.kind === 'dir') {
+    existing.children ??= expand(existing);
+    for (const child of entry.children!.values()) placeFiltered(existing, child, exclude, relBase);
+    return;
+  }
+  const node: Placed = { name, entry, children: undefined };
+  if (entry.kind === 'dir' && exclude) {
+    node.children = new Map();
+    for (const child of entry.children!.values()) placeFiltered(node, child, exclude, relBase);
+  }
+  into.children!.set(name, node);
+}
+
+function placeFiltered(into: Placed, child: Entry, exclude: IgnoreMatcher | undefined, relBase: string): void {
+  const rel = relBase === '' ? child.name : child.path.slice(relBase.length + 1);
+  if (exclude?.ignores(rel)) return;
+  place(into, child.name, child, exclude, relBase);
+}
+
+function expand(node: Placed): Map<string, Placed> {
+  const map = new Map<string, Placed>();
+  for (const child of node.entry.children!.values()) map.set(child.name, { name: child.name, entry: child, children: undefined });
+  return map;
+}
+
+function digestOf(node: Placed): Buffer {
+  if (!node.children) return node.entry.digest;
+  const records = [...node.children.values()]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((child) => childRecord({ ...child.entry, name: child.name, digest: digestOf(child) }));
+  return xxh128(Buffer.concat(records));
+}
+
+function filesOf(node: Placed, out: string[]): void {
+  if (node.children) {
+    for (const child of node.children.values()) filesOf(child, out);
+  } else {
+    for (const e of walkEntries(node.entry)) if (e.kind !== 'dir') out.push(e.path);
+  }
+}
+
+/** Resolves a COPY/ADD source list against the context. Throws ContextError for a source that is not there. */
+export function selectSources(ctx: HashedContext, selector: SourceSelector): Selection {
+  const root: Placed = { name: '', entry: ctx.tree, children: new Map() };
+  const exclude = selector.exclude?.length ? compileIgnore(selector.exclude) : undefined;
+  for (const source of selector.sources) {
+    const clean = cleanSource(source);
+    if (clean.startsWith('..')) fail(`${source} is outside the build context`, source, 'COPY can only read files inside the context');
+    let matched: Entry[];
+    if (WILDCARD.test(clean)) {
+      try {
+        matched = matchWildcard(ctx, clean);
+      } catch {
+        fail(`bad wildcard pattern ${source}`, source, 'check the [...] classes and escapes');
+      }
+      if (matched.length === 0) fail(`no files match ${source}`, source, 'check the pattern, and that .dockerignore does not exclude the files');
+    } else {
+      const entry = ctx.index.get(clean === '.' ? '' : clean);
+      if (!entry) {
+        fail(`${source} is not in the build context`, source, ctx.matcher.ignores(clean) ? 'it is excluded by .dockerignore' : 'check the path: sources are relative to the context');
+      }
+      matched = [entry];
+    }
+    for (const entry of matched) {
+      if (selector.parents) {
+        let at = root;
+        const parts = entry.path === '' ? [] : entry.path.split('/');
+        parts.slice(0, -1).forEach((part, i) => {
+          const dirPath = parts.slice(0, i + 1).join('/');
+          let next = at.children!.get(part);
+          if (!next) {
+            next = { name: part, entry: ctx.index.get(dirPath)!, children: new Map() };
+            at.children!.set(part, next);
+          }
+          next.children ??= expand(next);
+          at = next;
+        });
+        if (entry.kind === 'dir' && parts.length === 0) for (const child of entry.children!.values()) placeFiltered(root, child, exclude, '');
+        else if (!exclude?.ignores(entry.name)) place(at, entry.name, entry, exclude, entry.path);
+      } else if (entry.kind === 'dir') {
+        for (const child of entry.children!.values()) placeFiltered(root, child, exclude, entry.path);
+      } else if (!exclude?.ignores(entry.name)) {
+        place(root, entry.name, entry, exclude, entry.path);
+      }
+    }
+  }
+  const files: string[] = [];
+  filesOf(root, files);
+  return { digest: digestOf(root).toString('hex'), files: files.sort() };
+}

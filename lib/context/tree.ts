@@ -1,0 +1,82 @@
+/**
+ * The context as a Merkle tree. A directory's digest covers its children
+ * sorted by name (name, kind, permission bits, digest), so any subtree's
+ * digest is at hand and a change re-digests only the path to the root.
+ * Times and owners never enter a digest.
+ */
+import { xxh128 } from './xxhash.js';
+
+export type EntryKind = 'file' | 'dir' | 'symlink' | 'other';
+
+export interface StatKey {
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+}
+
+export interface Entry {
+  /** Context-relative, '/'-separated; '' for the root. */
+  readonly path: string;
+  readonly name: string;
+  kind: EntryKind;
+  /** Permission bits with setuid, setgid and sticky (mode & 0o7777). */
+  mode: number;
+  size: number;
+  linkTarget: string | undefined;
+  /** For a hard-linked file: the first path in walk order with the same inode. */
+  hardlinkOf: string | undefined;
+  /** File: XXH128 of the content. Symlink: of the target. Directory: of its children's records. */
+  digest: Buffer;
+  /** What the stat cache compares; never part of a digest. */
+  stat: StatKey;
+  /** Directories only, by name. */
+  children: Map<string, Entry> | undefined;
+}
+
+const KIND_BYTE: Record<EntryKind, number> = { file: 0x66, dir: 0x64, symlink: 0x6c, other: 0x6f };
+
+/** The bytes a child contributes to its parent's digest. */
+export function childRecord(entry: Entry): Buffer {
+  const name = Buffer.from(entry.name, 'utf8');
+  const out = Buffer.allocUnsafe(name.length + 1 + 1 + 4 + 16);
+  name.copy(out, 0);
+  out[name.length] = 0;
+  out[name.length + 1] = KIND_BYTE[entry.kind];
+  out.writeUInt32LE(entry.mode, name.length + 2);
+  entry.digest.copy(out, name.length + 6);
+  return out;
+}
+
+export function sortedChildren(dir: Entry): Entry[] {
+  return [...(dir.children?.values() ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export function digestDirectory(dir: Entry): Buffer {
+  return xxh128(Buffer.concat(sortedChildren(dir).map(childRecord)));
+}
+
+/** Digests every directory below and including `dir`, children first. */
+export function digestTree(dir: Entry): void {
+  for (const child of dir.children?.values() ?? []) if (child.kind === 'dir') digestTree(child);
+  dir.digest = digestDirectory(dir);
+}
+
+export function parentPath(p: string): string {
+  const slash = p.lastIndexOf('/');
+  return slash < 0 ? '' : p.slice(0, slash);
+}
+
+export function baseName(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}
+
+export function joinPath(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+/** Every entry below `entry` (itself included), parents before children, children by name. */
+export function* walkEntries(entry: Entry): Generator<Entry> {
+  yield entry;
+  if (entry.kind === 'dir') for (const child of sortedChildren(entry)) yield* walkEntries(child);
+}
