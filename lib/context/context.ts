@@ -316,9 +316,15 @@ export async function updateContext(ctx: HashedContext, paths: readonly string[]
   const before = ctx.tree.digest.toString('hex');
   const previous = new Map<string, string>();
   const rels = paths.map((p) => toContextPath(ctx.root, p)).filter((p): p is string => p !== undefined);
+  const remember = (e: Entry) => previous.set(e.path, e.kind + e.mode + e.digest.toString('hex'));
   for (const rel of rels) {
     const e = ctx.index.get(rel);
-    if (e) for (const x of walkEntries(e)) previous.set(x.path, x.kind + x.mode + x.digest.toString('hex'));
+    if (e) for (const x of walkEntries(e)) remember(x);
+    for (let up = rel; up !== ''; ) {
+      up = parentPath(up);
+      const dir = ctx.index.get(up);
+      if (dir) remember(dir);
+    }
   }
   const sinceNs = ctx.takenAtNs;
   ctx.takenAtNs = nowNs();

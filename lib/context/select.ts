@@ -118,7 +118,7 @@ function place(into: Placed, name: string, entry: Entry, exclude: IgnoreMatcher 
 }
 
 function placeFiltered(into: Placed, child: Entry, exclude: IgnoreMatcher | undefined, relBase: string): void {
-  const rel = relBase === '' ? child.name : child.path.slice(relBase.length + 1);
+  const rel = relBase === '' ? child.path : child.path.slice(relBase.length + 1);
   if (exclude?.ignores(rel)) return;
   place(into, child.name, child, exclude, relBase);
 }

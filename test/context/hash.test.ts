@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { chmodSync, linkSync, readFileSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ContextError } from '../../lib/errors/index.js';
+import { closeHashPool, hashContext, selectSources, xxh128, type HashedContext } from '../../lib/context/index.js';
+import { hashOneFile } from '../../lib/context/read-file.js';
+import { HashStatus } from '../../lib/context/hash-record.js';
+import { ageTree, makeTree, PAST, removeDir, tempDir } from './fixtures.js';
+
+after(closeHashPool);
+
+const dirs: string[] = [];
+after(() => dirs.forEach(removeDir));
+
+function context(files: Record<string, string>): string {
+  const dir = tempDir();
+  dirs.push(dir);
+  makeTree(dir, files);
+  return dir;
+}
+
+const digest = (ctx: HashedContext, p = '') => ctx.index.get(p)!.digest.toString('hex');
+
+const APP = {
+  'package.json': '{"name":"app"}',
+  'src/index.js': 'console.log(1)\n',
+  'src/lib/util.js': 'export const x = 1;\n',
+  'README.md': '# app\n',
+  'link': '->src/index.js',
+};
+
+describe('hashing a context', () => {
+  it('lists entries with kind, mode, size and symlink target, and digests content with XXH128', async () => {
+    const dir = context(APP);
+    const ctx = await hashContext(dir);
+    assert.deepEqual([...ctx.index.keys()].sort(), ['', 'README.md', 'link', 'package.json', 'src', 'src/index.js', 'src/lib', 'src/lib/util.js']);
+    const file = ctx.index.get('src/index.js')!;
+    assert.equal(file.kind, 'file');
+    assert.equal(file.size, APP['src/index.js'].length);
+    assert.equal(file.digest.toString('hex'), xxh128(Buffer.from('console.log(1)\n')).toString('hex'));
+    assert.equal(ctx.index.get('link')!.kind, 'symlink');
+    assert.equal(ctx.index.get('link')!.linkTarget, 'src/index.js');
+    assert.deepEqual({ files: ctx.stats.files, dirs: ctx.stats.dirs, symlinks: ctx.stats.symlinks, bytes: ctx.stats.bytes }, { files: 4, dirs: 2, symlinks: 1, bytes: 14 + 15 + 20 + 6 });
+  });
+
+  it('gives the same digest for the same content, whatever the times', async () => {
+    const a = await hashContext(context(APP));
+    const dir = context(APP);
+    utimesSync(path.join(dir, 'src/index.js'), new Date(), new Date('2020-05-05'));
+    const b = await hashContext(dir);
+    assert.equal(digest(a), digest(b));
+  });
+
+  it('changes the digest of the file and every directory above it on a content, mode or name change', async () => {
+    const base = await hashContext(context(APP));
+    const edits: ((dir: string) => void)[] = [
+      (d) => writeFileSync(path.join(d, 'src/lib/util.js'), 'export const x = 2;\n'),
+      (d) => chmodSync(path.join(d, 'src/lib/util.js'), 0o755),
+      (d) => renameSync(path.join(d, 'src/lib/util.js'), path.join(d, 'src/lib/util2.js')),
+      (d) => chmodSync(path.join(d, 'src/lib'), 0o700),
+      (d) => chmodSync(path.join(d, 'src/lib/util.js'), 0o4644),
+    ];
+    for (const edit of edits) {
+      const dir = context(APP);
+      edit(dir);
+      const ctx = await hashContext(dir);
+      assert.notEqual(digest(ctx), digest(base), String(edit));
+      assert.notEqual(digest(ctx, 'src'), digest(base, 'src'), String(edit));
+      assert.equal(digest(ctx, 'package.json'), digest(base, 'package.json'));
+    }
+  });
+
+  it('keeps setuid, setgid and sticky bits in the mode', async () => {
+    const dir = context({ a: 'x', 'd/': '' });
+    chmodSync(path.join(dir, 'a'), 0o6755);
+    chmodSync(path.join(dir, 'd'), 0o1777);
+    const ctx = await hashContext(dir);
+    assert.equal(ctx.index.get('a')!.mode, 0o6755);
+    assert.equal(ctx.index.get('d')!.mode, 0o1777);
+  });
+
+  it('detects hard links', async () => {
+    const dir = context({ a: 'same' });
+    linkSync(path.join(dir, 'a'), path.join(dir, 'b'));
+    const ctx = await hashContext(dir);
+    assert.equal(ctx.index.get('b')!.hardlinkOf, 'a');
+    assert.equal(ctx.index.get('a')!.hardlinkOf, undefined);
+  });
+
+  it('leaves out what .dockerignore excludes, so it never changes a digest', async () => {
+    const patterns = ['node_modules', '*.log', 'docs', '!docs/keep.md'];
+    const dir = context({ ...APP, 'node_modules/x/i.js': '1', 'debug.log': 'a', 'docs/keep.md': 'k', 'docs/drop.md': 'd' });
+    const ctx = await hashContext(dir, { ignorePatterns: patterns });
+    assert.equal(ctx.index.has('node_modules'), false);
+    assert.equal(ctx.index.has('debug.log'), false);
+    assert.equal(ctx.index.has('docs/drop.md'), false);
+    assert.equal(ctx.index.has('docs/keep.md'), true);
+    writeFileSync(path.join(dir, 'debug.log'), 'more');
+    writeFileSync(path.join(dir, 'node_modules/x/i.js'), '2');
+    assert.equal(digest(await hashContext(dir, { ignorePatterns: patterns })), digest(ctx));
+  });
+
+  it('hashes large contexts in the worker pool with the same digests as in-process', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 700; i++) files[`d${i % 7}/f${i}.txt`] = `file ${i}\n`.repeat(i % 50);
+    files['big.bin'] = 'x'.repeat(3 * 1024 * 1024);
+    const dir = context(files);
+    const pooled = await hashContext(dir);
+    const inline = await hashContext(dir, { inline: true });
+    assert.equal(digest(pooled), digest(inline));
+    assert.equal(pooled.stats.files, 701);
+    assert.equal(pooled.index.get('big.bin')!.digest.toString('hex'), xxh128(Buffer.from('x'.repeat(3 * 1024 * 1024))).toString('hex'));
+  });
+
+  it('reports progress as batches finish', async () => {
+    const dir = context(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`f${i}`, String(i)])));
+    const seen: number[] = [];
+    await hashContext(dir, { onProgress: (p) => seen.push(p.filesDone) });
+    assert.equal(seen.at(-1), 300);
+    assert.ok(seen.every((n, i) => i === 0 || n >= seen[i - 1]!));
+  });
+
+  it('refuses a file that keeps changing while read, and a missing context', async () => {
+    // procfs files report size 0 but read as text: every attempt sees a size mismatch.
+    assert.equal(hashOneFile('/proc/self/status').status, HashStatus.Unstable);
+    await assert.rejects(hashContext(path.join(tempDir(), 'nope')), ContextError);
+  });
+
+  it('reports an unreadable file as a ContextError naming it', { skip: process.getuid?.() === 0 ? 'root reads every file' : false }, async () => {
+    const dir = context({ secret: 's' });
+    chmodSync(path.join(dir, 'secret'), 0);
+    await assert.rejects(hashContext(dir), /secret cannot be read/);
+  });
+});
+
+describe('the stat cache', () => {
+  it('reuses digests for unchanged files and re-reads changed ones', async () => {
+    const dir = context(APP);
+    const cacheFile = path.join(dir, '..', path.basename(dir) + '.statcache');
+    dirs.push(cacheFile);
+    const first = await hashContext(dir, { statCacheFile: cacheFile });
+    assert.equal(first.stats.cacheHits, 0);
+    const second = await hashContext(dir, { statCacheFile: cacheFile });
+    assert.equal(second.stats.cacheHits, 4);
+    assert.equal(second.stats.hashedFiles, 0);
+    assert.equal(digest(second), digest(first));
+    writeFileSync(path.join(dir, 'README.md'), '# changed\n');
+    ageTree(dir, ['README.md']);
+    const third = await hashContext(dir, { statCacheFile: cacheFile });
+    assert.equal(third.stats.hashedFiles, 1);
+    assert.notEqual(digest(third), digest(first));
+  });
+
+  it('never trusts a racily clean entry: a same-size rewrite right after hashing is seen', async () => {
+    const dir = context({ a: 'one' });
+    const cacheFile = path.join(dir, '..', path.basename(dir) + '.racy');
+    dirs.push(cacheFile);
+    writeFileSync(path.join(dir, 'a'), 'two');
+    const before = await hashContext(dir, { statCacheFile: cacheFile });
+    writeFileSync(path.join(dir, 'a'), 'six');
+    const mtime = before.index.get('a')!.stat.mtimeNs;
+    utimesSync(path.join(dir, 'a'), Number(mtime) / 1e9, Number(mtime) / 1e9);
+    const after = await hashContext(dir, { statCacheFile: cacheFile });
+    assert.equal(after.index.get('a')!.digest.toString('hex'), xxh128(Buffer.from('six')).toString('hex'));
+  });
+
+  it('discards a damaged, truncated or foreign cache with a warning and still gets every digest right', async () => {
+    const dir = context(APP);
+    const cacheFile = path.join(dir, '..', path.basename(dir) + '.bad');
+    dirs.push(cacheFile);
+    const good = await hashContext(dir, { statCacheFile: cacheFile });
+    const damage: ((f: string) => void)[] = [
+      (f) => truncateSync(f, 40),
+      (f) => { const b = readFileSync(f); b[b.length - 30]! ^= 0xff; writeFileSync(f, b); },
+      (f) => writeFileSync(f, 'not a cache at all'),
+      (f) => { const b = readFileSync(f); b.writeUInt32LE(99, 8); writeFileSync(f, b); },
+      (f) => writeFileSync(f, ''),
+    ];
+    for (const d of damage) {
+      await hashContext(dir, { statCacheFile: cacheFile });
+      d(cacheFile);
+      const ctx = await hashContext(dir, { statCacheFile: cacheFile });
+      assert.equal(ctx.warnings.length, 1, String(d));
+      assert.match(ctx.warnings[0]!, /discarded/);
+      assert.equal(ctx.stats.cacheHits, 0);
+      assert.equal(digest(ctx), digest(good));
+    }
+  });
+
+  it('survives a missing cache directory and writes the file atomically', async () => {
+    const dir = context(APP);
+    const cacheFile = path.join(dir, '..', path.basename(dir) + '-store', 'nested', 'cache.bin');
+    dirs.push(path.dirname(path.dirname(cacheFile)));
+    await hashContext(dir, { statCacheFile: cacheFile });
+    assert.ok(readFileSync(cacheFile).length > 0);
+    rmSync(cacheFile);
+    const ctx = await hashContext(dir, { statCacheFile: cacheFile });
+    assert.deepEqual(ctx.warnings, []);
+  });
+});
+
+describe('COPY source selection', () => {
+  const TREE = { ...APP, 'src/a.txt': 'a', 'src/b.md': 'b', 'assets/logo.png': 'png', '.env': 'SECRET=1' };
+
+  it('gives a directory source its tree digest, with or without a trailing slash or ./', async () => {
+    const ctx = await hashContext(context(TREE));
+    const a = selectSources(ctx, { sources: ['src'] });
+    assert.equal(a.digest, digest(ctx, 'src'));
+    assert.equal(selectSources(ctx, { sources: ['src/'] }).digest, a.digest);
+    assert.equal(selectSources(ctx, { sources: ['./src'] }).digest, a.digest);
+    assert.equal(selectSources(ctx, { sources: ['/src/'] }).digest, a.digest);
+    assert.deepEqual(a.files, ['src/a.txt', 'src/b.md', 'src/index.js', 'src/lib/util.js']);
+  });
+
+  it('matches wildcards per path segment, and equal selections have equal digests', async () => {
+    const ctx = await hashContext(context(TREE));
+    assert.deepEqual(selectSources(ctx, { sources: ['src/*.js'] }).files, ['src/index.js']);
+    assert.deepEqual(selectSources(ctx, { sources: ['*/[a-b].*'] }).files, ['src/a.txt', 'src/b.md']);
+    assert.deepEqual(selectSources(ctx, { sources: ['s?c/lib'] }).files, ['src/lib/util.js']);
+    const listed = selectSources(ctx, { sources: ['src/a.txt', 'src/b.md'] });
+    assert.equal(selectSources(ctx, { sources: ['src/[ab].*'] }).digest, listed.digest);
+    assert.notEqual(selectSources(ctx, { sources: ['src/a.txt'] }).digest, listed.digest);
+  });
+
+  it('applies --exclude and --parents', async () => {
+    const ctx = await hashContext(context(TREE));
+    assert.deepEqual(selectSources(ctx, { sources: ['.'], exclude: ['**/*.md', 'src/lib'] }).files, ['.env', 'assets/logo.png', 'link', 'package.json', 'src/a.txt', 'src/index.js']);
+    const flat = selectSources(ctx, { sources: ['src/lib/util.js'] });
+    const kept = selectSources(ctx, { sources: ['src/lib/util.js'], parents: true });
+    assert.notEqual(flat.digest, kept.digest);
+    assert.deepEqual(kept.files, ['src/lib/util.js']);
+  });
+
+  it('changes a selection digest only when what it selects changes', async () => {
+    const dir = context(TREE);
+    const before = await hashContext(dir);
+    writeFileSync(path.join(dir, 'assets/logo.png'), 'new png');
+    ageTree(dir, ['assets/logo.png']);
+    const after = await hashContext(dir);
+    assert.equal(selectSources(after, { sources: ['src'] }).digest, selectSources(before, { sources: ['src'] }).digest);
+    assert.notEqual(selectSources(after, { sources: ['assets'] }).digest, selectSources(before, { sources: ['assets'] }).digest);
+  });
+
+  it('refuses a missing source, an empty wildcard and a path outside the context, naming them', async () => {
+    const ctx = await hashContext(context(TREE), { ignorePatterns: ['.env'] });
+    assert.throws(() => selectSources(ctx, { sources: ['nope.txt'] }), /nope.txt is not in the build context/);
+    assert.throws(() => selectSources(ctx, { sources: ['.env'] }), (e: ContextError) => /excluded by \.dockerignore/.test(e.hint ?? ''));
+    assert.throws(() => selectSources(ctx, { sources: ['*.zip'] }), /no files match \*\.zip/);
+    assert.throws(() => selectSources(ctx, { sources: ['src/[a'] }), /bad wildcard/);
+  });
+});
+
+void PAST;

@@ -1,0 +1,184 @@
+/**
+ * Property test: after any sequence of edits, an incremental update from the
+ * changed paths gives exactly what a full rehash from scratch gives.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { closeHashPool, hashContext, selectSources, updateContext, type HashedContext } from '../../lib/context/index.js';
+import { makeTree, removeDir, tempDir } from './fixtures.js';
+
+after(closeHashPool);
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Everything a digest depends on, per path. */
+function snapshot(ctx: HashedContext): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [p, e] of ctx.index) out[p] = `${e.kind} ${e.mode.toString(8)} ${e.digest.toString('hex')}`;
+  return out;
+}
+
+function allPaths(root: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(path.join(root, rel))) {
+    const p = rel ? `${rel}/${name}` : name;
+    out.push(p);
+    const st = statSync(path.join(root, p), { throwIfNoEntry: false });
+    if (st?.isDirectory() && !isLink(root, p)) out.push(...allPaths(root, p));
+  }
+  return out;
+}
+
+function isLink(root: string, p: string): boolean {
+  try {
+    return readdirSync(path.join(root, path.dirname(p)), { withFileTypes: true }).find((d) => d.name === path.basename(p))?.isSymbolicLink() ?? false;
+  } catch {
+    return false;
+  }
+}
+
+type Edit = (root: string, pick: <T>(xs: T[]) => T, rand: () => number) => string[];
+
+const NAMES = ['a', 'b', 'c.txt', 'd.tmp', 'e', 'ignored'];
+
+const EDITS: Record<string, Edit> = {
+  create(root, pick) {
+    const dirs = ['', ...allPaths(root).filter((p) => statSync(path.join(root, p), { throwIfNoEntry: false })?.isDirectory() && !isLink(root, p))];
+    const p = path.posix.join(pick(dirs), pick(NAMES) + pick(['', '1', '2']));
+    if (existsSync(path.join(root, p))) return [];
+    writeFileSync(path.join(root, p), `new ${p} ${Math.random()}`);
+    return [p];
+  },
+  modify(root, pick, rand) {
+    const files = allPaths(root).filter((p) => !isLink(root, p) && statSync(path.join(root, p)).isFile());
+    if (!files.length) return [];
+    const p = pick(files);
+    // Same size half of the time: only the content (and ctime) differ.
+    writeFileSync(path.join(root, p), rand() < 0.5 ? 'X'.repeat(statSync(path.join(root, p)).size) : `changed ${rand()}`);
+    return [p];
+  },
+  chmod(root, pick) {
+    const paths = allPaths(root).filter((p) => !isLink(root, p));
+    if (!paths.length) return [];
+    const p = pick(paths);
+    const dir = statSync(path.join(root, p)).isDirectory();
+    chmodSync(path.join(root, p), dir ? pick([0o755, 0o700, 0o775]) : pick([0o644, 0o600, 0o755, 0o4755]));
+    return [p];
+  },
+  remove(root, pick) {
+    const paths = allPaths(root);
+    if (!paths.length) return [];
+    const p = pick(paths);
+    rmSync(path.join(root, p), { recursive: true, force: true });
+    return [p];
+  },
+  rename(root, pick) {
+    const paths = allPaths(root);
+    if (!paths.length) return [];
+    const from = pick(paths);
+    const into = pick(['', ...paths.filter((p) => p !== from && !p.startsWith(from + '/'))]);
+    const to = path.posix.join(into === '' ? '' : path.posix.dirname(into), pick(NAMES) + 'r');
+    if (existsSync(path.join(root, to)) || to.startsWith(from + '/')) return [];
+    try {
+      renameSync(path.join(root, from), path.join(root, to));
+    } catch {
+      return [];
+    }
+    return [from, to];
+  },
+  mkdir(root, pick) {
+    const p = pick(NAMES) + 'dir';
+    const nested = `${p}/${pick(NAMES)}`;
+    if (existsSync(path.join(root, p))) return [];
+    mkdirSync(path.join(root, nested), { recursive: true });
+    writeFileSync(path.join(root, nested, 'f'), 'in a new dir');
+    return [p];
+  },
+  symlink(root, pick) {
+    const p = pick(NAMES) + 'link';
+    if (existsSync(path.join(root, p)) || isLink(root, p)) return [];
+    symlinkSync(pick(['a', 'nowhere', '../outside', 'sub/b']), path.join(root, p));
+    return [p];
+  },
+};
+
+describe('incremental updates', () => {
+  const ignorePatterns = ['ignored*', '**/*.tmp'];
+  const roots: string[] = [];
+  after(() => roots.forEach(removeDir));
+
+  it('equal a full rehash after every step of random edit sequences', async () => {
+    const names = Object.keys(EDITS);
+    for (let seq = 0; seq < 30; seq++) {
+      const rand = prng(1000 + seq);
+      const pick = <T,>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
+      const root = tempDir('strata-prop-');
+      roots.push(root);
+      makeTree(root, { a: 'a', 'sub/b': 'bb', 'sub/deep/c.txt': 'ccc', 'other/e': 'e', 'ignored/x': 'x' });
+      const ctx = await hashContext(root, { ignorePatterns });
+      const log: string[] = [];
+      for (let step = 0; step < 12; step++) {
+        const name = pick(names);
+        const changed = EDITS[name]!(root, pick, rand);
+        log.push(`${name} ${changed.join(' -> ')}`);
+        await updateContext(ctx, changed, { ignorePatterns });
+        const fresh = await hashContext(root, { ignorePatterns, inline: true });
+        assert.deepEqual(snapshot(ctx), snapshot(fresh), `sequence ${seq}, after:\n${log.join('\n')}`);
+        assert.equal(ctx.tree.digest.toString('hex'), fresh.tree.digest.toString('hex'));
+        assert.deepEqual({ ...ctx.stats, cacheHits: 0, hashedFiles: 0, hashedBytes: 0 }, { ...fresh.stats, cacheHits: 0, hashedFiles: 0, hashedBytes: 0 });
+      }
+    }
+  });
+
+  it('re-reads only the changed file and reports what changed', async () => {
+    const root = tempDir('strata-inc-');
+    roots.push(root);
+    makeTree(root, Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`src/f${i}.js`, `// ${i}`])));
+    makeTree(root, { 'package.json': '{}' });
+    const ctx = await hashContext(root);
+    const hashedBefore = ctx.stats.hashedFiles;
+    const pkgBefore = selectSources(ctx, { sources: ['package.json'] }).digest;
+    const srcBefore = selectSources(ctx, { sources: ['src'] }).digest;
+    writeFileSync(path.join(root, 'src/f7.js'), '// edited');
+    const result = await updateContext(ctx, [path.join(root, 'src/f7.js')]);
+    assert.equal(ctx.stats.hashedFiles - hashedBefore, 1);
+    assert.deepEqual(result.changed, ['src', 'src/f7.js']);
+    assert.notEqual(result.before, result.after);
+    assert.equal(selectSources(ctx, { sources: ['package.json'] }).digest, pkgBefore);
+    assert.notEqual(selectSources(ctx, { sources: ['src'] }).digest, srcBefore);
+  });
+
+  it('changes nothing when a file is rewritten with the same bytes', async () => {
+    const root = tempDir('strata-same-');
+    roots.push(root);
+    makeTree(root, { 'a.txt': 'same' });
+    const ctx = await hashContext(root);
+    writeFileSync(path.join(root, 'a.txt'), 'same');
+    const result = await updateContext(ctx, ['a.txt']);
+    assert.deepEqual(result.changed, []);
+    assert.equal(result.before, result.after);
+  });
+
+  it('ignores changes to excluded paths without reading them', async () => {
+    const root = tempDir('strata-ign-');
+    roots.push(root);
+    makeTree(root, { 'a.txt': 'a', 'node_modules/x.js': 'x' });
+    const ctx = await hashContext(root, { ignorePatterns: ['node_modules'] });
+    const hashed = ctx.stats.hashedFiles;
+    writeFileSync(path.join(root, 'node_modules/x.js'), 'y');
+    const result = await updateContext(ctx, ['node_modules/x.js', 'node_modules']);
+    assert.deepEqual(result.changed, []);
+    assert.equal(ctx.stats.hashedFiles, hashed);
+  });
+});
