@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { StrataError, UsageError } from '../errors/index.js';
 import { formatError, styleFor, writeErr, writeOut } from '../ui/index.js';
 import { checkCommand, checkUsage } from './check.js';
+import { hashCommand, hashUsage } from './hash.js';
 import { planCommand, planUsage } from './plan.js';
 import type { Session } from './session.js';
 
@@ -11,6 +12,7 @@ type Command = { run: (argv: string[], session: Session) => number | Promise<num
 const COMMANDS: Record<string, Command> = {
   plan: { run: planCommand, usage: planUsage, summary: 'show the stages, steps and build order of a Dockerfile' },
   check: { run: checkCommand, usage: checkUsage, summary: 'lint a Dockerfile, with a concrete fix for each finding' },
+  hash: { run: hashCommand, usage: hashUsage, summary: 'digest a build context (and each COPY source); --bench to measure hashing' },
 };
 
 function version(): string {

@@ -34,11 +34,11 @@ function goDir(p: string): string {
   return goClean(slash < 0 ? '' : p.slice(0, slash + 1));
 }
 
-/** The lines of a .dockerignore as patterns: comments, blanks, BOM and leading `/` handled as Docker does. */
-export function parseIgnoreFile(text: string | undefined): string[] {
+/** The patterns of a .dockerignore with their line numbers (comments, blanks, BOM and leading `/` handled as Docker does). */
+export function parseIgnoreLines(text: string | undefined): { pattern: string; line: number }[] {
   if (text === undefined) return [];
-  const patterns: string[] = [];
-  text.replace(/^\uFEFF/, '').split('\n').forEach((raw) => {
+  const out: { pattern: string; line: number }[] = [];
+  text.replace(/^\uFEFF/, '').split('\n').forEach((raw, i) => {
     const line = raw.replace(/\r$/, '');
     if (line.startsWith('#')) return;
     let pattern = line.trim();
@@ -49,9 +49,14 @@ export function parseIgnoreFile(text: string | undefined): string[] {
       pattern = goClean(pattern);
       if (pattern.length > 1 && pattern.startsWith('/')) pattern = pattern.slice(1);
     }
-    patterns.push(invert ? '!' + pattern : pattern);
+    out.push({ pattern: invert ? '!' + pattern : pattern, line: i + 1 });
   });
-  return patterns;
+  return out;
+}
+
+/** The patterns of a .dockerignore, as ignorefile.ReadAll returns them. */
+export function parseIgnoreFile(text: string | undefined): string[] {
+  return parseIgnoreLines(text).map((p) => p.pattern);
 }
 
 /** Go's filepath.Match syntax check: throws for a malformed pattern. */

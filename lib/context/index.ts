@@ -2,7 +2,7 @@
 import { readdirSync } from 'node:fs';
 import { findIgnoreFile } from './ignore-file.js';
 
-export { findIgnoreFile } from './ignore-file.js';
+export { findIgnoreFile, loadIgnoreFile } from './ignore-file.js';
 export { compileIgnore, parseIgnoreFile, goClean, IgnorePatternError, type IgnoreMatcher } from './ignore.js';
 export {
   hashContext, updateContext, persistStatCache,
@@ -13,6 +13,7 @@ export { closeHashPool, hashThreads } from './pool.js';
 export { walkEntries, type Entry, type EntryKind } from './tree.js';
 export { xxh128, xxh128Stream, DIGEST_BYTES, type DigestStream } from './xxhash.js';
 export { RACY_MARGIN_NS } from './stat-cache.js';
+export { benchmarkHashing, type BenchReport, type BenchRow } from './bench.js';
 
 export interface ContextSummary {
   readonly ignoreFile: string | undefined;

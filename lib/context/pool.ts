@@ -42,6 +42,34 @@ export interface FileToHash {
   readonly size: number;
 }
 
+function toBatches(files: readonly FileToHash[]): FileToHash[][] {
+  const batches: FileToHash[][] = [];
+  let current: FileToHash[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    if (f.size >= BIG_FILE) {
+      batches.push([f]);
+      continue;
+    }
+    if (current.length > 0 && (current.length >= BATCH_FILES || bytes + f.size > BATCH_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(f);
+    bytes += f.size;
+  }
+  if (current.length) batches.push(current);
+  return batches;
+}
+
+/** Reads every byte of the files on the pool's threads without hashing (the benchmark's floor). */
+export async function readFilesOnPool(root: string, files: readonly FileToHash[]): Promise<number> {
+  const p = getPool();
+  const counts = await Promise.all(toBatches(files).map((batch) => p.run({ root, paths: batch.map((f) => f.path).join('\0'), readOnly: true }) as Promise<number>));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
 /**
  * Hashes files under root; calls `done` with each file's record as its
  * batch completes. `inline` forces the calling thread (for tests and the
@@ -62,23 +90,7 @@ export async function hashFiles(
     }
     return;
   }
-  const batches: FileToHash[][] = [];
-  let current: FileToHash[] = [];
-  let bytes = 0;
-  for (const f of files) {
-    if (f.size >= BIG_FILE) {
-      batches.push([f]);
-      continue;
-    }
-    if (current.length >= BATCH_FILES || bytes + f.size > BATCH_BYTES) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(f);
-    bytes += f.size;
-  }
-  if (current.length) batches.push(current);
+  const batches = toBatches(files);
   const p = getPool();
   await Promise.all(
     batches.map(async (batch) => {

@@ -72,3 +72,24 @@ export function hashFileBatch(root: string, joinedPaths: string): ArrayBuffer {
   paths.forEach((p, i) => writeRecord(view, bytes, i, hashOneFile(path.join(root, p))));
   return out;
 }
+
+/** Reads every byte of the files without hashing: the read floor of `strata hash --bench`. */
+export function readFileBatch(root: string, joinedPaths: string): number {
+  buffer ??= Buffer.allocUnsafe(BUFFER_BYTES);
+  let total = 0;
+  for (const p of joinedPaths.split('\0')) {
+    let fd: number;
+    try {
+      fd = openSync(path.join(root, p), constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      continue;
+    }
+    try {
+      let n: number;
+      while ((n = readSync(fd, buffer, 0, buffer.length, null)) > 0) total += n;
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return total;
+}

@@ -2,3 +2,5 @@
 export { formatError } from './errors.js';
 export { renderPlanText, renderFindings } from './plan.js';
 export { styleFor, paint, writeOut, writeErr, type Style } from './terminal.js';
+export { progressBar, formatBytes, type ProgressBar } from './progress.js';
+export { renderHashText, hashReportJSON, renderBenchTable, type HashReport, type SourceDigest } from './hash.js';

@@ -1,0 +1,45 @@
+/**
+ * A progress bar for work that takes more than a moment: drawn on a
+ * terminal only, only after half a second, and erased when done.
+ */
+export interface ProgressBar {
+  update(done: number, total: number, bytesDone: number, bytesTotal: number): void;
+  finish(): void;
+}
+
+const DELAY_MS = 500;
+const WIDTH = 28;
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr): ProgressBar {
+  const start = Date.now();
+  let drawn = false;
+  let last = 0;
+  return {
+    update(done, total, bytesDone, bytesTotal) {
+      if (!stream.isTTY) return;
+      const now = Date.now();
+      if (now - start < DELAY_MS || now - last < 80) return;
+      last = now;
+      const frac = total === 0 ? 1 : done / total;
+      const filled = Math.round(frac * WIDTH);
+      const bar = '#'.repeat(filled) + '.'.repeat(WIDTH - filled);
+      stream.write(`\r${label} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}%  ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} files  ${formatBytes(bytesDone)}/${formatBytes(bytesTotal)}\x1b[K`);
+      drawn = true;
+    },
+    finish() {
+      if (drawn) stream.write('\r\x1b[K');
+    },
+  };
+}
