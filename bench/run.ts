@@ -1,9 +1,14 @@
 /** `npm run bench`: every benchmark, each printing ratios against a floor measured in the same run. */
+import { benchHash } from './hash.js';
 import { benchParse } from './parse.js';
 
 const only = process.argv[2];
-const benches: Record<string, () => string[]> = { parse: () => benchParse() };
+const benches: Record<string, () => string[] | Promise<string[]>> = { parse: () => benchParse(), hash: () => benchHash() };
+if (only && !(only in benches)) {
+  console.error(`unknown benchmark "${only}"; benchmarks: ${Object.keys(benches).join(', ')}`);
+  process.exit(2);
+}
 for (const [name, run] of Object.entries(benches)) {
   if (only && only !== name) continue;
-  for (const line of run()) console.log(line);
+  for (const line of await run()) console.log(line);
 }

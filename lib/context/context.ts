@@ -11,7 +11,7 @@ import { HashStatus, type HashRecord } from './hash-record.js';
 import { compileIgnore, type IgnoreMatcher } from './ignore.js';
 import { hashFiles, type FileToHash } from './pool.js';
 import { isReusable, loadStatCache, RACY_MARGIN_NS, saveStatCache, type CachedStat, type StatCache } from './stat-cache.js';
-import { digestDirectory, digestTree, joinPath, parentPath, walkEntries, type Entry } from './tree.js';
+import { digestDirectory, digestTree, forEachEntry, joinPath, parentPath, walkEntries, type Entry } from './tree.js';
 import { entryFromStat, listKeptNames, lstatEntry, newWalkState, walkInto, type WalkState } from './walk.js';
 
 export interface HashProgress {
@@ -69,13 +69,13 @@ function emptyStats(): ContextStats {
 }
 
 function count(stats: ContextStats, tree: Entry): void {
-  for (const e of walkEntries(tree)) {
+  forEachEntry(tree, (e) => {
     if (e.kind === 'file') {
       stats.files++;
       stats.bytes += e.size;
     } else if (e.kind === 'dir' && e.path !== '') stats.dirs++;
     else if (e.kind === 'symlink') stats.symlinks++;
-  }
+  });
 }
 
 function statusError(root: string, file: FileToHash, status: HashStatus): ContextError | undefined {
@@ -167,11 +167,13 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
     warnings: loaded.warning ? [loaded.warning] : [], cache: loaded.cache,
   };
   const moved = await digestFiles(ctx, state.files, options.onProgress, options.inline);
-  for (const e of walkEntries(tree)) ctx.index.set(e.path, e);
+  forEachEntry(tree, (e) => ctx.index.set(e.path, e));
   if (moved.length) await applyChanges(ctx, moved.map((e) => e.path), options, takenAtNs);
   digestTree(tree);
   count(ctx.stats, tree);
-  if (options.statCacheFile) persistStatCache(ctx, options.statCacheFile);
+  // A warm run that changed nothing leaves the cache file as it is: no write, no fsync.
+  const unchanged = ctx.cache !== undefined && ctx.stats.hashedFiles === 0 && ctx.cache.entries.size === ctx.stats.files;
+  if (options.statCacheFile && !unchanged) persistStatCache(ctx, options.statCacheFile);
   return ctx;
 }
 
@@ -193,7 +195,7 @@ function toContextPath(root: string, p: string): string | undefined {
 }
 
 function detach(ctx: HashedContext, entry: Entry, dirty: Set<string>): void {
-  for (const e of walkEntries(entry)) ctx.index.delete(e.path);
+  forEachEntry(entry, (e) => ctx.index.delete(e.path));
   const parent = ctx.index.get(parentPath(entry.path));
   parent?.children?.delete(entry.name);
   dirty.add(parentPath(entry.path));

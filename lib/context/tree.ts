@@ -36,15 +36,35 @@ export interface Entry {
 
 const KIND_BYTE: Record<EntryKind, number> = { file: 0x66, dir: 0x64, symlink: 0x6c, other: 0x6f };
 
+const nameBytes = new WeakMap<Entry, Buffer>();
+
+function encodedName(entry: Entry): Buffer {
+  let b = nameBytes.get(entry);
+  if (!b) {
+    b = Buffer.from(entry.name, 'utf8');
+    nameBytes.set(entry, b);
+  }
+  return b;
+}
+
+/** Writes the record a child contributes to its parent's digest: name, NUL, kind, mode, digest. */
+function writeRecord(out: Buffer, at: number, name: Buffer, kind: EntryKind, mode: number, digest: Buffer): number {
+  name.copy(out, at);
+  at += name.length;
+  out[at++] = 0;
+  out[at++] = KIND_BYTE[kind];
+  out.writeUInt32LE(mode, at);
+  digest.copy(out, at + 4, 0, 16);
+  return at + 20;
+}
+
+const RECORD_OVERHEAD = 1 + 1 + 4 + 16;
+
 /** The bytes a child contributes to its parent's digest. */
 export function childRecord(entry: Entry): Buffer {
   const name = Buffer.from(entry.name, 'utf8');
-  const out = Buffer.allocUnsafe(name.length + 1 + 1 + 4 + 16);
-  name.copy(out, 0);
-  out[name.length] = 0;
-  out[name.length + 1] = KIND_BYTE[entry.kind];
-  out.writeUInt32LE(entry.mode, name.length + 2);
-  entry.digest.copy(out, name.length + 6);
+  const out = Buffer.allocUnsafe(name.length + RECORD_OVERHEAD);
+  writeRecord(out, 0, name, entry.kind, entry.mode, entry.digest);
   return out;
 }
 
@@ -53,7 +73,29 @@ export function sortedChildren(dir: Entry): Entry[] {
 }
 
 export function digestDirectory(dir: Entry): Buffer {
-  return xxh128(Buffer.concat(sortedChildren(dir).map(childRecord)));
+  const children = sortedChildren(dir);
+  let total = 0;
+  const names = children.map((c) => {
+    const b = encodedName(c);
+    total += b.length + RECORD_OVERHEAD;
+    return b;
+  });
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  children.forEach((c, i) => {
+    at = writeRecord(out, at, names[i]!, c.kind, c.mode, c.digest);
+  });
+  return xxh128(out);
+}
+
+/** Calls fn for `entry` and everything below it, in no particular order (cheaper than walkEntries). */
+export function forEachEntry(entry: Entry, fn: (e: Entry) => void): void {
+  const stack = [entry];
+  while (stack.length) {
+    const e = stack.pop()!;
+    fn(e);
+    if (e.children) for (const c of e.children.values()) stack.push(c);
+  }
 }
 
 /** Digests every directory below and including `dir`, children first. */
