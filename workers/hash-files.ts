@@ -1,21 +1,42 @@
 /**
- * Piscina worker: hashes one batch of context files and hands the packed
- * records back as a transferred buffer. Imports only what it runs (the
- * reader and the xxhash wrapper), not lib/context's index, to keep
- * thread start-up lean.
+ * Piscina worker for the context engine: walks subtrees, hashes batches of
+ * files, or (for the benchmark's floor) only reads them. Results go back
+ * packed, with their buffers transferred, never as an object per file.
+ * Imports only the modules it runs, not lib/context's index, so a thread
+ * starts fast.
  */
 import { Piscina } from 'piscina';
+import { compileIgnore, type IgnoreMatcher } from '../lib/context/ignore.js';
 import { hashFileBatch, readFileBatch } from '../lib/context/read-file.js';
+import { packRecords, walkBelow, type PackedRecords, type StatRecord } from '../lib/context/walk-core.js';
 
-export interface HashBatchTask {
-  readonly root: string;
-  /** Context-relative paths joined with NUL. */
-  readonly paths: string;
-  /** Read without hashing (the benchmark's read floor); returns the byte count. */
-  readonly readOnly?: boolean;
+export type WorkerTask =
+  | { readonly kind: 'hash' | 'read'; readonly root: string; /** NUL-joined context paths. */ readonly paths: string }
+  | { readonly kind: 'walk'; readonly root: string; readonly dirs: readonly string[]; readonly patterns: readonly string[] };
+
+let matcherKey = '';
+let matcher: IgnoreMatcher = compileIgnore([]);
+
+function matcherFor(patterns: readonly string[]): IgnoreMatcher {
+  const key = patterns.join('\n');
+  if (key !== matcherKey) {
+    matcher = compileIgnore(patterns);
+    matcherKey = key;
+  }
+  return matcher;
 }
 
-export default function hashBatch(task: HashBatchTask): ArrayBuffer | number {
-  if (task.readOnly) return readFileBatch(task.root, task.paths);
-  return Piscina.move(hashFileBatch(task.root, task.paths)) as unknown as ArrayBuffer;
+export default function run(task: WorkerTask): ArrayBuffer | number | PackedRecords {
+  switch (task.kind) {
+    case 'hash':
+      return Piscina.move(hashFileBatch(task.root, task.paths)) as unknown as ArrayBuffer;
+    case 'read':
+      return readFileBatch(task.root, task.paths);
+    case 'walk': {
+      const records: StatRecord[] = [];
+      walkBelow(task.root, task.dirs, matcherFor(task.patterns), (r) => records.push(r));
+      // Structured clone copies the (small) metadata buffer: Piscina.move only transfers a top-level value.
+      return packRecords(records);
+    }
+  }
 }

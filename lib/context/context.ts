@@ -4,15 +4,15 @@
  * the Merkle tree. `updateContext` applies a list of changed paths to an
  * existing result, re-reading only those paths.
  */
-import { lstatSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ContextError } from '../errors/index.js';
 import { HashStatus, type HashRecord } from './hash-record.js';
 import { compileIgnore, type IgnoreMatcher } from './ignore.js';
-import { hashFiles, type FileToHash } from './pool.js';
+import { hashFiles, poolIsRunning, prestartPool, type FileToHash } from './pool.js';
 import { isReusable, loadStatCache, RACY_MARGIN_NS, saveStatCache, type CachedStat, type StatCache } from './stat-cache.js';
 import { digestDirectory, digestTree, forEachEntry, joinPath, parentPath, walkEntries, type Entry } from './tree.js';
-import { entryFromStat, listKeptNames, lstatEntry, newWalkState, walkInto, type WalkState } from './walk.js';
+import { BUDGET_BOOTING, listKeptNames, lstatEntry, walkInline, walkTree } from './walk.js';
 
 export interface HashProgress {
   readonly filesDone: number;
@@ -30,6 +30,8 @@ export interface ContextOptions {
   readonly onProgress?: (progress: HashProgress) => void;
   /** Hash in the calling thread (the single-thread benchmark). */
   readonly inline?: boolean;
+  /** Entries to list in the calling thread before handing directories to the workers (tuning and tests). */
+  readonly walkBudget?: number;
 }
 
 export interface ContextStats {
@@ -143,14 +145,10 @@ async function digestFiles(ctx: HashedContext, files: readonly Entry[], onProgre
 }
 
 function rootEntry(root: string): Entry {
-  let st;
-  try {
-    st = lstatSync(root, { bigint: true });
-  } catch {
-    throw new ContextError('build context does not exist', root, { hint: 'name the folder that holds your sources' });
-  }
-  if (!st.isDirectory()) throw new ContextError('build context is not a directory', root, { hint: 'name a folder' });
-  return entryFromStat(root, '', st);
+  if (!existsSync(root)) throw new ContextError('build context does not exist', root, { hint: 'name the folder that holds your sources' });
+  const entry = lstatEntry(root, '');
+  if (!entry || entry.kind !== 'dir') throw new ContextError('build context is not a directory', root, { hint: 'name a folder' });
+  return entry;
 }
 
 /** Hashes the context at `root` from scratch (with the stat cache's help). */
@@ -159,14 +157,21 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
   const matcher = compileIgnore(options.ignorePatterns ?? []);
   const takenAtNs = nowNs();
   const tree = rootEntry(absRoot);
-  const state = newWalkState(absRoot, matcher);
-  walkInto(state, tree);
   const loaded = options.statCacheFile ? loadStatCache(options.statCacheFile) : { cache: undefined, warning: undefined };
+  // Threads pay off when files will be read (no cache) or the tree is big;
+  // started now, they boot while this thread lists the first directories.
+  const big = (loaded.cache?.entries.size ?? 0) > BUDGET_BOOTING;
+  if (!options.inline && (big || !loaded.cache) && !poolIsRunning()) prestartPool();
+  const files = await walkTree(absRoot, tree, matcher, {
+    inline: options.inline,
+    patterns: options.ignorePatterns ?? [],
+    budget: options.walkBudget ?? (poolIsRunning() ? BUDGET_BOOTING : undefined),
+  });
   const ctx: HashedContext = {
     root: absRoot, matcher, tree, index: new Map(), takenAtNs, stats: emptyStats(),
     warnings: loaded.warning ? [loaded.warning] : [], cache: loaded.cache,
   };
-  const moved = await digestFiles(ctx, state.files, options.onProgress, options.inline);
+  const moved = await digestFiles(ctx, files, options.onProgress, options.inline);
   forEachEntry(tree, (e) => ctx.index.set(e.path, e));
   if (moved.length) await applyChanges(ctx, moved.map((e) => e.path), options, takenAtNs);
   digestTree(tree);
@@ -216,7 +221,12 @@ export interface UpdateResult {
 async function applyChanges(ctx: HashedContext, paths: readonly string[], options: ContextOptions, sinceNs: bigint): Promise<{ dirty: Set<string>; touched: Set<string> }> {
   const dirty = new Set<string>();
   const touched = new Set<string>();
-  const state: WalkState = newWalkState(ctx.root, ctx.matcher);
+  const found: Entry[] = [];
+  const lstatFound = (rel: string): Entry | undefined => {
+    const e = lstatEntry(ctx.root, rel);
+    if (e?.kind === 'file') found.push(e);
+    return e;
+  };
   const unchangedFiles = new Set<Entry>();
   const rels = [...new Set(paths.map((p) => toContextPath(ctx.root, p)).filter((p): p is string => p !== undefined))]
     .sort((a, b) => a.split('/').length - b.split('/').length || (a < b ? -1 : 1));
@@ -225,7 +235,7 @@ async function applyChanges(ctx: HashedContext, paths: readonly string[], option
     const ignored = rel !== '' && ctx.matcher.ignores(rel);
     if (ignored && !ctx.matcher.hasExclusions) continue;
     const existing = ctx.index.get(rel);
-    const fresh = rel === '' ? rootEntry(ctx.root) : lstatEntry(state, rel);
+    const fresh = rel === '' ? rootEntry(ctx.root) : lstatFound(rel);
     if (!fresh || (ignored && fresh.kind !== 'dir')) {
       if (existing) {
         detach(ctx, existing, dirty);
@@ -235,7 +245,7 @@ async function applyChanges(ctx: HashedContext, paths: readonly string[], option
     }
     if (!existing || !sameKind(existing, fresh)) {
       if (existing) detach(ctx, existing, dirty);
-      attach(ctx, state, fresh, dirty, touched);
+      attach(ctx, fresh, dirty, touched, lstatFound, found);
       continue;
     }
     if (fresh.kind === 'file' && sameStat(existing, fresh, sinceNs)) unchangedFiles.add(existing);
@@ -243,14 +253,14 @@ async function applyChanges(ctx: HashedContext, paths: readonly string[], option
     existing.size = fresh.size;
     existing.stat = fresh.stat;
     existing.hardlinkOf = fresh.hardlinkOf;
-    if (fresh.kind === 'dir') syncDirectory(ctx, state, existing, dirty, touched);
+    if (fresh.kind === 'dir') syncDirectory(ctx, existing, dirty, touched, lstatFound, found);
     dirty.add(parentPath(rel));
     touched.add(rel);
   }
 
   // Every file lstat-ed above that is in the tree now, except those whose stat proves them unchanged.
   const targets = new Set<Entry>();
-  for (const f of state.files) {
+  for (const f of found) {
     const entry = ctx.index.get(f.path);
     if (entry?.kind === 'file' && !unchangedFiles.has(entry)) targets.add(entry);
   }
@@ -270,18 +280,20 @@ function sameStat(a: Entry, b: Entry, sinceNs: bigint): boolean {
 }
 
 /** Adds a new entry (and, for a directory, everything below it), creating missing parents. */
-function attach(ctx: HashedContext, state: WalkState, entry: Entry, dirty: Set<string>, touched: Set<string>): void {
+type Lstat = (rel: string) => Entry | undefined;
+
+function attach(ctx: HashedContext, entry: Entry, dirty: Set<string>, touched: Set<string>, lstat: Lstat, found: Entry[]): void {
   const parentRel = parentPath(entry.path);
   let parent = ctx.index.get(parentRel);
   if (!parent) {
-    const p = lstatEntry(state, parentRel);
+    const p = lstat(parentRel);
     if (!p || p.kind !== 'dir') return;
-    attach(ctx, state, p, dirty, touched);
+    attach(ctx, p, dirty, touched, lstat, found);
     parent = ctx.index.get(parentRel);
     if (!parent) return;
   }
   if (entry.kind === 'dir' && entry.children!.size === 0) {
-    walkInto(state, entry);
+    found.push(...walkInline(ctx.root, entry, ctx.matcher));
     if (ctx.matcher.ignores(entry.path) && entry.children!.size === 0) return;
   }
   parent.children!.set(entry.name, entry);
@@ -294,8 +306,8 @@ function attach(ctx: HashedContext, state: WalkState, entry: Entry, dirty: Set<s
 }
 
 /** Re-lists a directory: names that appeared are added, names that went away removed. */
-function syncDirectory(ctx: HashedContext, state: WalkState, dir: Entry, dirty: Set<string>, touched: Set<string>): void {
-  const names = new Set(listKeptNames(state, dir.path));
+function syncDirectory(ctx: HashedContext, dir: Entry, dirty: Set<string>, touched: Set<string>, lstat: Lstat, found: Entry[]): void {
+  const names = new Set(listKeptNames(ctx.root, dir.path, ctx.matcher));
   for (const [name, child] of [...dir.children!]) {
     if (!names.has(name)) {
       detach(ctx, child, dirty);
@@ -304,8 +316,8 @@ function syncDirectory(ctx: HashedContext, state: WalkState, dir: Entry, dirty: 
   }
   for (const name of names) {
     if (dir.children!.has(name)) continue;
-    const fresh = lstatEntry(state, joinPath(dir.path, name));
-    if (fresh) attach(ctx, state, fresh, dirty, touched);
+    const fresh = lstat(joinPath(dir.path, name));
+    if (fresh) attach(ctx, fresh, dirty, touched, lstat, found);
   }
 }
 

@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { readRecord, type HashRecord } from './hash-record.js';
+import { unpackRecords, type PackedRecords, type StatRecord } from './walk-core.js';
 import { hashFileBatch } from './read-file.js';
 
 let pool: Piscina | undefined;
@@ -20,6 +21,15 @@ export function hashThreads(): number {
 function getPool(): Piscina {
   pool ??= new Piscina({ filename: WORKER, minThreads: hashThreads(), maxThreads: hashThreads(), idleTimeout: 60_000 });
   return pool;
+}
+
+/** Starts the threads now, so they boot while the calling thread is busy walking. */
+export function prestartPool(): void {
+  getPool();
+}
+
+export function poolIsRunning(): boolean {
+  return pool !== undefined;
 }
 
 /** Stops the worker threads (a one-shot command calls this before exiting). */
@@ -66,7 +76,7 @@ function toBatches(files: readonly FileToHash[]): FileToHash[][] {
 /** Reads every byte of the files on the pool's threads without hashing (the benchmark's floor). */
 export async function readFilesOnPool(root: string, files: readonly FileToHash[]): Promise<number> {
   const p = getPool();
-  const counts = await Promise.all(toBatches(files).map((batch) => p.run({ root, paths: batch.map((f) => f.path).join('\0'), readOnly: true }) as Promise<number>));
+  const counts = await Promise.all(toBatches(files).map((batch) => p.run({ kind: 'read', root, paths: batch.map((f) => f.path).join('\0') }) as Promise<number>));
   return counts.reduce((a, b) => a + b, 0);
 }
 
@@ -94,8 +104,22 @@ export async function hashFiles(
   const p = getPool();
   await Promise.all(
     batches.map(async (batch) => {
-      const out = (await p.run({ root, paths: batch.map((f) => f.path).join('\0') })) as ArrayBuffer;
+      const out = (await p.run({ kind: 'hash', root, paths: batch.map((f) => f.path).join('\0') })) as ArrayBuffer;
       batch.forEach((f, i) => done(f, readRecord(out, i)));
     }),
   );
+}
+
+/**
+ * Walks the subtrees below `dirs` on the worker threads. Directories go out
+ * in several groups per thread so that one big subtree does not leave the
+ * other threads idle for long.
+ */
+export async function walkOnPool(root: string, dirs: readonly string[], patterns: readonly string[]): Promise<StatRecord[][]> {
+  const groupCount = Math.min(dirs.length, hashThreads() * 4);
+  const groups: string[][] = Array.from({ length: groupCount }, () => []);
+  dirs.forEach((d, i) => groups[i % groupCount]!.push(d));
+  const p = getPool();
+  const results = await Promise.all(groups.map((g) => p.run({ kind: 'walk', root, dirs: g, patterns }) as Promise<PackedRecords>));
+  return results.map(unpackRecords);
 }

@@ -1,129 +1,135 @@
 /**
- * Lists a context directory: every entry that .dockerignore keeps, with
- * its lstat, as a tree of entries whose digests are still to be filled.
+ * Builds the context's tree of entries. The walk starts in the calling
+ * thread, breadth first; a context still not done after a few thousand
+ * entries hands the rest of its directories to the worker threads, which
+ * walk their subtrees in parallel (readdir and lstat are most of the cost
+ * of hashing many small files). Small contexts never start a thread.
  */
-import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
-import path from 'node:path';
 import type { IgnoreMatcher } from './ignore.js';
-import { joinPath, type Entry, type EntryKind } from './tree.js';
+import { poolIsRunning, walkOnPool } from './pool.js';
+
+export { BUDGET_BOOTING };
+import type { Entry } from './tree.js';
+import { lstatRecord, readKept, walkBelow, type StatRecord } from './walk-core.js';
 import { xxh128 } from './xxhash.js';
 
 const NO_DIGEST = Buffer.alloc(16);
+/**
+ * Entries listed in the calling thread before the rest goes to the workers:
+ * about what it lists while a fresh pool boots (~150 ms), or less when the
+ * threads are already up (watch mode). Without a pool the walk stays inline:
+ * starting threads just to list a small context costs more than it saves.
+ */
+const BUDGET_BOOTING = 20_000;
+const BUDGET_RUNNING = 3_000;
 
-function kindOf(st: BigIntStats): EntryKind {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  return 'other';
-}
-
-/** An entry from its lstat; symlinks get their digest (the target) at once. */
-export function entryFromStat(root: string, rel: string, st: BigIntStats): Entry {
-  const kind = kindOf(st);
-  const linkTarget = kind === 'symlink' ? readlinkSync(path.join(root, rel)) : undefined;
+export function entryFromRecord(r: StatRecord): Entry {
   return {
-    path: rel,
-    name: rel === '' ? '' : rel.slice(rel.lastIndexOf('/') + 1),
-    kind,
-    mode: Number(st.mode & 0o7777n),
-    size: kind === 'file' ? Number(st.size) : 0,
-    linkTarget,
+    path: r.rel,
+    name: r.rel.slice(r.rel.lastIndexOf('/') + 1),
+    kind: r.kind,
+    mode: r.mode,
+    size: Number(r.size),
+    linkTarget: r.link,
     hardlinkOf: undefined,
-    digest: linkTarget !== undefined ? xxh128(Buffer.from(linkTarget, 'utf8')) : NO_DIGEST,
-    stat: { size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino },
-    children: kind === 'dir' ? new Map() : undefined,
+    digest: r.link !== undefined ? xxh128(Buffer.from(r.link, 'utf8')) : NO_DIGEST,
+    stat: { size: r.size, mtimeNs: r.mtimeNs, ctimeNs: r.ctimeNs, ino: r.ino },
+    children: r.kind === 'dir' ? new Map() : undefined,
   };
 }
 
-export interface WalkState {
-  readonly root: string;
-  readonly matcher: IgnoreMatcher;
-  /** dev:ino → first path, for hard-link detection. */
-  readonly inodes: Map<string, string>;
-  /** Regular files found, in walk order. */
-  readonly files: Entry[];
+/** lstat of one context path as an entry (no children read), or undefined when gone. */
+export function lstatEntry(root: string, rel: string): Entry | undefined {
+  const r = lstatRecord(root, rel);
+  return r && entryFromRecord(r);
 }
 
-export function lstatEntry(state: WalkState, rel: string): Entry | undefined {
-  let st: BigIntStats;
-  try {
-    st = lstatSync(path.join(state.root, rel), { bigint: true });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw e;
-  }
-  const entry = entryFromStat(state.root, rel, st);
+interface TreeBuilder {
+  readonly byPath: Map<string, Entry>;
+  readonly provisional: Set<Entry>;
+  readonly files: Entry[];
+  readonly links: Map<string, string[]>;
+}
+
+function add(b: TreeBuilder, r: StatRecord): Entry | undefined {
+  const parent = b.byPath.get(r.rel.slice(0, Math.max(0, r.rel.lastIndexOf('/'))));
+  if (!parent?.children) return undefined;
+  const entry = entryFromRecord(r);
+  parent.children.set(entry.name, entry);
+  b.byPath.set(r.rel, entry);
+  if (r.provisional) b.provisional.add(entry);
   if (entry.kind === 'file') {
-    if (st.nlink > 1n) {
-      const key = `${st.dev}:${st.ino}`;
-      const first = state.inodes.get(key);
-      if (first !== undefined && first !== rel) entry.hardlinkOf = first;
-      else state.inodes.set(key, rel);
+    b.files.push(entry);
+    if (r.nlink > 1) {
+      const key = `${r.dev}:${r.ino}`;
+      const group = b.links.get(key);
+      if (group) group.push(r.rel);
+      else b.links.set(key, [r.rel]);
     }
-    state.files.push(entry);
   }
   return entry;
 }
 
-/**
- * Names in a directory that the walk would keep: not ignored, or ignored
- * directories that a `!` exception may reach into.
- */
-export function listKeptNames(state: WalkState, dirPath: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(path.join(state.root, dirPath));
-  } catch {
-    return [];
-  }
-  return names.filter((name) => {
-    const rel = joinPath(dirPath, name);
-    if (!state.matcher.ignores(rel)) return true;
-    return state.matcher.hasExclusions && lstatDirOnly(state, rel) !== undefined;
-  });
-}
-
-/**
- * Fills `dir` with the kept entries below it. An ignored directory is
- * skipped whole unless some `!` exception may re-include something in it;
- * then it is walked and kept only if something below it is kept.
- */
-export function walkInto(state: WalkState, dir: Entry, parentIgnored = false): void {
-  let names: string[];
-  try {
-    names = readdirSync(path.join(state.root, dir.path));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return;
-    throw e;
-  }
-  for (const name of names) {
-    const rel = joinPath(dir.path, name);
-    const ignored = state.matcher.ignores(rel);
-    if (ignored && !state.matcher.hasExclusions) continue;
-    const entry = ignored ? lstatDirOnly(state, rel) : lstatEntry(state, rel);
-    if (!entry) continue;
-    if (entry.kind === 'dir') {
-      walkInto(state, entry, ignored || parentIgnored);
-      if (ignored && entry.children!.size === 0) continue;
-    } else if (ignored) {
-      continue;
+/** Drops provisional directories with nothing kept below them. */
+function prune(b: TreeBuilder, dir: Entry): boolean {
+  for (const child of [...dir.children!.values()]) {
+    if (child.kind === 'dir' && !prune(b, child)) {
+      dir.children!.delete(child.name);
+      b.byPath.delete(child.path);
     }
-    dir.children!.set(name, entry);
+  }
+  return dir.children!.size > 0 || !b.provisional.has(dir);
+}
+
+/** Marks each hard-linked file after the first (by path) as a link to it. */
+function linkHardlinks(b: TreeBuilder): void {
+  for (const group of b.links.values()) {
+    if (group.length < 2) continue;
+    group.sort();
+    for (const p of group.slice(1)) b.byPath.get(p)!.hardlinkOf = group[0];
   }
 }
 
-/** For an ignored path under exceptions: only a directory matters (something inside may be re-included). */
-function lstatDirOnly(state: WalkState, rel: string): Entry | undefined {
-  try {
-    const st = lstatSync(path.join(state.root, rel), { bigint: true });
-    return st.isDirectory() ? entryFromStat(state.root, rel, st) : undefined;
-  } catch {
-    return undefined;
+/**
+ * Fills `top` (a directory entry, with no children yet) with everything
+ * below it that the ignore rules keep. Returns the regular files found.
+ */
+export async function walkTree(
+  root: string,
+  top: Entry,
+  matcher: IgnoreMatcher,
+  options: { inline?: boolean; patterns?: readonly string[]; budget?: number } = {},
+): Promise<Entry[]> {
+  const b: TreeBuilder = { byPath: new Map([[top.path, top]]), provisional: new Set(), files: [], links: new Map() };
+  const queue: string[] = [top.path];
+  const budget = options.inline ? Infinity : options.budget ?? (poolIsRunning() ? BUDGET_RUNNING : Infinity);
+  let seen = 0;
+  while (queue.length && seen < budget) {
+    const dir = queue.shift()!;
+    for (const r of readKept(root, dir, matcher)) {
+      seen++;
+      if (add(b, r)?.kind === 'dir') queue.push(r.rel);
+    }
   }
+  if (queue.length) {
+    for (const records of await walkOnPool(root, queue, options.patterns ?? matcher.patterns)) {
+      for (const r of records) add(b, r);
+    }
+  }
+  prune(b, top);
+  linkHardlinks(b);
+  return b.files.filter((f) => b.byPath.get(f.path) === f);
 }
 
-export function newWalkState(root: string, matcher: IgnoreMatcher): WalkState {
-  return { root, matcher, inodes: new Map(), files: [] };
+/** Walks below a directory in the calling thread (for incremental updates). */
+export function walkInline(root: string, top: Entry, matcher: IgnoreMatcher): Entry[] {
+  const b: TreeBuilder = { byPath: new Map([[top.path, top]]), provisional: new Set(), files: [], links: new Map() };
+  walkBelow(root, [top.path], matcher, (r) => add(b, r));
+  prune(b, top);
+  return b.files.filter((f) => b.byPath.get(f.path) === f);
+}
+
+/** Names in a directory that the walk would keep. */
+export function listKeptNames(root: string, relDir: string, matcher: IgnoreMatcher): string[] {
+  return readKept(root, relDir, matcher).map((r) => r.rel.slice(r.rel.lastIndexOf('/') + 1));
 }

@@ -113,6 +113,25 @@ describe('hashing a context', () => {
     assert.equal(pooled.index.get('big.bin')!.digest.toString('hex'), xxh128(Buffer.from('x'.repeat(3 * 1024 * 1024))).toString('hex'));
   });
 
+  it('walks big trees on the worker threads with the same result as in-process', async () => {
+    const files: Record<string, string> = { 'keep/me.txt': 'k' };
+    for (let i = 0; i < 400; i++) files[`t${i % 5}/s${i % 23}/f${i}.js`] = `// ${i}`;
+    for (let i = 0; i < 30; i++) files[`ignored/sub${i}/x.txt`] = String(i);
+    files['ignored/sub3/wanted.md'] = 'w';
+    const dir = context(files);
+    linkSync(path.join(dir, 't0/s0/f0.js'), path.join(dir, 't0/hard.js'));
+    const ignorePatterns = ['ignored', '!ignored/sub3/wanted.md', '**/f1?.js'];
+    const parallel = await hashContext(dir, { ignorePatterns, walkBudget: 0 });
+    const inline = await hashContext(dir, { ignorePatterns, inline: true });
+    const shape = (ctx: HashedContext) => [...ctx.index.values()].map((e) => `${e.path} ${e.kind} ${e.mode} ${e.hardlinkOf ?? ''} ${e.digest.toString('hex')}`).sort();
+    assert.deepEqual(shape(parallel), shape(inline));
+    assert.equal(digest(parallel), digest(inline));
+    assert.equal(parallel.index.has('ignored/sub3/wanted.md'), true);
+    assert.equal(parallel.index.has('ignored/sub4'), false);
+    assert.equal(parallel.index.has('t0/s10/f10.js'), false);
+    assert.equal(parallel.index.get('t0/s0/f0.js')!.hardlinkOf, 't0/hard.js');
+  });
+
   it('reports progress as batches finish', async () => {
     const dir = context(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`f${i}`, String(i)])));
     const seen: number[] = [];

@@ -1,0 +1,161 @@
+/**
+ * Reading directories of a context: the kept children of a directory with
+ * their lstat, by .dockerignore's rules. Shared by the coordinator and the
+ * worker threads (which walk subtrees in parallel and send the records back
+ * packed), so both apply exactly the same rules.
+ */
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import path from 'node:path';
+import type { IgnoreMatcher } from './ignore.js';
+
+export type RecordKind = 'file' | 'dir' | 'symlink' | 'other';
+
+export interface StatRecord {
+  readonly rel: string;
+  readonly kind: RecordKind;
+  readonly mode: number;
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly ino: bigint;
+  readonly dev: bigint;
+  readonly nlink: number;
+  readonly link: string | undefined;
+  /**
+   * An ignored directory walked only because a `!` exception may re-include
+   * something below it; dropped unless something below it is kept.
+   */
+  readonly provisional: boolean;
+}
+
+function kindOf(st: BigIntStats): RecordKind {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  return 'other';
+}
+
+export function statRecord(root: string, rel: string, st: BigIntStats, provisional: boolean): StatRecord {
+  const kind = kindOf(st);
+  return {
+    rel,
+    kind,
+    mode: Number(st.mode & 0o7777n),
+    size: kind === 'file' ? st.size : 0n,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    ino: st.ino,
+    dev: st.dev,
+    nlink: Number(st.nlink),
+    link: kind === 'symlink' ? readlinkSync(path.join(root, rel)) : undefined,
+    provisional,
+  };
+}
+
+/** lstat of one path, or undefined when it is gone. */
+export function lstatRecord(root: string, rel: string, provisional = false): StatRecord | undefined {
+  try {
+    return statRecord(root, rel, lstatSync(path.join(root, rel), { bigint: true }), provisional);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+function join(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+/** The kept children of one directory. */
+export function readKept(root: string, relDir: string, matcher: IgnoreMatcher): StatRecord[] {
+  let names: string[];
+  try {
+    names = readdirSync(path.join(root, relDir));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw e;
+  }
+  const out: StatRecord[] = [];
+  for (const name of names) {
+    const rel = join(relDir, name);
+    const ignored = matcher.ignores(rel);
+    if (ignored && !matcher.hasExclusions) continue;
+    const record = lstatRecord(root, rel, ignored);
+    if (!record || (ignored && record.kind !== 'dir')) continue;
+    out.push(record);
+  }
+  return out;
+}
+
+/** Every kept entry below `dirs` (not the dirs themselves), parents before children. */
+export function walkBelow(root: string, dirs: readonly string[], matcher: IgnoreMatcher, emit: (r: StatRecord) => void): void {
+  const stack = [...dirs].reverse();
+  while (stack.length) {
+    const dir = stack.pop()!;
+    const children = readKept(root, dir, matcher);
+    for (const r of children) emit(r);
+    for (let i = children.length - 1; i >= 0; i--) if (children[i]!.kind === 'dir') stack.push(children[i]!.rel);
+  }
+}
+
+const KINDS: readonly RecordKind[] = ['file', 'dir', 'symlink', 'other'];
+const PACKED_BYTES = 56;
+
+export interface PackedRecords {
+  readonly meta: ArrayBuffer;
+  readonly paths: string;
+  readonly links: string;
+}
+
+/** Records as one buffer plus two strings: cheap to send between threads. */
+export function packRecords(records: readonly StatRecord[]): PackedRecords {
+  const meta = new ArrayBuffer(records.length * PACKED_BYTES);
+  const view = new DataView(meta);
+  records.forEach((r, i) => {
+    const at = i * PACKED_BYTES;
+    view.setUint8(at, KINDS.indexOf(r.kind));
+    view.setUint8(at + 1, r.provisional ? 1 : 0);
+    view.setUint32(at + 4, r.mode, true);
+    view.setBigUint64(at + 8, r.size, true);
+    view.setBigUint64(at + 16, r.mtimeNs, true);
+    view.setBigUint64(at + 24, r.ctimeNs, true);
+    view.setBigUint64(at + 32, r.ino, true);
+    view.setBigUint64(at + 40, r.dev, true);
+    view.setUint32(at + 48, r.nlink, true);
+  });
+  return {
+    meta,
+    paths: records.map((r) => r.rel).join('\0'),
+    links: records.filter((r) => r.link !== undefined).map((r) => r.link).join('\0'),
+  };
+}
+
+export function unpackRecords(packed: PackedRecords): StatRecord[] {
+  const count = packed.meta.byteLength / PACKED_BYTES;
+  if (count === 0) return [];
+  const view = new DataView(packed.meta);
+  const paths = packed.paths.split('\0');
+  const links = packed.links === '' ? [] : packed.links.split('\0');
+  let link = 0;
+  const out: StatRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = i * PACKED_BYTES;
+    const kind = KINDS[view.getUint8(at)]!;
+    out.push({
+      rel: paths[i]!,
+      kind,
+      provisional: view.getUint8(at + 1) === 1,
+      mode: view.getUint32(at + 4, true),
+      size: view.getBigUint64(at + 8, true),
+      mtimeNs: view.getBigUint64(at + 16, true),
+      ctimeNs: view.getBigUint64(at + 24, true),
+      ino: view.getBigUint64(at + 32, true),
+      dev: view.getBigUint64(at + 40, true),
+      nlink: view.getUint32(at + 48, true),
+      link: kind === 'symlink' ? links[link++] : undefined,
+    });
+  }
+  return out;
+}
