@@ -70,12 +70,14 @@ function emptyStats(): ContextStats {
   return { files: 0, dirs: 0, symlinks: 0, bytes: 0, cacheHits: 0, hashedFiles: 0, hashedBytes: 0 };
 }
 
-function count(stats: ContextStats, tree: Entry): void {
+/** Adds the files, directories, symlinks and bytes below `tree` (itself too, unless it is the context root). */
+function count(stats: ContextStats, tree: Entry, isRoot = tree.path === ''): void {
   forEachEntry(tree, (e) => {
+    if (e === tree && isRoot) return;
     if (e.kind === 'file') {
       stats.files++;
       stats.bytes += e.size;
-    } else if (e.kind === 'dir' && e.path !== '') stats.dirs++;
+    } else if (e.kind === 'dir') stats.dirs++;
     else if (e.kind === 'symlink') stats.symlinks++;
   });
 }
@@ -104,7 +106,7 @@ async function digestFiles(ctx: HashedContext, files: readonly Entry[], onProgre
   const cache = ctx.cache;
   for (const entry of files) {
     const cached = cache?.entries.get(entry.path);
-    if (cached && isReusable(cached, cache!.takenAtNs, { ...entry.stat, mode: entry.mode })) {
+    if (cached && isReusable(cached, cache!.takenAtNs, entry.stat, entry.mode)) {
       entry.digest = cached.digest;
       ctx.stats.cacheHits++;
     } else {
@@ -190,6 +192,18 @@ export function persistStatCache(ctx: HashedContext, file: string): void {
   }
   saveStatCache(file, ctx.takenAtNs, entries);
   ctx.cache = { takenAtNs: ctx.takenAtNs, entries };
+}
+
+/** The topmost paths an update of `rels` can change: each path, or its highest ancestor not yet in the tree. */
+function reachedSubtrees(ctx: HashedContext, rels: readonly string[]): string[] {
+  const roots = new Set<string>();
+  for (const rel of rels) {
+    let r = rel;
+    while (r !== '' && !ctx.index.has(parentPath(r))) r = parentPath(r);
+    roots.add(r);
+  }
+  const all = [...roots];
+  return all.filter((r) => !all.some((o) => o !== r && (o === '' || r.startsWith(o + '/'))));
 }
 
 function toContextPath(root: string, p: string): string | undefined {
@@ -340,6 +354,17 @@ export async function updateContext(ctx: HashedContext, paths: readonly string[]
       if (dir) remember(dir);
     }
   }
+  // Counts change only inside the subtrees the changes reach: count those before and after.
+  const reach = reachedSubtrees(ctx, rels);
+  const countReach = () => {
+    const s = emptyStats();
+    for (const r of reach) {
+      const e = ctx.index.get(r);
+      if (e) count(s, e, r === '');
+    }
+    return s;
+  };
+  const countedBefore = countReach();
   const sinceNs = ctx.takenAtNs;
   ctx.takenAtNs = nowNs();
   const { dirty, touched } = await applyChanges(ctx, rels, options, sinceNs);
@@ -356,12 +381,8 @@ export async function updateContext(ctx: HashedContext, paths: readonly string[]
     const dir = ctx.index.get(d);
     if (dir && dir.kind === 'dir') dir.digest = digestDirectory(dir);
   }
-  const stats = emptyStats();
-  stats.cacheHits = ctx.stats.cacheHits;
-  stats.hashedFiles = ctx.stats.hashedFiles;
-  stats.hashedBytes = ctx.stats.hashedBytes;
-  count(stats, ctx.tree);
-  Object.assign(ctx.stats, stats);
+  const countedAfter = countReach();
+  for (const k of ['files', 'dirs', 'symlinks', 'bytes'] as const) ctx.stats[k] += countedAfter[k] - countedBefore[k];
   const changed = [...new Set([...touched, ...previous.keys()])].filter((p) => {
     const now = ctx.index.get(p);
     const was = previous.get(p);

@@ -115,11 +115,11 @@ export async function hashFiles(
  * in several groups per thread so that one big subtree does not leave the
  * other threads idle for long.
  */
-export async function walkOnPool(root: string, dirs: readonly string[], patterns: readonly string[]): Promise<StatRecord[][]> {
+export async function walkOnPool(root: string, dirs: readonly string[], patterns: readonly string[], each: (records: StatRecord[]) => void): Promise<void> {
   const groupCount = Math.min(dirs.length, hashThreads() * 4);
   const groups: string[][] = Array.from({ length: groupCount }, () => []);
   dirs.forEach((d, i) => groups[i % groupCount]!.push(d));
   const p = getPool();
-  const results = await Promise.all(groups.map((g) => p.run({ kind: 'walk', root, dirs: g, patterns }) as Promise<PackedRecords>));
-  return results.map(unpackRecords);
+  // Each group's records are taken in as it arrives, while the threads walk the others.
+  await Promise.all(groups.map(async (g) => each(unpackRecords((await p.run({ kind: 'walk', root, dirs: g, patterns })) as PackedRecords))));
 }

@@ -40,13 +40,13 @@ export interface StatCache {
 export type LoadResult = { cache: StatCache | undefined; warning: string | undefined };
 
 /** Whether a cached stat may stand in for reading the file. */
-export function isReusable(cached: CachedStat, takenAtNs: bigint, now: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint; mode: number }): boolean {
+export function isReusable(cached: CachedStat, takenAtNs: bigint, now: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint }, mode: number): boolean {
   return (
     cached.size === now.size &&
     cached.mtimeNs === now.mtimeNs &&
     cached.ctimeNs === now.ctimeNs &&
     cached.ino === now.ino &&
-    cached.mode === now.mode &&
+    cached.mode === mode &&
     cached.mtimeNs + RACY_MARGIN_NS < takenAtNs
   );
 }

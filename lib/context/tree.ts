@@ -36,21 +36,10 @@ export interface Entry {
 
 const KIND_BYTE: Record<EntryKind, number> = { file: 0x66, dir: 0x64, symlink: 0x6c, other: 0x6f };
 
-const nameBytes = new WeakMap<Entry, Buffer>();
-
-function encodedName(entry: Entry): Buffer {
-  let b = nameBytes.get(entry);
-  if (!b) {
-    b = Buffer.from(entry.name, 'utf8');
-    nameBytes.set(entry, b);
-  }
-  return b;
-}
-
 /** Writes the record a child contributes to its parent's digest: name, NUL, kind, mode, digest. */
-function writeRecord(out: Buffer, at: number, name: Buffer, kind: EntryKind, mode: number, digest: Buffer): number {
-  name.copy(out, at);
-  at += name.length;
+function writeRecord(out: Buffer, at: number, name: string, nameBytes: number, kind: EntryKind, mode: number, digest: Buffer): number {
+  out.write(name, at, nameBytes, 'utf8');
+  at += nameBytes;
   out[at++] = 0;
   out[at++] = KIND_BYTE[kind];
   out.writeUInt32LE(mode, at);
@@ -62,9 +51,9 @@ const RECORD_OVERHEAD = 1 + 1 + 4 + 16;
 
 /** The bytes a child contributes to its parent's digest. */
 export function childRecord(entry: Entry): Buffer {
-  const name = Buffer.from(entry.name, 'utf8');
-  const out = Buffer.allocUnsafe(name.length + RECORD_OVERHEAD);
-  writeRecord(out, 0, name, entry.kind, entry.mode, entry.digest);
+  const nameBytes = Buffer.byteLength(entry.name, 'utf8');
+  const out = Buffer.allocUnsafe(nameBytes + RECORD_OVERHEAD);
+  writeRecord(out, 0, entry.name, nameBytes, entry.kind, entry.mode, entry.digest);
   return out;
 }
 
@@ -75,15 +64,15 @@ export function sortedChildren(dir: Entry): Entry[] {
 export function digestDirectory(dir: Entry): Buffer {
   const children = sortedChildren(dir);
   let total = 0;
-  const names = children.map((c) => {
-    const b = encodedName(c);
-    total += b.length + RECORD_OVERHEAD;
-    return b;
+  const sizes = children.map((c) => {
+    const n = Buffer.byteLength(c.name, 'utf8');
+    total += n + RECORD_OVERHEAD;
+    return n;
   });
   const out = Buffer.allocUnsafe(total);
   let at = 0;
   children.forEach((c, i) => {
-    at = writeRecord(out, at, names[i]!, c.kind, c.mode, c.digest);
+    at = writeRecord(out, at, c.name, sizes[i]!, c.kind, c.mode, c.digest);
   });
   return xxh128(out);
 }

@@ -5,7 +5,6 @@
  * packed), so both apply exactly the same rules.
  */
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
-import path from 'node:path';
 import type { IgnoreMatcher } from './ignore.js';
 
 export type RecordKind = 'file' | 'dir' | 'symlink' | 'other';
@@ -28,6 +27,11 @@ export interface StatRecord {
   readonly provisional: boolean;
 }
 
+/** root is absolute and clean and rel is a clean context path: plain concatenation is enough (path.join normalizes, and costs). */
+function full(root: string, rel: string): string {
+  return rel === '' ? root : root.endsWith('/') ? root + rel : `${root}/${rel}`;
+}
+
 function kindOf(st: BigIntStats): RecordKind {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
@@ -47,7 +51,7 @@ export function statRecord(root: string, rel: string, st: BigIntStats, provision
     ino: st.ino,
     dev: st.dev,
     nlink: Number(st.nlink),
-    link: kind === 'symlink' ? readlinkSync(path.join(root, rel)) : undefined,
+    link: kind === 'symlink' ? readlinkSync(full(root, rel)) : undefined,
     provisional,
   };
 }
@@ -55,7 +59,7 @@ export function statRecord(root: string, rel: string, st: BigIntStats, provision
 /** lstat of one path, or undefined when it is gone. */
 export function lstatRecord(root: string, rel: string, provisional = false): StatRecord | undefined {
   try {
-    return statRecord(root, rel, lstatSync(path.join(root, rel), { bigint: true }), provisional);
+    return statRecord(root, rel, lstatSync(full(root, rel), { bigint: true }), provisional);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -71,7 +75,7 @@ function join(dir: string, name: string): string {
 export function readKept(root: string, relDir: string, matcher: IgnoreMatcher): StatRecord[] {
   let names: string[];
   try {
-    names = readdirSync(path.join(root, relDir));
+    names = readdirSync(full(root, relDir));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return [];

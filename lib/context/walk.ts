@@ -112,9 +112,9 @@ export async function walkTree(
     }
   }
   if (queue.length) {
-    for (const records of await walkOnPool(root, queue, options.patterns ?? matcher.patterns)) {
+    await walkOnPool(root, queue, options.patterns ?? matcher.patterns, (records) => {
       for (const r of records) add(b, r);
-    }
+    });
   }
   prune(b, top);
   linkHardlinks(b);
