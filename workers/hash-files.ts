@@ -7,12 +7,21 @@
  */
 import { Piscina } from 'piscina';
 import { compileIgnore, type IgnoreMatcher } from '../lib/context/ignore.js';
-import { hashFileBatch, readFileBatch } from '../lib/context/read-file.js';
-import { packRecords, walkBelow, type PackedRecords, type StatRecord } from '../lib/context/walk-core.js';
+import { hashFileBatch, hashWalkedFiles, readFileBatch } from '../lib/context/read-file.js';
+import { decodeStatCache } from '../lib/context/stat-cache.js';
+import { packRecords, verifyRange, walkBelow, type PackedRecords, type StatRecord } from '../lib/context/walk-core.js';
 
 export type WorkerTask =
   | { readonly kind: 'hash' | 'read'; readonly root: string; /** NUL-joined context paths. */ readonly paths: string }
-  | { readonly kind: 'walk'; readonly root: string; readonly dirs: readonly string[]; readonly patterns: readonly string[] };
+  | {
+      readonly kind: 'walk';
+      readonly root: string;
+      readonly dirs: readonly string[];
+      readonly patterns: readonly string[];
+      /** Also hash the files found (a cold run): one pass over each subtree instead of two. */
+      readonly hash: boolean;
+    }
+  | { readonly kind: 'verify'; readonly root: string; readonly cache: SharedArrayBuffer; readonly from: number; readonly to: number };
 
 let matcherKey = '';
 let matcher: IgnoreMatcher = compileIgnore([]);
@@ -26,8 +35,11 @@ function matcherFor(patterns: readonly string[]): IgnoreMatcher {
   return matcher;
 }
 
-export default function run(task: WorkerTask): ArrayBuffer | number | PackedRecords {
+export default function run(task: WorkerTask): ArrayBuffer | number | PackedRecords | Uint32Array | (PackedRecords & { hashes: ArrayBuffer }) {
   switch (task.kind) {
+    case 'verify':
+      // The coordinator verified the checksum of these very bytes (shared, not copied).
+      return verifyRange(task.root, decodeStatCache(task.cache, true), task.from, task.to);
     case 'hash':
       return Piscina.move(hashFileBatch(task.root, task.paths)) as unknown as ArrayBuffer;
     case 'read':
@@ -35,8 +47,8 @@ export default function run(task: WorkerTask): ArrayBuffer | number | PackedReco
     case 'walk': {
       const records: StatRecord[] = [];
       walkBelow(task.root, task.dirs, matcherFor(task.patterns), (r) => records.push(r));
-      // Structured clone copies the (small) metadata buffer: Piscina.move only transfers a top-level value.
-      return packRecords(records);
+      // Structured clone copies the (small) buffers: Piscina.move only transfers a top-level value.
+      return task.hash ? { ...packRecords(records), hashes: hashWalkedFiles(task.root, records) } : packRecords(records);
     }
   }
 }

@@ -1,16 +1,20 @@
 /**
- * Hashing a build context: walk (honouring .dockerignore), reuse digests
- * the stat cache vouches for, hash the rest in the worker pool, and build
- * the Merkle tree. `updateContext` applies a list of changed paths to an
- * existing result, re-reading only those paths.
+ * Hashing a build context. Cold: walk (honouring .dockerignore), hash
+ * every file in the worker pool, build the Merkle tree. Warm: rebuild the
+ * tree from the stat cache, lstat what it lists (in parallel when big), and
+ * treat whatever moved as a change set. `updateContext` applies a list of
+ * changed paths to an existing result, re-reading only those paths.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ContextError } from '../errors/index.js';
 import { HashStatus, type HashRecord } from './hash-record.js';
 import { compileIgnore, type IgnoreMatcher } from './ignore.js';
-import { hashFiles, poolIsRunning, prestartPool, type FileToHash } from './pool.js';
-import { isReusable, loadStatCache, RACY_MARGIN_NS, saveStatCache, type CachedStat, type StatCache } from './stat-cache.js';
+import { hashFiles, poolIsRunning, prestartPool, verifyStatCache, type FileToHash } from './pool.js';
+import {
+  cachedDigest, cachedHardlink, cachedLink, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
+  saveStatCache, type CacheRow, type LoadedStatCache,
+} from './stat-cache.js';
 import { digestDirectory, digestTree, forEachEntry, joinPath, parentPath, walkEntries, type Entry } from './tree.js';
 import { BUDGET_BOOTING, listKeptNames, lstatEntry, walkInline, walkTree } from './walk.js';
 
@@ -30,8 +34,8 @@ export interface ContextOptions {
   readonly onProgress?: (progress: HashProgress) => void;
   /** Hash in the calling thread (the single-thread benchmark). */
   readonly inline?: boolean;
-  /** Entries to list in the calling thread before handing directories to the workers (tuning and tests). */
-  readonly walkBudget?: number;
+  /** Entries to walk or verify in the calling thread before the workers take over (tuning and tests). */
+  readonly inlineBudget?: number;
 }
 
 export interface ContextStats {
@@ -58,8 +62,12 @@ export interface HashedContext {
   readonly stats: ContextStats;
   /** Problems that cost speed, not correctness (a discarded stat cache). */
   readonly warnings: string[];
-  /** The stat cache loaded at the start, consulted again by updates. */
-  cache: StatCache | undefined;
+  /** The stat cache loaded at the start (its digests serve files whose stat still matches). */
+  readonly cache: LoadedStatCache | undefined;
+  /** Row of each path in `cache`, built when first needed. */
+  cacheRows: Map<string, number> | undefined;
+  /** The ignore patterns the tree was built with. */
+  readonly patterns: readonly string[];
 }
 
 function nowNs(): bigint {
@@ -82,7 +90,7 @@ function count(stats: ContextStats, tree: Entry, isRoot = tree.path === ''): voi
   });
 }
 
-function statusError(root: string, file: FileToHash, status: HashStatus): ContextError | undefined {
+function statusError(root: string, file: { path: string }, status: HashStatus): ContextError | undefined {
   if (status === HashStatus.Unstable) {
     return new ContextError(`${file.path} kept changing while it was read (3 attempts)`, path.join(root, file.path), {
       hint: 'a process is writing it: exclude it in .dockerignore, or build when it is done',
@@ -101,13 +109,36 @@ function statusError(root: string, file: FileToHash, status: HashStatus): Contex
  * the file, otherwise by reading. Returns the entries that vanished or
  * stopped being files while being read (the caller re-examines them).
  */
+/** Takes in one file's hash result: its digest (and the stat it was read under), or why not. */
+function takeRecord(ctx: HashedContext, entry: Entry, record: HashRecord, moved: Entry[], failures: ContextError[]): void {
+  if (record.status === HashStatus.Ok) {
+    entry.digest = record.digest;
+    entry.size = Number(record.size);
+    entry.mode = record.mode & 0o7777;
+    entry.stat = { size: record.size, mtimeNs: record.mtimeNs, ctimeNs: record.ctimeNs, ino: record.ino };
+    ctx.stats.hashedFiles++;
+    ctx.stats.hashedBytes += entry.size;
+  } else if (record.status === HashStatus.Vanished || record.status === HashStatus.NotAFile) {
+    moved.push(entry);
+  } else {
+    const error = statusError(ctx.root, entry, record.status);
+    if (error) failures.push(error);
+  }
+}
+
+/**
+ * Fills in the digests of `files`: from the stat cache where it vouches for
+ * the file, otherwise by reading. Returns the entries that vanished or
+ * stopped being files while being read (the caller re-examines them).
+ */
 async function digestFiles(ctx: HashedContext, files: readonly Entry[], onProgress: ContextOptions['onProgress'], inline: boolean | undefined): Promise<Entry[]> {
   const toHash: Entry[] = [];
   const cache = ctx.cache;
+  if (cache) ctx.cacheRows ??= new Map(cache.paths.map((p, i) => [p, i]));
   for (const entry of files) {
-    const cached = cache?.entries.get(entry.path);
-    if (cached && isReusable(cached, cache!.takenAtNs, entry.stat, entry.mode)) {
-      entry.digest = cached.digest;
+    const row = ctx.cacheRows?.get(entry.path);
+    if (cache && row !== undefined && isReusable(cache, row, entry.stat, entry.mode)) {
+      entry.digest = cachedDigest(cache, row);
       ctx.stats.cacheHits++;
     } else {
       toHash.push(entry);
@@ -117,32 +148,20 @@ async function digestFiles(ctx: HashedContext, files: readonly Entry[], onProgre
   const bytesTotal = toHash.reduce((n, e) => n + e.size, 0);
   let filesDone = 0;
   let bytesDone = 0;
-  let failure: ContextError | undefined;
+  const failures: ContextError[] = [];
   const moved: Entry[] = [];
   await hashFiles(
     ctx.root,
     toHash,
     (file, record: HashRecord) => {
-      const entry = byPath.get(file.path)!;
-      if (record.status === HashStatus.Ok) {
-        entry.digest = record.digest;
-        entry.size = Number(record.size);
-        entry.mode = record.mode & 0o7777;
-        entry.stat = { size: record.size, mtimeNs: record.mtimeNs, ctimeNs: record.ctimeNs, ino: record.ino };
-        ctx.stats.hashedFiles++;
-        ctx.stats.hashedBytes += entry.size;
-      } else if (record.status === HashStatus.Vanished || record.status === HashStatus.NotAFile) {
-        moved.push(entry);
-      } else {
-        failure ??= statusError(ctx.root, file, record.status);
-      }
+      takeRecord(ctx, byPath.get(file.path)!, record, moved, failures);
       filesDone++;
       bytesDone += file.size;
       onProgress?.({ filesDone, filesTotal: toHash.length, bytesDone, bytesTotal });
     },
     { inline },
   );
-  if (failure) throw failure;
+  if (failures.length) throw failures[0];
   return moved;
 }
 
@@ -153,45 +172,133 @@ function rootEntry(root: string): Entry {
   return entry;
 }
 
-/** Hashes the context at `root` from scratch (with the stat cache's help). */
+/** Hashes the context at `root`, from the stat cache where it has one for the same ignore rules. */
 export async function hashContext(root: string, options: ContextOptions = {}): Promise<HashedContext> {
   const absRoot = path.resolve(root);
-  const matcher = compileIgnore(options.ignorePatterns ?? []);
+  const patterns = options.ignorePatterns ?? [];
+  const matcher = compileIgnore(patterns);
   const takenAtNs = nowNs();
   const tree = rootEntry(absRoot);
   const loaded = options.statCacheFile ? loadStatCache(options.statCacheFile) : { cache: undefined, warning: undefined };
+  const cache = loaded.cache;
+  const warnings = loaded.warning ? [loaded.warning] : [];
   // Threads pay off when files will be read (no cache) or the tree is big;
-  // started now, they boot while this thread lists the first directories.
-  const big = (loaded.cache?.entries.size ?? 0) > BUDGET_BOOTING;
-  if (!options.inline && (big || !loaded.cache) && !poolIsRunning()) prestartPool();
-  const files = await walkTree(absRoot, tree, matcher, {
+  // started now, they boot while this thread lists or restores the tree.
+  if (!options.inline && !poolIsRunning() && (!cache || cache.count > BUDGET_BOOTING)) prestartPool();
+
+  const warm = cache && cache.patternsKey === patternsKey(patterns) && cache.paths[0] === '' ? restoreTree(absRoot, matcher, patterns, cache, warnings) : undefined;
+  const ctx = warm ? await refreshFromDisk(warm, options) : await walkAndHash(absRoot, tree, matcher, patterns, cache, warnings, takenAtNs, options);
+  const changed = !warm || ctx.stats.hashedFiles > 0 || ctx.takenAtNs !== cache!.takenAtNs;
+  if (options.statCacheFile && changed) persistStatCache(ctx, options.statCacheFile);
+  return ctx;
+}
+
+async function walkAndHash(
+  root: string, tree: Entry, matcher: IgnoreMatcher, patterns: readonly string[], cache: LoadedStatCache | undefined,
+  warnings: string[], takenAtNs: bigint, options: ContextOptions,
+): Promise<HashedContext> {
+  const ctx: HashedContext = { root, matcher, tree, index: new Map(), takenAtNs, stats: emptyStats(), warnings, cache, cacheRows: undefined, patterns };
+  const moved: Entry[] = [];
+  const failures: ContextError[] = [];
+  // Without a cache every file is read anyway: the workers hash what they walk, in the same pass.
+  const files = await walkTree(root, tree, matcher, {
     inline: options.inline,
-    patterns: options.ignorePatterns ?? [],
-    budget: options.walkBudget ?? (poolIsRunning() ? BUDGET_BOOTING : undefined),
+    patterns,
+    budget: options.inlineBudget ?? (poolIsRunning() ? BUDGET_BOOTING : undefined),
+    hashWalked: !cache ? (entry, record) => takeRecord(ctx, entry, record, moved, failures) : undefined,
   });
-  const ctx: HashedContext = {
-    root: absRoot, matcher, tree, index: new Map(), takenAtNs, stats: emptyStats(),
-    warnings: loaded.warning ? [loaded.warning] : [], cache: loaded.cache,
-  };
-  const moved = await digestFiles(ctx, files, options.onProgress, options.inline);
+  if (failures.length) throw failures[0];
+  moved.push(...(await digestFiles(ctx, files, options.onProgress, options.inline)));
   forEachEntry(tree, (e) => ctx.index.set(e.path, e));
   if (moved.length) await applyChanges(ctx, moved.map((e) => e.path), options, takenAtNs);
   digestTree(tree);
   count(ctx.stats, tree);
-  // A warm run that changed nothing leaves the cache file as it is: no write, no fsync.
-  const unchanged = ctx.cache !== undefined && ctx.stats.hashedFiles === 0 && ctx.cache.entries.size === ctx.stats.files;
-  if (options.statCacheFile && !unchanged) persistStatCache(ctx, options.statCacheFile);
+  return ctx;
+}
+
+/** The tree exactly as the cache recorded it (digests included), or undefined if the rows do not form a tree. */
+function restoreTree(root: string, matcher: IgnoreMatcher, patterns: readonly string[], cache: LoadedStatCache, warnings: string[]): HashedContext | undefined {
+  const index = new Map<string, Entry>();
+  for (let i = 0; i < cache.count; i++) {
+    const p = cache.paths[i]!;
+    const kind = KIND_CODES[cache.kinds[i]!]!;
+    const entry: Entry = {
+      path: p,
+      name: p.slice(p.lastIndexOf('/') + 1),
+      kind,
+      mode: cache.modes[i]!,
+      size: kind === 'file' ? Number(cache.sizes[i]) : 0,
+      linkTarget: cachedLink(cache, i),
+      hardlinkOf: undefined,
+      digest: cachedDigest(cache, i),
+      stat: { size: cache.sizes[i]!, mtimeNs: cache.mtimes[i]!, ctimeNs: cache.ctimes[i]!, ino: cache.inos[i]! },
+      children: kind === 'dir' ? new Map() : undefined,
+    };
+    const link = cachedHardlink(cache, i);
+    if (link !== undefined) entry.hardlinkOf = cache.paths[link];
+    if (i > 0) {
+      const parent = index.get(parentPath(p));
+      if (!parent?.children) {
+        warnings.push('stat cache discarded: its rows do not form a tree; hashing every file and writing a new one');
+        return undefined;
+      }
+      parent.children.set(entry.name, entry);
+    }
+    index.set(p, entry);
+  }
+  const tree = index.get('')!;
+  if (tree.kind !== 'dir') return undefined;
+  return { root, matcher, tree, index, takenAtNs: cache.takenAtNs, stats: emptyStats(), warnings, cache, cacheRows: undefined, patterns };
+}
+
+/** Brings a restored tree up to date: whatever the lstat pass found moved is applied as a change set. */
+async function refreshFromDisk(ctx: HashedContext, options: ContextOptions): Promise<HashedContext> {
+  const cache = ctx.cache!;
+  const rows = await verifyStatCache(ctx.root, cache, { inline: options.inline, threshold: options.inlineBudget });
+  if (rows.length > 0) {
+    const takenAtNs = nowNs();
+    const { dirty } = await applyChanges(ctx, rows.map((i) => cache.paths[i]!), options, cache.takenAtNs);
+    redigest(ctx, dirty);
+    ctx.takenAtNs = takenAtNs;
+  }
+  count(ctx.stats, ctx.tree);
+  ctx.stats.cacheHits = ctx.stats.files - ctx.stats.hashedFiles;
   return ctx;
 }
 
 /** Writes the stat cache for the current state of the context. */
 export function persistStatCache(ctx: HashedContext, file: string): void {
-  const entries = new Map<string, CachedStat>();
-  for (const e of ctx.index.values()) {
-    if (e.kind === 'file') entries.set(e.path, { ...e.stat, mode: e.mode, digest: e.digest });
+  const order = [...walkEntries(ctx.tree)];
+  const rowOf = new Map(order.map((e, i) => [e.path, i]));
+  const rows: CacheRow[] = order.map((e) => ({
+    path: e.path,
+    kind: e.kind,
+    mode: e.mode,
+    size: e.stat.size,
+    mtimeNs: e.stat.mtimeNs,
+    ctimeNs: e.stat.ctimeNs,
+    ino: e.stat.ino,
+    digest: e.digest,
+    link: e.linkTarget,
+    hardlinkOf: e.hardlinkOf === undefined ? undefined : rowOf.get(e.hardlinkOf),
+  }));
+  saveStatCache(file, encodeStatCache(ctx.takenAtNs, patternsKey(ctx.patterns), rows));
+}
+
+/** Re-digests every dirty directory and its ancestors, deepest first. */
+function redigest(ctx: HashedContext, dirty: ReadonlySet<string>): void {
+  const toDigest = new Set<string>();
+  for (let d of dirty) {
+    for (;;) {
+      toDigest.add(d);
+      if (d === '') break;
+      d = parentPath(d);
+    }
   }
-  saveStatCache(file, ctx.takenAtNs, entries);
-  ctx.cache = { takenAtNs: ctx.takenAtNs, entries };
+  for (const d of [...toDigest].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1))) {
+    const dir = ctx.index.get(d);
+    if (dir && dir.kind === 'dir') dir.digest = digestDirectory(dir);
+  }
 }
 
 /** The topmost paths an update of `rels` can change: each path, or its highest ancestor not yet in the tree. */
@@ -368,19 +475,7 @@ export async function updateContext(ctx: HashedContext, paths: readonly string[]
   const sinceNs = ctx.takenAtNs;
   ctx.takenAtNs = nowNs();
   const { dirty, touched } = await applyChanges(ctx, rels, options, sinceNs);
-  // Re-digest every dirty directory and its ancestors, deepest first.
-  const toDigest = new Set<string>();
-  for (let d of dirty) {
-    for (;;) {
-      toDigest.add(d);
-      if (d === '') break;
-      d = parentPath(d);
-    }
-  }
-  for (const d of [...toDigest].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1))) {
-    const dir = ctx.index.get(d);
-    if (dir && dir.kind === 'dir') dir.digest = digestDirectory(dir);
-  }
+  redigest(ctx, dirty);
   const countedAfter = countReach();
   for (const k of ['files', 'dirs', 'symlinks', 'bytes'] as const) ctx.stats[k] += countedAfter[k] - countedBefore[k];
   const changed = [...new Set([...touched, ...previous.keys()])].filter((p) => {

@@ -15,6 +15,8 @@ export const enum HashStatus {
   NotAFile = 3,
   /** Permission denied or another read error. */
   Unreadable = 4,
+  /** Left for the coordinator (a big file, hashed in a task of its own; or not a regular file). */
+  NotHashed = 5,
 }
 
 export interface HashRecord {

@@ -6,8 +6,9 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { readRecord, type HashRecord } from './hash-record.js';
-import { unpackRecords, type PackedRecords, type StatRecord } from './walk-core.js';
-import { hashFileBatch } from './read-file.js';
+import type { StatCache } from './stat-cache.js';
+import { unpackRecords, verifyRange, type PackedRecords, type StatRecord } from './walk-core.js';
+import { BIG_FILE_BYTES, hashFileBatch } from './read-file.js';
 
 let pool: Piscina | undefined;
 
@@ -45,7 +46,7 @@ const INLINE_BYTES = 8 * 1024 * 1024;
 /** Batch shape measured here: >= 256 files per task; big files alone, so they spread over threads. */
 const BATCH_FILES = 512;
 const BATCH_BYTES = 4 * 1024 * 1024;
-const BIG_FILE = 1024 * 1024;
+const BIG_FILE = BIG_FILE_BYTES;
 
 export interface FileToHash {
   readonly path: string;
@@ -115,11 +116,36 @@ export async function hashFiles(
  * in several groups per thread so that one big subtree does not leave the
  * other threads idle for long.
  */
-export async function walkOnPool(root: string, dirs: readonly string[], patterns: readonly string[], each: (records: StatRecord[]) => void): Promise<void> {
+export async function walkOnPool(
+  root: string,
+  dirs: readonly string[],
+  patterns: readonly string[],
+  hash: boolean,
+  each: (records: StatRecord[], hashes: ArrayBuffer | undefined) => void,
+): Promise<void> {
   const groupCount = Math.min(dirs.length, hashThreads() * 4);
   const groups: string[][] = Array.from({ length: groupCount }, () => []);
   dirs.forEach((d, i) => groups[i % groupCount]!.push(d));
   const p = getPool();
   // Each group's records are taken in as it arrives, while the threads walk the others.
-  await Promise.all(groups.map(async (g) => each(unpackRecords((await p.run({ kind: 'walk', root, dirs: g, patterns })) as PackedRecords))));
+  await Promise.all(
+    groups.map(async (g) => {
+      const result = (await p.run({ kind: 'walk', root, dirs: g, patterns, hash })) as PackedRecords & { hashes?: ArrayBuffer };
+      each(unpackRecords(result), result.hashes);
+    }),
+  );
+}
+
+/** Rows of the stat cache whose entry changed on disk, checked in parallel when the cache is big. */
+export async function verifyStatCache(root: string, cache: StatCache, options: { inline?: boolean; threshold?: number | undefined }): Promise<number[]> {
+  const threshold = options.threshold ?? 4 * 8192;
+  if (options.inline || cache.count <= threshold || (options.threshold === undefined && !poolIsRunning())) {
+    return [...verifyRange(root, cache, 0, cache.count)];
+  }
+  const RANGE = Math.max(64, Math.min(8192, Math.ceil(cache.count / (hashThreads() * 4))));
+  const p = getPool();
+  const ranges: [number, number][] = [];
+  for (let from = 0; from < cache.count; from += RANGE) ranges.push([from, Math.min(cache.count, from + RANGE)]);
+  const parts = await Promise.all(ranges.map(([from, to]) => p.run({ kind: 'verify', root, cache: cache.bytes, from, to }) as Promise<Uint32Array>));
+  return parts.flatMap((part) => [...part]);
 }

@@ -8,6 +8,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { HashStatus, RECORD_BYTES, writeRecord, type HashRecord } from './hash-record.js';
+import type { StatRecord } from './walk-core.js';
 import { xxh128, xxh128Stream } from './xxhash.js';
 
 const BUFFER_BYTES = 1024 * 1024;
@@ -70,6 +71,21 @@ export function hashFileBatch(root: string, joinedPaths: string): ArrayBuffer {
   const view = new DataView(out);
   const bytes = new Uint8Array(out);
   paths.forEach((p, i) => writeRecord(view, bytes, i, hashOneFile(path.join(root, p))));
+  return out;
+}
+
+/** Files at least this big are left to a task of their own, so that several spread over the threads. */
+export const BIG_FILE_BYTES = 1024 * 1024;
+
+/** Hashes the regular files among walked records (one packed record per walked record; others NotHashed). */
+export function hashWalkedFiles(root: string, records: readonly StatRecord[]): ArrayBuffer {
+  const out = new ArrayBuffer(records.length * RECORD_BYTES);
+  const view = new DataView(out);
+  const bytes = new Uint8Array(out);
+  records.forEach((r, i) => {
+    const result = r.kind === 'file' && !r.provisional && r.size < BigInt(BIG_FILE_BYTES) ? hashOneFile(path.join(root, r.rel)) : failed(HashStatus.NotHashed);
+    writeRecord(view, bytes, i, result);
+  });
   return out;
 }
 

@@ -1,19 +1,25 @@
 /**
- * The persistent stat cache: for each regular file, the stat tuple
- * (size, mtime ns, ctime ns, inode, mode) under which its digest was
- * computed. A binary columnar file (loads in milliseconds where JSON takes
- * a hundred), checksummed, written to a temp file, fsynced and renamed into
- * place. A damaged or foreign file is discarded with a warning: it can cost
- * a re-read, never a wrong digest.
+ * The persistent stat cache: every entry of the context as it was last
+ * hashed (kind, mode, size, mtime ns, ctime ns, inode, digest, symlink
+ * target), in walk order, as a binary columnar file. It loads in
+ * milliseconds, and a warm run rebuilds the tree from it and only lstats
+ * what it lists (directories whose mtime moved are listed again), split
+ * across the worker threads, which read the very same bytes through a
+ * SharedArrayBuffer. The file is checksummed and written to a temp file,
+ * fsynced and renamed into place; a damaged, truncated or foreign one is
+ * discarded with a warning: it can cost a re-read, never a wrong digest.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { xxh128 } from './xxhash.js';
 
 const MAGIC = Buffer.from('STRATASC', 'latin1');
-const VERSION = 1;
-const HEADER_BYTES = 32;
-const PER_ENTRY_BYTES = 8 * 4 + 4 + 16;
+export const STAT_CACHE_VERSION = 2;
+const HEADER_BYTES = 64;
+/** Per entry: 4 u64 + 4 u32 (mode, path end, link end, hard link) + 1 kind byte + 16 digest bytes. */
+const FIXED_PER_ENTRY = 8 * 4 + 4 * 4 + 1 + 16;
+const NO_LINK = 0xffffffff;
+
 /**
  * An entry whose mtime is this close to (or after) the moment the cache was
  * taken may have changed again within the same timestamp tick ("racily
@@ -22,108 +28,216 @@ const PER_ENTRY_BYTES = 8 * 4 + 4 + 16;
  */
 export const RACY_MARGIN_NS = 10_000_000n;
 
-export interface CachedStat {
+export const KIND_CODES = ['file', 'dir', 'symlink', 'other'] as const;
+export type CachedKind = (typeof KIND_CODES)[number];
+
+export interface CacheRow {
+  readonly path: string;
+  readonly kind: CachedKind;
+  readonly mode: number;
   readonly size: bigint;
   readonly mtimeNs: bigint;
   readonly ctimeNs: bigint;
   readonly ino: bigint;
-  readonly mode: number;
   readonly digest: Buffer;
+  readonly link: string | undefined;
+  /** Index of the row this file is a hard link to, if any. */
+  readonly hardlinkOf: number | undefined;
 }
 
+/** Column views over one cache file's bytes (shared with the worker threads). */
 export interface StatCache {
-  /** Wall-clock time (ns) when the scan that produced this cache began. */
+  readonly bytes: SharedArrayBuffer;
+  readonly count: number;
   readonly takenAtNs: bigint;
-  readonly entries: ReadonlyMap<string, CachedStat>;
+  /** XXH128 (hex) of the ignore patterns the cache was made with. */
+  readonly patternsKey: string;
+  readonly sizes: BigUint64Array;
+  readonly mtimes: BigUint64Array;
+  readonly ctimes: BigUint64Array;
+  readonly inos: BigUint64Array;
+  readonly modes: Uint32Array;
+  readonly pathEnds: Uint32Array;
+  readonly linkEnds: Uint32Array;
+  readonly hardlinks: Uint32Array;
+  readonly kinds: Uint8Array;
+  readonly digests: Uint8Array;
+  readonly pathBytes: Uint8Array;
+  readonly linkBytes: Uint8Array;
 }
 
-export type LoadResult = { cache: StatCache | undefined; warning: string | undefined };
+/** A cache as the coordinator holds it: columns plus every path decoded. */
+export interface LoadedStatCache extends StatCache {
+  readonly paths: readonly string[];
+}
 
-/** Whether a cached stat may stand in for reading the file. */
-export function isReusable(cached: CachedStat, takenAtNs: bigint, now: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint }, mode: number): boolean {
+export type LoadResult = { cache: LoadedStatCache | undefined; warning: string | undefined };
+
+export function patternsKey(patterns: readonly string[]): string {
+  return xxh128(Buffer.from(patterns.join('\n'), 'utf8')).toString('hex');
+}
+
+function layout(count: number, pathLen: number, linkLen: number) {
+  const sizes = HEADER_BYTES;
+  const mtimes = sizes + 8 * count;
+  const ctimes = mtimes + 8 * count;
+  const inos = ctimes + 8 * count;
+  const modes = inos + 8 * count;
+  const pathEnds = modes + 4 * count;
+  const linkEnds = pathEnds + 4 * count;
+  const hardlinks = linkEnds + 4 * count;
+  const kinds = hardlinks + 4 * count;
+  const digests = kinds + count;
+  const paths = digests + 16 * count;
+  const links = paths + pathLen;
+  const end = links + linkLen;
+  return { sizes, mtimes, ctimes, inos, modes, pathEnds, linkEnds, hardlinks, kinds, digests, paths, links, end };
+}
+
+export function encodeStatCache(takenAtNs: bigint, patterns: string, rows: readonly CacheRow[]): Buffer {
+  // Each path ends in NUL, so any range of rows decodes with one split.
+  const pathBlob = Buffer.from(rows.map((r) => r.path + '\0').join(''), 'utf8');
+  const linkBlob = Buffer.from(rows.map((r) => r.link ?? '').join(''), 'utf8');
+  const count = rows.length;
+  const at = layout(count, pathBlob.length, linkBlob.length);
+  const out = Buffer.alloc(at.end + 16);
+  MAGIC.copy(out, 0);
+  out.writeUInt32LE(STAT_CACHE_VERSION, 8);
+  out.writeUInt32LE(count, 12);
+  out.writeBigUInt64LE(takenAtNs, 16);
+  out.writeUInt32LE(pathBlob.length, 24);
+  out.writeUInt32LE(linkBlob.length, 28);
+  Buffer.from(patterns, 'hex').copy(out, 32);
+  let pathEnd = 0;
+  let linkEnd = 0;
+  rows.forEach((r, i) => {
+    out.writeBigUInt64LE(r.size, at.sizes + 8 * i);
+    out.writeBigUInt64LE(r.mtimeNs, at.mtimes + 8 * i);
+    out.writeBigUInt64LE(r.ctimeNs, at.ctimes + 8 * i);
+    out.writeBigUInt64LE(r.ino, at.inos + 8 * i);
+    out.writeUInt32LE(r.mode, at.modes + 4 * i);
+    pathEnd += Buffer.byteLength(r.path, 'utf8') + 1;
+    linkEnd += r.link === undefined ? 0 : Buffer.byteLength(r.link, 'utf8');
+    out.writeUInt32LE(pathEnd, at.pathEnds + 4 * i);
+    out.writeUInt32LE(linkEnd, at.linkEnds + 4 * i);
+    out.writeUInt32LE(r.hardlinkOf ?? NO_LINK, at.hardlinks + 4 * i);
+    out[at.kinds + i] = KIND_CODES.indexOf(r.kind);
+    r.digest.copy(out, at.digests + 16 * i, 0, 16);
+  });
+  pathBlob.copy(out, at.paths);
+  linkBlob.copy(out, at.links);
+  xxh128(out.subarray(0, at.end)).copy(out, at.end);
+  return out;
+}
+
+/** Column views over verified cache bytes; throws with the reason when they are not a valid cache. */
+export function decodeStatCache(bytes: SharedArrayBuffer, verified = false): StatCache {
+  const buf = Buffer.from(bytes);
+  if (buf.length < HEADER_BYTES + 16) throw new Error('truncated');
+  if (!verified && !buf.subarray(buf.length - 16).equals(xxh128(buf.subarray(0, buf.length - 16)))) {
+    throw new Error('checksum mismatch (damaged or truncated)');
+  }
+  if (!buf.subarray(0, 8).equals(MAGIC)) throw new Error('not a strata stat cache');
+  const version = buf.readUInt32LE(8);
+  if (version !== STAT_CACHE_VERSION) throw new Error(`version ${version}, expected ${STAT_CACHE_VERSION}`);
+  const count = buf.readUInt32LE(12);
+  const at = layout(count, buf.readUInt32LE(24), buf.readUInt32LE(28));
+  if (at.end + 16 !== buf.length) throw new Error('length does not match its header');
+  const cache: StatCache = {
+    bytes,
+    count,
+    takenAtNs: buf.readBigUInt64LE(16),
+    patternsKey: buf.subarray(32, 48).toString('hex'),
+    sizes: new BigUint64Array(bytes, at.sizes, count),
+    mtimes: new BigUint64Array(bytes, at.mtimes, count),
+    ctimes: new BigUint64Array(bytes, at.ctimes, count),
+    inos: new BigUint64Array(bytes, at.inos, count),
+    modes: new Uint32Array(bytes, at.modes, count),
+    pathEnds: new Uint32Array(bytes, at.pathEnds, count),
+    linkEnds: new Uint32Array(bytes, at.linkEnds, count),
+    hardlinks: new Uint32Array(bytes, at.hardlinks, count),
+    kinds: new Uint8Array(bytes, at.kinds, count),
+    digests: new Uint8Array(bytes, at.digests, 16 * count),
+    pathBytes: new Uint8Array(bytes, at.paths, at.links - at.paths),
+    linkBytes: new Uint8Array(bytes, at.links, at.end - at.links),
+  };
+  if (count > 0 && (cache.pathEnds[count - 1] !== cache.pathBytes.length || cache.linkEnds[count - 1] !== cache.linkBytes.length)) {
+    throw new Error('string tables do not match their header');
+  }
+  return cache;
+}
+
+const utf8 = new TextDecoder();
+
+/** Paths of rows [from, to), decoded in one go. */
+export function cachedPaths(cache: StatCache, from = 0, to = cache.count): string[] {
+  if (from >= to) return [];
+  const start = from === 0 ? 0 : cache.pathEnds[from - 1]!;
+  const parts = utf8.decode(cache.pathBytes.subarray(start, cache.pathEnds[to - 1]!)).split('\0');
+  parts.pop();
+  if (parts.length !== to - from) throw new Error('path table does not match its row count');
+  return parts;
+}
+
+export function cachedLink(cache: StatCache, i: number): string | undefined {
+  if (KIND_CODES[cache.kinds[i]!] !== 'symlink') return undefined;
+  const start = i === 0 ? 0 : cache.linkEnds[i - 1]!;
+  return utf8.decode(cache.linkBytes.slice(start, cache.linkEnds[i]!));
+}
+
+export function cachedDigest(cache: StatCache, i: number): Buffer {
+  return Buffer.from(cache.digests.slice(16 * i, 16 * i + 16));
+}
+
+export function cachedHardlink(cache: StatCache, i: number): number | undefined {
+  const v = cache.hardlinks[i]!;
+  return v === NO_LINK ? undefined : v;
+}
+
+/** Whether row i may stand in for reading a file with this stat. */
+export function isReusable(cache: StatCache, i: number, now: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint }, mode: number): boolean {
   return (
-    cached.size === now.size &&
-    cached.mtimeNs === now.mtimeNs &&
-    cached.ctimeNs === now.ctimeNs &&
-    cached.ino === now.ino &&
-    cached.mode === mode &&
-    cached.mtimeNs + RACY_MARGIN_NS < takenAtNs
+    KIND_CODES[cache.kinds[i]!] === 'file' &&
+    cache.sizes[i] === now.size &&
+    cache.mtimes[i] === now.mtimeNs &&
+    cache.ctimes[i] === now.ctimeNs &&
+    cache.inos[i] === now.ino &&
+    cache.modes[i] === mode &&
+    now.mtimeNs + RACY_MARGIN_NS < cache.takenAtNs
   );
 }
 
-export function encodeStatCache(takenAtNs: bigint, entries: ReadonlyMap<string, CachedStat>): Buffer {
-  const paths = Buffer.from([...entries.keys()].join('\0'), 'utf8');
-  const count = entries.size;
-  const body = Buffer.alloc(HEADER_BYTES + count * PER_ENTRY_BYTES + paths.length);
-  MAGIC.copy(body, 0);
-  body.writeUInt32LE(VERSION, 8);
-  body.writeUInt32LE(count, 12);
-  body.writeBigUInt64LE(takenAtNs, 16);
-  body.writeUInt32LE(paths.length, 24);
-  let at = HEADER_BYTES;
-  const column = (write: (e: CachedStat) => void) => {
-    for (const e of entries.values()) write(e);
-  };
-  column((e) => { body.writeBigUInt64LE(e.size, at); at += 8; });
-  column((e) => { body.writeBigUInt64LE(e.mtimeNs, at); at += 8; });
-  column((e) => { body.writeBigUInt64LE(e.ctimeNs, at); at += 8; });
-  column((e) => { body.writeBigUInt64LE(e.ino, at); at += 8; });
-  column((e) => { body.writeUInt32LE(e.mode, at); at += 4; });
-  column((e) => { e.digest.copy(body, at, 0, 16); at += 16; });
-  paths.copy(body, at);
-  return Buffer.concat([body, xxh128(body)]);
-}
-
-export function decodeStatCache(data: Buffer): StatCache {
-  if (data.length < HEADER_BYTES + 16) throw new Error('truncated');
-  const body = data.subarray(0, data.length - 16);
-  if (!data.subarray(data.length - 16).equals(xxh128(body))) throw new Error('checksum mismatch (damaged or truncated)');
-  if (!body.subarray(0, 8).equals(MAGIC)) throw new Error('not a strata stat cache');
-  const version = body.readUInt32LE(8);
-  if (version !== VERSION) throw new Error(`version ${version}, expected ${VERSION}`);
-  const count = body.readUInt32LE(12);
-  const takenAtNs = body.readBigUInt64LE(16);
-  const pathBytes = body.readUInt32LE(24);
-  if (body.length !== HEADER_BYTES + count * PER_ENTRY_BYTES + pathBytes) throw new Error('length does not match its header');
-  const paths = count === 0 ? [] : body.toString('utf8', HEADER_BYTES + count * PER_ENTRY_BYTES).split('\0');
-  if (paths.length !== count) throw new Error('path table does not match its header');
-  const col = (n: number) => HEADER_BYTES + n * count * 8;
-  const modeAt = col(4);
-  const digestAt = modeAt + count * 4;
-  const entries = new Map<string, CachedStat>();
-  for (let i = 0; i < count; i++) {
-    entries.set(paths[i]!, {
-      size: body.readBigUInt64LE(col(0) + i * 8),
-      mtimeNs: body.readBigUInt64LE(col(1) + i * 8),
-      ctimeNs: body.readBigUInt64LE(col(2) + i * 8),
-      ino: body.readBigUInt64LE(col(3) + i * 8),
-      mode: body.readUInt32LE(modeAt + i * 4),
-      digest: Buffer.from(body.subarray(digestAt + i * 16, digestAt + i * 16 + 16)),
-    });
-  }
-  return { takenAtNs, entries };
-}
-
 export function loadStatCache(file: string): LoadResult {
-  let data: Buffer;
+  let fd: number;
   try {
-    data = readFileSync(file);
+    fd = openSync(file, 'r');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { cache: undefined, warning: undefined };
     return { cache: undefined, warning: `stat cache ${file} cannot be read (${(e as Error).message}); hashing every file` };
   }
   try {
-    return { cache: decodeStatCache(data), warning: undefined };
+    const size = fstatSync(fd).size;
+    const bytes = new SharedArrayBuffer(size);
+    const view = new Uint8Array(bytes);
+    let off = 0;
+    while (off < size) {
+      const n = readSync(fd, view, off, size - off, off);
+      if (n === 0) throw new Error('truncated while being read');
+      off += n;
+    }
+    const cache = decodeStatCache(bytes);
+    return { cache: { ...cache, paths: cachedPaths(cache) }, warning: undefined };
   } catch (e) {
     return { cache: undefined, warning: `stat cache ${file} discarded: ${(e as Error).message}; hashing every file and writing a new one` };
+  } finally {
+    closeSync(fd);
   }
 }
 
 /** Writes atomically: a reader sees the old cache or the new one, never a mix. */
-export function saveStatCache(file: string, takenAtNs: bigint, entries: ReadonlyMap<string, CachedStat>): void {
+export function saveStatCache(file: string, data: Buffer): void {
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  const data = encodeStatCache(takenAtNs, entries);
   try {
     const fd = openSync(tmp, 'w', 0o644);
     try {

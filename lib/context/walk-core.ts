@@ -6,6 +6,7 @@
  */
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import type { IgnoreMatcher } from './ignore.js';
+import { cachedPaths, KIND_CODES, RACY_MARGIN_NS, type StatCache } from './stat-cache.js';
 
 export type RecordKind = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -162,4 +163,36 @@ export function unpackRecords(packed: PackedRecords): StatRecord[] {
     });
   }
   return out;
+}
+
+/**
+ * lstats rows [from, to) of a stat cache and returns the indexes whose
+ * entry is gone or differs (kind, mode, size, mtime, ctime, inode), or is
+ * racily clean. A directory whose mtime moved is reported too: its listing
+ * must be read again. Nothing else needs a readdir.
+ */
+export function verifyRange(root: string, cache: StatCache, from: number, to: number): Uint32Array {
+  const paths = cachedPaths(cache, from, to);
+  const changed: number[] = [];
+  for (let i = from; i < to; i++) {
+    let st: BigIntStats | undefined;
+    try {
+      st = lstatSync(full(root, paths[i - from]!), { bigint: true, throwIfNoEntry: false });
+    } catch {
+      st = undefined;
+    }
+    if (
+      !st ||
+      kindOf(st) !== KIND_CODES[cache.kinds[i]!] ||
+      Number(st.mode & 0o7777n) !== cache.modes[i] ||
+      st.mtimeNs !== cache.mtimes[i] ||
+      st.ctimeNs !== cache.ctimes[i] ||
+      st.ino !== cache.inos[i] ||
+      (kindOf(st) === 'file' && st.size !== cache.sizes[i]) ||
+      st.mtimeNs + RACY_MARGIN_NS >= cache.takenAtNs
+    ) {
+      changed.push(i);
+    }
+  }
+  return Uint32Array.from(changed);
 }

@@ -6,6 +6,7 @@
  * of hashing many small files). Small contexts never start a thread.
  */
 import type { IgnoreMatcher } from './ignore.js';
+import { HashStatus, readRecord, type HashRecord } from './hash-record.js';
 import { poolIsRunning, walkOnPool } from './pool.js';
 
 export { BUDGET_BOOTING };
@@ -98,7 +99,13 @@ export async function walkTree(
   root: string,
   top: Entry,
   matcher: IgnoreMatcher,
-  options: { inline?: boolean; patterns?: readonly string[]; budget?: number } = {},
+  options: {
+    inline?: boolean | undefined;
+    patterns?: readonly string[];
+    budget?: number | undefined;
+    /** Let the workers hash the files they walk; each result comes here, and those files are not returned. */
+    hashWalked?: ((entry: Entry, record: HashRecord) => void) | undefined;
+  } = {},
 ): Promise<Entry[]> {
   const b: TreeBuilder = { byPath: new Map([[top.path, top]]), provisional: new Set(), files: [], links: new Map() };
   const queue: string[] = [top.path];
@@ -112,9 +119,20 @@ export async function walkTree(
     }
   }
   if (queue.length) {
-    await walkOnPool(root, queue, options.patterns ?? matcher.patterns, (records) => {
-      for (const r of records) add(b, r);
+    const hashed = new Set<Entry>();
+    await walkOnPool(root, queue, options.patterns ?? matcher.patterns, options.hashWalked !== undefined, (records, hashes) => {
+      records.forEach((r, i) => {
+        const entry = add(b, r);
+        if (!entry || !hashes) return;
+        const record = readRecord(hashes, i);
+        if (record.status === HashStatus.NotHashed) return;
+        options.hashWalked!(entry, record);
+        hashed.add(entry);
+      });
     });
+    prune(b, top);
+    linkHardlinks(b);
+    return b.files.filter((f) => b.byPath.get(f.path) === f && !hashed.has(f));
   }
   prune(b, top);
   linkHardlinks(b);

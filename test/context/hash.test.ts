@@ -121,7 +121,7 @@ describe('hashing a context', () => {
     const dir = context(files);
     linkSync(path.join(dir, 't0/s0/f0.js'), path.join(dir, 't0/hard.js'));
     const ignorePatterns = ['ignored', '!ignored/sub3/wanted.md', '**/f1?.js'];
-    const parallel = await hashContext(dir, { ignorePatterns, walkBudget: 0 });
+    const parallel = await hashContext(dir, { ignorePatterns, inlineBudget: 0 });
     const inline = await hashContext(dir, { ignorePatterns, inline: true });
     const shape = (ctx: HashedContext) => [...ctx.index.values()].map((e) => `${e.path} ${e.kind} ${e.mode} ${e.hardlinkOf ?? ''} ${e.digest.toString('hex')}`).sort();
     assert.deepEqual(shape(parallel), shape(inline));

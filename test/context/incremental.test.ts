@@ -3,11 +3,11 @@
  * changed paths gives exactly what a full rehash from scratch gives.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { closeHashPool, hashContext, selectSources, updateContext, type HashedContext } from '../../lib/context/index.js';
-import { makeTree, removeDir, tempDir } from './fixtures.js';
+import { makeTree, PAST, removeDir, tempDir } from './fixtures.js';
 
 after(closeHashPool);
 
@@ -113,6 +113,31 @@ const EDITS: Record<string, Edit> = {
   },
 };
 
+/**
+ * Moves the mtimes of what an edit touched (and the directories above it)
+ * into the past, as if the edit happened long ago: the stat cache then
+ * trusts every untouched entry and must catch the touched ones by ctime,
+ * size, inode or listing. (Without this everything is racily clean and
+ * simply re-read, which proves less.)
+ */
+function ageAround(root: string, paths: string[]): void {
+  const age = (p: string) => {
+    const full = path.join(root, p);
+    const st = lstatSync(full, { throwIfNoEntry: false });
+    if (!st || st.isSymbolicLink()) return;
+    utimesSync(full, PAST, PAST);
+    if (st.isDirectory()) for (const name of readdirSync(full)) age(p ? `${p}/${name}` : name);
+  };
+  for (const p of paths) {
+    age(p);
+    for (let up = path.posix.dirname(p); ; up = path.posix.dirname(up)) {
+      const dir = up === '.' ? '' : up;
+      if (existsSync(path.join(root, dir))) utimesSync(path.join(root, dir), PAST, PAST);
+      if (dir === '') break;
+    }
+  }
+}
+
 describe('incremental updates', () => {
   const ignorePatterns = ['ignored*', '**/*.tmp'];
   const roots: string[] = [];
@@ -120,25 +145,38 @@ describe('incremental updates', () => {
 
   it('equal a full rehash after every step of random edit sequences', async () => {
     const names = Object.keys(EDITS);
+    let warmHits = 0;
+    let warmFiles = 0;
     for (let seq = 0; seq < 30; seq++) {
       const rand = prng(1000 + seq);
       const pick = <T,>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
       const root = tempDir('strata-prop-');
       roots.push(root);
       makeTree(root, { a: 'a', 'sub/b': 'bb', 'sub/deep/c.txt': 'ccc', 'other/e': 'e', 'ignored/x': 'x' });
+      const statCacheFile = `${root}.statcache`;
+      roots.push(statCacheFile);
       const ctx = await hashContext(root, { ignorePatterns });
+      await hashContext(root, { ignorePatterns, statCacheFile });
       const log: string[] = [];
       for (let step = 0; step < 12; step++) {
         const name = pick(names);
         const changed = EDITS[name]!(root, pick, rand);
         log.push(`${name} ${changed.join(' -> ')}`);
+        ageAround(root, changed);
         await updateContext(ctx, changed, { ignorePatterns });
         const fresh = await hashContext(root, { ignorePatterns, inline: true });
         assert.deepEqual(snapshot(ctx), snapshot(fresh), `sequence ${seq}, after:\n${log.join('\n')}`);
+        // The warm path: the tree restored from the stat cache and checked by lstat, in the workers half the time.
+        const warm = await hashContext(root, { ignorePatterns, statCacheFile, inlineBudget: step % 2 ? 0 : undefined });
+        assert.deepEqual(snapshot(warm), snapshot(fresh), `warm, sequence ${seq}, after:\n${log.join('\n')}`);
+        warmHits += warm.stats.cacheHits;
+        warmFiles += warm.stats.files;
         assert.equal(ctx.tree.digest.toString('hex'), fresh.tree.digest.toString('hex'));
         assert.deepEqual({ ...ctx.stats, cacheHits: 0, hashedFiles: 0, hashedBytes: 0 }, { ...fresh.stats, cacheHits: 0, hashedFiles: 0, hashedBytes: 0 });
       }
     }
+    // Most files are untouched at each step: the warm path must have trusted them, not re-read them.
+    assert.ok(warmHits > warmFiles / 2, `warm runs reused ${warmHits} of ${warmFiles} files`);
   });
 
   it('re-reads only the changed file and reports what changed', async () => {
