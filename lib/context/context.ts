@@ -10,6 +10,7 @@ import path from 'node:path';
 import { ContextError } from '../errors/index.js';
 import { HashStatus, type HashRecord } from './hash-record.js';
 import { compileIgnore, type IgnoreMatcher } from './ignore.js';
+import { selectSources, type SourceSelector } from './select.js';
 import { hashFiles, poolIsRunning, prestartPool, verifyStatCache, type FileToHash } from './pool.js';
 import {
   cachedDigest, cachedHardlink, cachedLink, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
@@ -301,6 +302,16 @@ function redigest(ctx: HashedContext, dirty: ReadonlySet<string>): void {
   }
 }
 
+/** A selection's digest, or its error message (a source that vanished is a change too). */
+function selectionDigest(ctx: HashedContext, selector: SourceSelector): string {
+  try {
+    return selectSources(ctx, selector).digest;
+  } catch (e) {
+    if (e instanceof ContextError) return `error: ${e.message}`;
+    throw e;
+  }
+}
+
 /** The topmost paths an update of `rels` can change: each path, or its highest ancestor not yet in the tree. */
 function reachedSubtrees(ctx: HashedContext, rels: readonly string[]): string[] {
   const roots = new Set<string>();
@@ -334,6 +345,8 @@ function sameKind(a: Entry, b: Entry): boolean {
 export interface UpdateResult {
   /** Context paths whose entry was added, removed or changed digest. */
   readonly changed: string[];
+  /** Indexes (into the `selectors` passed in) of the COPY/ADD selections whose digest changed. */
+  readonly selectorsChanged: number[];
   /** The root digest before and after. */
   readonly before: string;
   readonly after: string;
@@ -447,8 +460,14 @@ function syncDirectory(ctx: HashedContext, dir: Entry, dirty: Set<string>, touch
  * absolute or context-relative) to `ctx`: only those paths are re-read, and
  * only the directories above them re-digested.
  */
-export async function updateContext(ctx: HashedContext, paths: readonly string[], options: ContextOptions = {}): Promise<UpdateResult> {
+export async function updateContext(
+  ctx: HashedContext,
+  paths: readonly string[],
+  options: ContextOptions & { readonly selectors?: readonly SourceSelector[] } = {},
+): Promise<UpdateResult> {
   const before = ctx.tree.digest.toString('hex');
+  const selectors = options.selectors ?? [];
+  const selectionBefore = selectors.map((sel) => selectionDigest(ctx, sel));
   const previous = new Map<string, string>();
   const rels = paths.map((p) => toContextPath(ctx.root, p)).filter((p): p is string => p !== undefined);
   const remember = (e: Entry) => previous.set(e.path, e.kind + e.mode + e.digest.toString('hex'));
@@ -484,5 +503,6 @@ export async function updateContext(ctx: HashedContext, paths: readonly string[]
     const is = now ? now.kind + now.mode + now.digest.toString('hex') : undefined;
     return was !== is;
   });
-  return { changed: changed.filter((p) => p !== '').sort(), before, after: ctx.tree.digest.toString('hex') };
+  const selectorsChanged = selectors.flatMap((sel, i) => (selectionDigest(ctx, sel) !== selectionBefore[i] ? [i] : []));
+  return { changed: changed.filter((p) => p !== '').sort(), selectorsChanged, before, after: ctx.tree.digest.toString('hex') };
 }

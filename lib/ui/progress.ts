@@ -22,16 +22,21 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
-export function progressBar(label: string, stream: NodeJS.WriteStream = process.stderr): ProgressBar {
-  const start = Date.now();
+export interface ProgressTarget {
+  readonly isTTY?: boolean;
+  write(text: string): unknown;
+}
+
+export function progressBar(label: string, stream: ProgressTarget = process.stderr, now: () => number = Date.now): ProgressBar {
+  const start = now();
   let drawn = false;
   let last = 0;
   return {
     update(done, total, bytesDone, bytesTotal) {
       if (!stream.isTTY) return;
-      const now = Date.now();
-      if (now - start < DELAY_MS || now - last < 80) return;
-      last = now;
+      const t = now();
+      if (t - start < DELAY_MS || t - last < 80) return;
+      last = t;
       const frac = total === 0 ? 1 : done / total;
       const filled = Math.round(frac * WIDTH);
       const bar = '#'.repeat(filled) + '.'.repeat(WIDTH - filled);

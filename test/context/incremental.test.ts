@@ -189,7 +189,9 @@ describe('incremental updates', () => {
     const pkgBefore = selectSources(ctx, { sources: ['package.json'] }).digest;
     const srcBefore = selectSources(ctx, { sources: ['src'] }).digest;
     writeFileSync(path.join(root, 'src/f7.js'), '// edited');
-    const result = await updateContext(ctx, [path.join(root, 'src/f7.js')]);
+    const selectors = [{ sources: ['package.json'] }, { sources: ['src/*.js'] }, { sources: ['src/f1.js'] }, { sources: ['.'] }];
+    const result = await updateContext(ctx, [path.join(root, 'src/f7.js')], { selectors });
+    assert.deepEqual(result.selectorsChanged, [1, 3]);
     assert.equal(ctx.stats.hashedFiles - hashedBefore, 1);
     assert.deepEqual(result.changed, ['src', 'src/f7.js']);
     assert.notEqual(result.before, result.after);
