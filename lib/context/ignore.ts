@@ -190,6 +190,7 @@ export function compileIgnore(patterns: readonly string[]): IgnoreMatcher {
     patterns: compiled.map((c) => (c.exclusion ? '!' : '') + c.text),
     hasExclusions: compiled.some((c) => c.exclusion),
     ignores(file: string): boolean {
+      if (compiled.length === 0) return false;
       let matched = false;
       const parent = goDir(file);
       const parentDirs = parent.split('/');

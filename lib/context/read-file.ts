@@ -33,8 +33,19 @@ function hashOpen(fd: number, buf: Buffer): { digest: Buffer; bytes: number } {
   return { digest: stream.digest(), bytes: total };
 }
 
-export function hashOneFile(file: string): HashRecord {
+/** What the walk's lstat saw just before: it stands in for the first fstat. */
+export interface Expected {
+  readonly size: bigint;
+  readonly mtimeNs: bigint;
+  readonly ino: bigint;
+}
+
+export function hashOneFile(file: string, expected?: Expected): HashRecord {
   buffer ??= Buffer.allocUnsafe(BUFFER_BYTES);
+  if (expected) {
+    const quick = hashAgainst(file, expected, buffer);
+    if (quick) return quick;
+  }
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     let fd: number;
     try {
@@ -64,6 +75,32 @@ export function hashOneFile(file: string): HashRecord {
   return failed(HashStatus.Unstable);
 }
 
+/**
+ * One read checked against the walk's lstat instead of a first fstat: a
+ * syscall less per file. Undefined (so the careful path runs) when the
+ * file is not what the walk saw or moved while being read.
+ */
+function hashAgainst(file: string, expected: Expected, buf: Buffer): HashRecord | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    const { digest, bytes } = hashOpen(fd, buf);
+    const after = fstatSync(fd, { bigint: true });
+    if (after.isFile() && after.ino === expected.ino && after.size === expected.size && after.mtimeNs === expected.mtimeNs && BigInt(bytes) === after.size) {
+      return { digest, size: after.size, mtimeNs: after.mtimeNs, ctimeNs: after.ctimeNs, ino: after.ino, mode: Number(after.mode), status: HashStatus.Ok };
+    }
+    return undefined;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Hashes `\0`-joined paths under root; returns the packed records. */
 export function hashFileBatch(root: string, joinedPaths: string): ArrayBuffer {
   const paths = joinedPaths.split('\0');
@@ -76,6 +113,7 @@ export function hashFileBatch(root: string, joinedPaths: string): ArrayBuffer {
 
 /** Files at least this big are left to a task of their own, so that several spread over the threads. */
 export const BIG_FILE_BYTES = 1024 * 1024;
+const BIG_FILE = BigInt(BIG_FILE_BYTES);
 
 /** Hashes the regular files among walked records (one packed record per walked record; others NotHashed). */
 export function hashWalkedFiles(root: string, records: readonly StatRecord[]): ArrayBuffer {
@@ -83,7 +121,7 @@ export function hashWalkedFiles(root: string, records: readonly StatRecord[]): A
   const view = new DataView(out);
   const bytes = new Uint8Array(out);
   records.forEach((r, i) => {
-    const result = r.kind === 'file' && !r.provisional && r.size < BigInt(BIG_FILE_BYTES) ? hashOneFile(path.join(root, r.rel)) : failed(HashStatus.NotHashed);
+    const result = r.kind === 'file' && !r.provisional && r.size < BIG_FILE ? hashOneFile(`${root}/${r.rel}`, r) : failed(HashStatus.NotHashed);
     writeRecord(view, bytes, i, result);
   });
   return out;
