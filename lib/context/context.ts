@@ -11,7 +11,7 @@ import { ContextError } from '../errors/index.js';
 import { HashStatus, type HashRecord } from './hash-record.js';
 import { compileIgnore, type IgnoreMatcher } from './ignore.js';
 import { selectSources, type SourceSelector } from './select.js';
-import { hashFiles, poolIsRunning, prestartPool, verifyStatCache, type FileToHash } from './pool.js';
+import { hashFiles, poolIsRunning, prestartPool, verifyStatCache } from './pool.js';
 import {
   cachedDigest, cachedHardlink, cachedLink, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
   saveStatCache, type CacheRow, type LoadedStatCache,

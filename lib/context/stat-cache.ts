@@ -16,8 +16,6 @@ import { xxh128 } from './xxhash.js';
 const MAGIC = Buffer.from('STRATASC', 'latin1');
 export const STAT_CACHE_VERSION = 2;
 const HEADER_BYTES = 64;
-/** Per entry: 4 u64 + 4 u32 (mode, path end, link end, hard link) + 1 kind byte + 16 digest bytes. */
-const FIXED_PER_ENTRY = 8 * 4 + 4 * 4 + 1 + 16;
 const NO_LINK = 0xffffffff;
 
 /**

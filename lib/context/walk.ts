@@ -9,7 +9,6 @@ import type { IgnoreMatcher } from './ignore.js';
 import { HashStatus, readRecord, type HashRecord } from './hash-record.js';
 import { poolIsRunning, walkOnPool } from './pool.js';
 
-export { BUDGET_BOOTING };
 import type { Entry } from './tree.js';
 import { lstatRecord, readKept, walkBelow, type StatRecord } from './walk-core.js';
 import { xxh128 } from './xxhash.js';
@@ -21,7 +20,7 @@ const NO_DIGEST = Buffer.alloc(16);
  * threads are already up (watch mode). Without a pool the walk stays inline:
  * starting threads just to list a small context costs more than it saves.
  */
-const BUDGET_BOOTING = 20_000;
+export const BUDGET_BOOTING = 20_000;
 const BUDGET_RUNNING = 3_000;
 
 export function entryFromRecord(r: StatRecord): Entry {

@@ -195,7 +195,7 @@ function maintainer(stage: PlannedStage): Finding[] {
     }));
 }
 
-function missingIgnoreFile(plan: Plan, facts: ContextFacts | undefined): Finding[] {
+function missingIgnoreFile(facts: ContextFacts | undefined): Finding[] {
   if (!facts || facts.hasIgnoreFile) return [];
   const heavy = ['node_modules', '.git'].filter((n) => facts.topLevelNames.has(n));
   if (heavy.length === 0) return [];
@@ -211,7 +211,7 @@ function missingIgnoreFile(plan: Plan, facts: ContextFacts | undefined): Finding
 
 /** Runs every rule over the plan; findings are ordered by line. */
 export function lintDockerfile(typed: TypedDockerfile, plan: Plan, facts?: ContextFacts): Finding[] {
-  const findings: Finding[] = [...missingIgnoreFile(plan, facts)];
+  const findings: Finding[] = [...missingIgnoreFile(facts)];
   for (const stage of plan.stages) {
     findings.push(
       ...undefinedInFrom(stage, typed),
