@@ -8,19 +8,9 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { closeHashPool, hashContext, selectSources, updateContext, type HashedContext } from '../../lib/context/index.js';
 import { makeTree, PAST, removeDir, tempDir } from './fixtures.js';
+import { prng } from '../helpers/prng.js';
 
 after(closeHashPool);
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Everything a digest depends on, per path. */
 function snapshot(ctx: HashedContext): Record<string, string> {

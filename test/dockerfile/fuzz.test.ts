@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { DockerfileParseError } from '../../lib/errors/index.js';
 import { lintDockerfile, loadDockerfile, planBuild } from '../../lib/dockerfile/index.js';
 import { conformanceDir, repoRoot } from '../helpers/conformance.js';
+import { prng } from '../helpers/prng.js';
 
 const OWN_CORPUS = [
   '# syntax=docker/dockerfile:1\n# escape=\\\nARG BASE=alpine\nFROM ${BASE} AS deps\nWORKDIR /app\nCOPY package.json package-lock.json ./\nRUN --mount=type=cache,target=/root/.npm npm ci\n',
@@ -35,18 +36,6 @@ function corpus(): string[] {
     if (existsSync(file)) texts.push(readFileSync(file, 'latin1'));
   }
   return texts;
-}
-
-/** A small seeded generator, so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const INTERESTING = ['\\', '`', '$', '${', '}', '{', '"', "'", '<<', '<<-', '[', ']', ',', '=', '--', '\n', '\r\n', '\t', ' ', '#', '\0', '\u00ff', ':', '/', '*'];
