@@ -207,10 +207,10 @@ async function walkAndHash(
     patterns,
     budget: options.inlineBudget ?? (poolIsRunning() ? BUDGET_BOOTING : undefined),
     hashWalked: !cache ? (entry, record) => takeRecord(ctx, entry, record, moved, failures) : undefined,
+    index: ctx.index,
   });
   if (failures.length) throw failures[0];
   moved.push(...(await digestFiles(ctx, files, options.onProgress, options.inline)));
-  forEachEntry(tree, (e) => ctx.index.set(e.path, e));
   if (moved.length) await applyChanges(ctx, moved.map((e) => e.path), options, takenAtNs);
   digestTree(tree);
   count(ctx.stats, tree);

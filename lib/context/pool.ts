@@ -20,7 +20,7 @@ export function hashThreads(): number {
 }
 
 function getPool(): Piscina {
-  pool ??= new Piscina({ filename: WORKER, minThreads: hashThreads(), maxThreads: hashThreads(), idleTimeout: 60_000 });
+  pool ??= new Piscina({ filename: WORKER, minThreads: hashThreads(), maxThreads: hashThreads(), idleTimeout: 60_000, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
   return pool;
 }
 
