@@ -67,6 +67,17 @@ describe('strata hash', () => {
     assert.match(bad.stderr, /hint: close the \[\.\.\.\] class/);
   });
 
+  it('reads a Dockerfile and ignore file that exclude themselves, but COPY cannot take them', () => {
+    const ctx = contextWith({ Dockerfile: 'FROM a\nCOPY app.js /\n', '.dockerignore': 'Dockerfile\n.dockerignore\n', 'app.js': '1' });
+    const r = JSON.parse(strata(['hash', '--json', ctx]).stdout) as HashJSON;
+    assert.equal(r.files, 1);
+    assert.deepEqual(r.sources.map((s) => s.files), [1]);
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM a\nCOPY Dockerfile /\n');
+    const bad = strata(['hash', ctx]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /Dockerfile is not in the build context\nhint: it is excluded by \.dockerignore/);
+  });
+
   it('fails clearly when a COPY source is missing', () => {
     const ctx = contextWith({ Dockerfile: 'FROM a\nCOPY nope.txt /x\n' });
     const r = strata(['hash', ctx]);
