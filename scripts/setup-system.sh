@@ -4,9 +4,9 @@
 set -euo pipefail
 
 # Each entry: a Debian package the tests use, and why.
-#   (none yet: the Dockerfile frontend needs only Node.js. The build engine
-#    adds bubblewrap, busybox-static, skopeo and umoci here when it lands.)
-PACKAGES=()
+#   busybox-static  the base root filesystem of test images (scripts/make-busybox-rootfs.sh)
+#   skopeo, umoci   check every image strata writes with the real tools
+PACKAGES=(busybox-static skopeo umoci)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -1,2 +1,4 @@
-/** lib/cache: the strata store and (as the build engine lands) cache keys and layers. */
+/** lib/cache: the strata store: where it lives, content-addressed blobs, locks. */
 export { resolveStoreDir, statCachePath } from './store-location.js';
+export { blobPath, blobSize, blobWriter, hasBlob, putBlob, putBlobFile, tempPath, type BlobWriter, type Descriptor } from './blobs.js';
+export { withStoreLock } from './lock.js';

@@ -4,6 +4,7 @@ import { StrataError, UsageError } from '../errors/index.js';
 import { formatError, styleFor, writeErr, writeOut } from '../ui/index.js';
 import { checkCommand, checkUsage } from './check.js';
 import { hashCommand, hashUsage } from './hash.js';
+import { historyCommand, historyUsage, imageCommand, imageUsage } from './image.js';
 import { planCommand, planUsage } from './plan.js';
 import type { Session } from './session.js';
 
@@ -13,6 +14,8 @@ const COMMANDS: Record<string, Command> = {
   plan: { run: planCommand, usage: planUsage, summary: 'show the stages, steps and build order of a Dockerfile' },
   check: { run: checkCommand, usage: checkUsage, summary: 'lint a Dockerfile, with a concrete fix for each finding' },
   hash: { run: hashCommand, usage: hashUsage, summary: 'digest a build context (and each COPY source); --bench to measure hashing' },
+  image: { run: imageCommand, usage: imageUsage, summary: 'import, list, remove and save images in the store' },
+  history: { run: historyCommand, usage: historyUsage, summary: 'show the layers and history of an image' },
 };
 
 function version(): string {

@@ -73,3 +73,21 @@ export class ContextError extends StrataError {
     this.path = path;
   }
 }
+
+/** The store cannot be read or written, or holds something it should not. */
+export class StoreError extends StrataError {
+  readonly store: string;
+  constructor(message: string, store: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options);
+    this.store = store;
+  }
+}
+
+/** An image reference that is not in the store, or an image that cannot be read. */
+export class ImageError extends StrataError {
+  readonly ref: string;
+  constructor(message: string, ref: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options);
+    this.ref = ref;
+  }
+}

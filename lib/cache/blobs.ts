@@ -1,0 +1,125 @@
+/**
+ * The content-addressed blob store: `<store>/blobs/sha256/<hex>`, so the
+ * store root is also an OCI image layout that skopeo and umoci read as is.
+ * A blob is written to a temp file while its digest is computed, checked
+ * against the digest it is expected to have, fsynced and renamed into
+ * place: a killed write never leaves a half blob under a real name.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { StoreError } from '../errors/index.js';
+
+export interface Descriptor {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+export function blobPath(store: string, digest: string): string {
+  const [algo, hex] = digest.split(':');
+  if (algo !== 'sha256' || !hex || !/^[0-9a-f]{64}$/.test(hex)) {
+    throw new StoreError(`not a sha256 digest: ${digest}`, store, { hint: 'digests look like sha256:<64 hex digits>' });
+  }
+  return path.join(store, 'blobs', 'sha256', hex);
+}
+
+export function hasBlob(store: string, digest: string): boolean {
+  return existsSync(blobPath(store, digest));
+}
+
+export function tempPath(store: string, what: string): string {
+  const dir = path.join(store, 'tmp');
+  mkdirSync(dir, { recursive: true });
+  return path.join(dir, `${what}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+}
+
+/** A writable that lands as a blob: `finish()` verifies, fsyncs and renames it into place. */
+export interface BlobWriter {
+  readonly stream: Writable;
+  finish(expected?: string): Promise<{ digest: string; size: number }>;
+  abort(): void;
+}
+
+export function blobWriter(store: string): BlobWriter {
+  mkdirSync(path.join(store, 'blobs', 'sha256'), { recursive: true });
+  const tmp = tempPath(store, 'blob');
+  const fd = openSync(tmp, 'w', 0o644);
+  const hash = createHash('sha256');
+  let size = 0;
+  let closed = false;
+  const close = () => {
+    if (!closed) {
+      closed = true;
+      closeSync(fd);
+    }
+  };
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      try {
+        hash.update(chunk);
+        let off = 0;
+        while (off < chunk.length) off += writeSync(fd, chunk, off);
+        size += chunk.length;
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+  });
+  return {
+    stream,
+    async finish(expected) {
+      if (!stream.writableEnded) stream.end();
+      if (!stream.writableFinished) await finished(stream);
+      const digest = `sha256:${hash.digest('hex')}`;
+      try {
+        if (expected && expected !== digest) {
+          throw new StoreError(`blob does not match its digest: expected ${expected}, got ${digest}`, store, {
+            hint: 'the source is damaged or was changed while being read; nothing was stored',
+          });
+        }
+        fsyncSync(fd);
+        close();
+        const final = blobPath(store, digest);
+        if (existsSync(final)) rmSync(tmp, { force: true });
+        else renameSync(tmp, final);
+        return { digest, size };
+      } catch (e) {
+        close();
+        rmSync(tmp, { force: true });
+        throw e;
+      }
+    },
+    abort() {
+      close();
+      rmSync(tmp, { force: true });
+    },
+  };
+}
+
+/** Stores bytes as a blob. */
+export async function putBlob(store: string, data: Buffer | string, expected?: string): Promise<{ digest: string; size: number }> {
+  const w = blobWriter(store);
+  w.stream.end(typeof data === 'string' ? Buffer.from(data) : data);
+  return w.finish(expected);
+}
+
+/** Stores a file's bytes as a blob (streamed). */
+export async function putBlobFile(store: string, file: string, expected?: string): Promise<{ digest: string; size: number }> {
+  const w = blobWriter(store);
+  try {
+    await pipeline(createReadStream(file), w.stream);
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+  return w.finish(expected);
+}
+
+export function blobSize(store: string, digest: string): number {
+  return statSync(blobPath(store, digest)).size;
+}

@@ -1,0 +1,54 @@
+/**
+ * A lock file for read-modify-write updates of the store (the image index):
+ * created with O_EXCL, holding the owner's pid; a lock whose owner is gone
+ * is taken over, so a killed strata never wedges the store.
+ */
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StoreError } from '../errors/index.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function withStoreLock<T>(store: string, name: string, fn: () => T | Promise<T>, timeoutMs = 30_000): Promise<T> {
+  const file = path.join(store, `${name}.lock`);
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 2; ; wait = Math.min(wait * 2, 100)) {
+    try {
+      const fd = openSync(file, 'wx', 0o644);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new StoreError(`cannot lock the store (${(e as NodeJS.ErrnoException).code})`, store, { cause: e, hint: 'check that the store directory is writable (--store or STRATA_STORE)' });
+      }
+      let owner = NaN;
+      try {
+        owner = Number(readFileSync(file, 'utf8').trim() || 'NaN');
+      } catch {
+        continue; // released between our attempt and the read: try again at once
+      }
+      if (Number.isInteger(owner) && !alive(owner)) {
+        rmSync(file, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new StoreError(`the store is locked by process ${owner}`, store, { hint: `wait for it to finish, or remove ${file} if no strata is running` });
+      }
+      await sleep(wait);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(file, { force: true });
+  }
+}

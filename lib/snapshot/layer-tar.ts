@@ -1,0 +1,125 @@
+/**
+ * Writing a directory tree as an OCI layer: a tar (sorted entries, parents
+ * first; modes, owners, times, symlinks, hard links, device nodes and
+ * fifos kept) whose sha256 is the layer's diffID, gzip-compressed into a
+ * blob whose sha256 is its digest. The uncompressed tar is never stored.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { PassThrough, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { pack as tarPack, type Header, type Pack } from 'tar-stream';
+import { blobWriter } from '../cache/index.js';
+
+export interface LayerBlob {
+  /** sha256 of the uncompressed tar. */
+  readonly diffId: string;
+  /** sha256 of the gzip blob. */
+  readonly digest: string;
+  /** Size of the gzip blob. */
+  readonly size: number;
+}
+
+type EntryType = 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'block-device' | 'fifo';
+
+function typeOf(st: Stats): EntryType | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'character-device';
+  if (st.isBlockDevice()) return 'block-device';
+  if (st.isFIFO()) return 'fifo';
+  return undefined; // sockets do not belong in a layer
+}
+
+/** Every path below root, parents before children, siblings by name. */
+function listTree(root: string, rel = '', out: string[] = []): string[] {
+  for (const name of readdirSync(path.join(root, rel)).sort()) {
+    const p = rel ? `${rel}/${name}` : name;
+    out.push(p);
+    if (lstatSync(path.join(root, p)).isDirectory()) listTree(root, p, out);
+  }
+  return out;
+}
+
+async function packTree(root: string, pack: Pack): Promise<void> {
+  const firstPathOfInode = new Map<string, string>();
+  for (const rel of listTree(root)) {
+    const full = path.join(root, rel);
+    const st = lstatSync(full);
+    let type = typeOf(st);
+    if (!type) continue;
+    const header: Partial<Header> & { name: string } = {
+      name: type === 'directory' ? `${rel}/` : rel,
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: st.mtime,
+      type,
+    };
+    if (type === 'file' && st.nlink > 1) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = firstPathOfInode.get(key);
+      if (first) {
+        type = header.type = 'link';
+        header.linkname = first;
+      } else {
+        firstPathOfInode.set(key, rel);
+      }
+    }
+    if (type === 'symlink') header.linkname = readlinkSync(full);
+    if (type === 'character-device' || type === 'block-device') {
+      header.devmajor = Math.floor(st.rdev / 256);
+      header.devminor = st.rdev % 256;
+    }
+    if (type === 'file') {
+      header.size = st.size;
+      const entry = pack.entry(header);
+      await pipeline(createReadStream(full), entry);
+    } else {
+      await new Promise<void>((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
+    }
+  }
+  pack.finalize();
+}
+
+/** Hashes what flows through, for the diffID of the uncompressed tar. */
+function digestTap(hash: ReturnType<typeof createHash>): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
+}
+
+/** Writes a tar stream (produced by `produce`) as a gzip layer blob. */
+export async function writeLayer(store: string, produce: (out: PassThrough) => Promise<void>): Promise<LayerBlob> {
+  const diff = createHash('sha256');
+  const blob = blobWriter(store);
+  const source = new PassThrough();
+  const done = pipeline(source, digestTap(diff), createGzip(), blob.stream);
+  try {
+    await Promise.all([produce(source), done]);
+  } catch (e) {
+    blob.abort();
+    throw e;
+  }
+  const { digest, size } = await blob.finish();
+  return { diffId: `sha256:${diff.digest('hex')}`, digest, size };
+}
+
+/** A directory tree as one layer blob. */
+export async function writeDirectoryLayer(store: string, root: string): Promise<LayerBlob> {
+  return writeLayer(store, async (out) => {
+    const pack = tarPack();
+    await Promise.all([packTree(root, pack), pipeline(pack, out)]);
+  });
+}
+
+/** An existing uncompressed tar file as a layer blob (gzip-compressed on the way in). */
+export async function writeTarFileLayer(store: string, file: string): Promise<LayerBlob> {
+  return writeLayer(store, (out) => pipeline(createReadStream(file), out));
+}

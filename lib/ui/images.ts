@@ -1,0 +1,43 @@
+/** What `strata image ls` and `strata history` print. */
+import type { HistoryEntry } from '../image/index.js';
+import { formatBytes } from './progress.js';
+
+export interface ImageRow {
+  readonly name: string;
+  readonly id: string;
+  readonly created: string | undefined;
+  readonly size: number;
+  readonly layers: number;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('   ').trimEnd()).join('\n');
+}
+
+export function renderImageList(rows: readonly ImageRow[]): string {
+  if (rows.length === 0) return 'no images in the store (strata image import ROOTFS --tag NAME adds one)';
+  return table(
+    ['NAME', 'IMAGE ID', 'CREATED', 'SIZE', 'LAYERS'],
+    rows.map((r) => [r.name, r.id.slice(7, 19), r.created ?? '-', formatBytes(r.size), String(r.layers)]),
+  );
+}
+
+export interface HistoryRow {
+  readonly entry: HistoryEntry;
+  readonly layer: string | undefined;
+  readonly size: number | undefined;
+}
+
+export function renderHistory(rows: readonly HistoryRow[]): string {
+  return table(
+    ['LAYER', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'],
+    [...rows].reverse().map((r) => [
+      r.layer ? r.layer.slice(7, 19) : '<none>',
+      r.entry.created ?? '-',
+      (r.entry.created_by ?? '').replace(/\s+/g, ' ').slice(0, 60),
+      r.size === undefined ? '0 B' : formatBytes(r.size),
+      r.entry.comment ?? '',
+    ]),
+  );
+}
