@@ -1,0 +1,48 @@
+/** `strata image ...` and `strata history` as a user runs them. */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { repoRoot } from '../helpers/conformance.js';
+
+const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
+const scratch = mkdtempSync(path.join(tmpdir(), 'strata-image-cli-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+const store = path.join(scratch, 'store');
+
+function strata(args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('strata image', () => {
+  const rootfs = path.join(scratch, 'rootfs');
+  before(() => execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]));
+
+  it('imports, lists, shows history, saves and removes', () => {
+    const imported = strata(['image', 'import', rootfs, '--tag', 'busybox:local']);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(imported.stdout, /^imported busybox:local \(rootfs-dir\) sha256:[0-9a-f]{64}$/m);
+    const ls = JSON.parse(strata(['image', 'ls', '--format', 'json']).stdout) as { name: string; layers: number }[];
+    assert.deepEqual(ls.map((i) => [i.name, i.layers]), [['busybox:local', 1]]);
+    assert.match(strata(['image', 'ls']).stdout, /^NAME\s+IMAGE ID\s+CREATED\s+SIZE\s+LAYERS\nbusybox:local\s+[0-9a-f]{12}/);
+    assert.match(strata(['history', 'busybox:local']).stdout, /strata image import rootfs/);
+    const out = path.join(scratch, 'busybox.tar');
+    assert.equal(strata(['image', 'save', 'busybox:local', '-o', out, '--format', 'docker']).code, 0);
+    assert.equal(spawnSync('skopeo', ['inspect', `docker-archive:${out}`]).status, 0);
+    assert.equal(strata(['image', 'rm', 'busybox:local']).code, 0);
+    assert.match(strata(['image', 'ls']).stdout, /no images in the store/);
+  });
+
+  it('explains bad input with exit status 1 (2 for usage)', () => {
+    const missing = strata(['history', 'ghost:1']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^error: ghost:1: image ghost:1 is not in the store\nhint: import it first/);
+    assert.equal(strata(['image', 'import', rootfs]).code, 2);
+    assert.equal(strata(['image', 'frob']).code, 2);
+    assert.match(strata(['image', 'save', 'ghost:1', '-o', path.join(scratch, 'nodir', 'x.tar')]).stderr, /not in the store/);
+    assert.equal(strata(['image', 'rm', 'ghost:1']).code, 1);
+  });
+});
