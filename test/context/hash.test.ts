@@ -143,6 +143,8 @@ describe('hashing a context', () => {
   it('refuses a file that keeps changing while read, and a missing context', async () => {
     // procfs files report size 0 but read as text: every attempt sees a size mismatch.
     assert.equal(hashOneFile('/proc/self/status').status, HashStatus.Unstable);
+    // Reading /proc/self/mem at offset 0 fails with EIO, for root too: an unreadable file.
+    assert.equal(hashOneFile('/proc/self/mem').status, HashStatus.Unreadable);
     await assert.rejects(hashContext(path.join(tempDir(), 'nope')), ContextError);
   });
 
