@@ -25,6 +25,8 @@ export interface Selection {
   readonly digest: string;
   /** Context paths of the files (and symlinks) the copy reads. */
   readonly files: string[];
+  /** Every entry the copy creates: its context path and its path below the destination, parents first. */
+  readonly placed: { readonly src: string; readonly dest: string }[];
 }
 
 /** A node of the tree the copy would produce. */
@@ -137,6 +139,17 @@ function digestOf(node: Placed): Buffer {
   return xxh128(Buffer.concat(records));
 }
 
+function placedOf(node: Placed, destPrefix: string, out: { src: string; dest: string }[]): void {
+  const children = node.children
+    ? [...node.children.values()]
+    : [...(node.entry.children?.values() ?? [])].map((e) => ({ name: e.name, entry: e, children: undefined }) as Placed);
+  for (const child of children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const dest = destPrefix ? `${destPrefix}/${child.name}` : child.name;
+    out.push({ src: child.entry.path, dest });
+    if (child.entry.kind === 'dir') placedOf(child, dest, out);
+  }
+}
+
 function filesOf(node: Placed, out: string[]): void {
   if (node.children) {
     for (const child of node.children.values()) filesOf(child, out);
@@ -192,5 +205,7 @@ export function selectSources(ctx: HashedContext, selector: SourceSelector): Sel
   }
   const files: string[] = [];
   filesOf(root, files);
-  return { digest: digestOf(root).toString('hex'), files: files.sort() };
+  const placed: { src: string; dest: string }[] = [];
+  placedOf(root, '', placed);
+  return { digest: digestOf(root).toString('hex'), files: files.sort(), placed };
 }

@@ -91,3 +91,26 @@ export class ImageError extends StrataError {
     this.ref = ref;
   }
 }
+
+/** A layer or root filesystem that cannot be applied or read. */
+export class SnapshotError extends StrataError {
+  readonly layer: string;
+  constructor(message: string, layer: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options);
+    this.layer = layer;
+  }
+}
+
+/** A step that could not run, or that failed. */
+export class ExecError extends StrataError {}
+
+/** A build that failed: names the stage and step. */
+export class BuildError extends StrataError {
+  readonly file: string;
+  readonly line: number;
+  constructor(message: string, where: { file: string; line: number }, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options);
+    this.file = where.file;
+    this.line = where.line;
+  }
+}

@@ -11,12 +11,13 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
-import { putBlob, putBlobFile, tempPath, type Descriptor } from '../cache/index.js';
+import { putBlobFile, tempPath, type Descriptor } from '../cache/index.js';
 import { hostPlatform } from '../dockerfile/index.js';
 import { ImageError } from '../errors/index.js';
 import { writeDirectoryLayer, writeLayer, type LayerBlob } from '../snapshot/index.js';
-import { canonicalJSON, MEDIA, REF_NAME, type ImageConfig, type ImageIndex, type Manifest } from './oci.js';
+import { REF_NAME, type ImageConfig, type ImageIndex, type Manifest } from './oci.js';
 import { normalizeRef, tagImage } from './refs.js';
+import { writeImage } from './write.js';
 
 export type SourceKind = 'rootfs-dir' | 'rootfs-tar' | 'oci-layout' | 'docker-archive';
 
@@ -91,19 +92,6 @@ function platformConfig(): Pick<ImageConfig, 'architecture' | 'os' | 'variant'> 
   return { architecture: p.architecture, os: p.os, ...(p.variant && { variant: p.variant }) };
 }
 
-async function storeImage(store: string, layers: readonly LayerBlob[], layerMedia: readonly string[], config: ImageConfig): Promise<Descriptor> {
-  const configBytes = canonicalJSON(config);
-  const configBlob = await putBlob(store, configBytes);
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MEDIA.manifest,
-    config: { mediaType: MEDIA.config, digest: configBlob.digest, size: configBlob.size },
-    layers: layers.map((l, i) => ({ mediaType: layerMedia[i] ?? MEDIA.layerGzip, digest: l.digest, size: l.size })),
-  };
-  const m = await putBlob(store, canonicalJSON(manifest));
-  return { mediaType: MEDIA.manifest, digest: m.digest, size: m.size };
-}
-
 async function importRootfs(store: string, src: string, kind: 'rootfs-dir' | 'rootfs-tar'): Promise<Descriptor> {
   const layer = kind === 'rootfs-dir' ? await writeDirectoryLayer(store, src) : await writeLayer(store, (out) => pipeline(tarStream(src), out));
   const created = new Date().toISOString();
@@ -114,7 +102,7 @@ async function importRootfs(store: string, src: string, kind: 'rootfs-dir' | 'ro
     rootfs: { type: 'layers', diff_ids: [layer.diffId] },
     history: [{ created, created_by: `strata image import ${path.basename(src)}`, comment: 'imported root filesystem' }],
   };
-  return storeImage(store, [layer], [MEDIA.layerGzip], config);
+  return writeImage(store, [layer], config);
 }
 
 function pickManifest(index: ImageIndex, layoutDir: string, wanted: string | undefined): Descriptor {
@@ -183,15 +171,8 @@ async function importDockerArchive(store: string, dir: string, wanted: string | 
     }
     layers.push(layer);
   }
-  const configBlob = await putBlob(store, configBytes);
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MEDIA.manifest,
-    config: { mediaType: MEDIA.config, digest: configBlob.digest, size: configBlob.size },
-    layers: layers.map((l) => ({ mediaType: MEDIA.layerGzip, digest: l.digest, size: l.size })),
-  };
-  const m = await putBlob(store, canonicalJSON(manifest));
-  return { mediaType: MEDIA.manifest, digest: m.digest, size: m.size };
+  // The config goes in byte for byte: its digest is the image ID docker knows it by.
+  return writeImage(store, layers, configBytes);
 }
 
 /** Imports `src` and names it `ref`. */

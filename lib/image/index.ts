@@ -4,3 +4,4 @@ export { normalizeRef, listImages, findImage, requireImage, tagImage, untagImage
 export { readManifest, readConfig } from './read.js';
 export { importImage, type Imported, type SourceKind } from './import.js';
 export { saveImage, type SaveFormat } from './save.js';
+export { writeImage, type ImageLayer } from './write.js';

@@ -44,9 +44,23 @@ function listTree(root: string, rel = '', out: string[] = []): string[] {
   return out;
 }
 
-async function packTree(root: string, pack: Pack): Promise<void> {
+/**
+ * Tar entries for `rels` (paths under root, parents before children) and,
+ * interleaved in sorted order, OCI whiteouts for `deleted` paths.
+ */
+export async function packEntries(root: string, rels: readonly string[], pack: Pack, deleted: readonly string[] = []): Promise<void> {
   const firstPathOfInode = new Map<string, string>();
-  for (const rel of listTree(root)) {
+  const whiteouts = deleted.map((d) => {
+    const dir = path.posix.dirname(d);
+    return (dir === '.' ? '' : dir + '/') + '.wh.' + path.posix.basename(d);
+  });
+  const all = [...rels.map((r) => ({ rel: r, whiteout: false })), ...whiteouts.map((w) => ({ rel: w, whiteout: true }))]
+    .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  for (const { rel, whiteout } of all) {
+    if (whiteout) {
+      await new Promise<void>((resolve, reject) => pack.entry({ name: rel, mode: 0o644, mtime: new Date(0), size: 0, type: 'file' }, Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+      continue;
+    }
     const full = path.join(root, rel);
     const st = lstatSync(full);
     let type = typeOf(st);
@@ -85,6 +99,10 @@ async function packTree(root: string, pack: Pack): Promise<void> {
   pack.finalize();
 }
 
+async function packTree(root: string, pack: Pack): Promise<void> {
+  await packEntries(root, listTree(root), pack);
+}
+
 /** Hashes what flows through, for the diffID of the uncompressed tar. */
 function digestTap(hash: ReturnType<typeof createHash>): Transform {
   return new Transform({
@@ -116,6 +134,14 @@ export async function writeDirectoryLayer(store: string, root: string): Promise<
   return writeLayer(store, async (out) => {
     const pack = tarPack();
     await Promise.all([packTree(root, pack), pipeline(pack, out)]);
+  });
+}
+
+/** The entries `rels` of `root` plus whiteouts for `deleted`, as one layer blob (a step's diff). */
+export async function writeEntriesLayer(store: string, root: string, rels: readonly string[], deleted: readonly string[]): Promise<LayerBlob> {
+  return writeLayer(store, async (out) => {
+    const pack = tarPack();
+    await Promise.all([packEntries(root, rels, pack, deleted), pipeline(pack, out)]);
   });
 }
 

@@ -1,0 +1,122 @@
+/**
+ * Running one RUN step for real: bubblewrap puts the process in new mount,
+ * pid, ipc and uts namespaces (and a network namespace for --network=none)
+ * with the step's root filesystem as /, fresh /proc and /dev, the host's
+ * /etc/resolv.conf and /etc/hosts read-only, WORKDIR as cwd and exactly the
+ * step's environment. Killing bwrap kills the namespace's every process.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import path from 'node:path';
+import { ExecError } from '../errors/index.js';
+
+export interface RunSpec {
+  readonly rootfs: string;
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** Working directory inside the root filesystem (created if missing). */
+  readonly cwd: string;
+  readonly network: 'default' | 'none' | 'host';
+  readonly onOutput?: (stream: 'stdout' | 'stderr', line: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface RunResult {
+  readonly exitCode: number;
+  /** The last lines the command printed, for error messages. */
+  readonly tail: readonly string[];
+}
+
+const TAIL_LINES = 12;
+
+let bwrapChecked = false;
+
+export function sandboxAvailable(): string | undefined {
+  const r = spawnSync('bwrap', ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? undefined : 'bubblewrap (bwrap) is not installed';
+}
+
+function checkBwrap(): void {
+  if (bwrapChecked) return;
+  const problem = sandboxAvailable();
+  if (problem) throw new ExecError(problem, { hint: 'install it: apt-get install bubblewrap (scripts/setup-system.sh does)' });
+  bwrapChecked = true;
+}
+
+/** Mount points bwrap would create in the root filesystem; they must not end up in a layer. */
+const MOUNT_POINTS = [
+  { rel: 'proc', dir: true },
+  { rel: 'dev', dir: true },
+  { rel: 'etc/resolv.conf', dir: false },
+  { rel: 'etc/hosts', dir: false },
+];
+
+export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
+  checkBwrap();
+  const stubs = MOUNT_POINTS.filter((m) => !existsSync(path.join(spec.rootfs, m.rel)) && (m.dir || existsSync(path.join(spec.rootfs, path.dirname(m.rel)))));
+  const createdCwd = !existsSync(path.join(spec.rootfs, spec.cwd));
+  if (createdCwd) mkdirSync(path.join(spec.rootfs, spec.cwd), { recursive: true });
+  const args = [
+    '--bind', spec.rootfs, '/',
+    '--proc', '/proc',
+    '--dev', '/dev',
+    '--unshare-pid', '--unshare-ipc', '--unshare-uts',
+    '--hostname', 'buildkitsandbox',
+    '--die-with-parent',
+    '--new-session',
+    '--chdir', spec.cwd,
+    '--clearenv',
+  ];
+  if (spec.network === 'none') args.push('--unshare-net');
+  if (existsSync(path.join(spec.rootfs, 'etc'))) {
+    for (const f of ['/etc/resolv.conf', '/etc/hosts']) if (existsSync(f)) args.push('--ro-bind-try', f, f);
+  }
+  for (const [k, v] of Object.entries(spec.env)) args.push('--setenv', k, v);
+  args.push('--', ...spec.argv);
+
+  const tail: string[] = [];
+  try {
+    const exitCode = await new Promise<number>((resolve, reject) => {
+      const child = spawn('bwrap', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const onAbort = () => child.kill('SIGKILL');
+      spec.signal?.addEventListener('abort', onAbort, { once: true });
+      for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
+        let pending = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => {
+          pending += chunk;
+          const lines = pending.split('\n');
+          pending = lines.pop()!;
+          for (const line of lines) {
+            tail.push(line);
+            if (tail.length > TAIL_LINES) tail.shift();
+            spec.onOutput?.(name, line);
+          }
+        });
+        stream.on('end', () => {
+          if (pending) {
+            tail.push(pending);
+            if (tail.length > TAIL_LINES) tail.shift();
+            spec.onOutput?.(name, pending);
+          }
+        });
+      }
+      child.on('error', (e) => reject(new ExecError(`cannot start the sandbox: ${e.message}`, { cause: e, hint: 'is bubblewrap installed and usable here?' })));
+      child.on('close', (code, signal) => {
+        spec.signal?.removeEventListener('abort', onAbort);
+        if (spec.signal?.aborted) reject(new ExecError('the step was cancelled', { hint: 'a newer build replaced it' }));
+        else resolve(code ?? (signal ? 128 + 9 : 1));
+      });
+    });
+    return { exitCode, tail };
+  } finally {
+    // Leave no trace of the sandbox in the root filesystem.
+    for (const stub of stubs) {
+      const p = path.join(spec.rootfs, stub.rel);
+      const st = lstatSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
+      if (stub.dir && st.isDirectory() && readdirSync(p).length === 0) rmdirSync(p);
+      else if (!stub.dir && st.isFile() && st.size === 0) rmSync(p);
+    }
+  }
+}

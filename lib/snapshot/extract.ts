@@ -1,0 +1,139 @@
+/**
+ * Applying a layer tar to a root filesystem directory: the security
+ * boundary. No entry may land outside the root: `..`, absolute paths, hard
+ * links whose target escapes, and paths through a symlink that leads out
+ * are refused with an error naming the entry. OCI whiteouts are applied:
+ * `.wh.NAME` removes NAME, `.wh..wh..opq` empties the directory below it.
+ */
+import { createReadStream, lstatSync, mkdirSync, rmSync, symlinkSync, linkSync, chmodSync, lchownSync, utimesSync, lutimesSync, readdirSync, createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { extract as tarExtract, type Header } from 'tar-stream';
+import { SnapshotError } from '../errors/index.js';
+
+const OPAQUE = '.wh..wh..opq';
+const WHITEOUT = '.wh.';
+
+/** The cleaned, root-relative path of an entry, or an error if it would escape. */
+export function safeEntryPath(name: string, layer: string): string {
+  const clean = path.posix.normalize(name).replace(/\/+$/, '');
+  if (path.posix.isAbsolute(name) || clean === '..' || clean.startsWith('../')) {
+    throw new SnapshotError(`layer entry ${JSON.stringify(name)} points outside the root filesystem`, layer, { hint: 'the layer is damaged or hostile; it was not applied' });
+  }
+  return clean === '.' ? '' : clean;
+}
+
+/** Refuses a path whose existing parent chain passes through a symlink (which could lead anywhere). */
+function assertNoSymlinkParent(root: string, rel: string, layer: string): void {
+  const parts = rel.split('/');
+  let at = root;
+  for (const part of parts.slice(0, -1)) {
+    at = path.join(at, part);
+    const st = lstatSync(at, { throwIfNoEntry: false });
+    if (!st) return;
+    if (st.isSymbolicLink()) {
+      throw new SnapshotError(`layer entry ${JSON.stringify(rel)} goes through the symlink ${path.relative(root, at)}`, layer, {
+        hint: 'a layer may not write through a symlink; the layer is damaged or hostile',
+      });
+    }
+  }
+}
+
+function removeAll(p: string): void {
+  rmSync(p, { recursive: true, force: true });
+}
+
+function emptyDir(dir: string): void {
+  for (const name of readdirSync(dir)) removeAll(path.join(dir, name));
+}
+
+async function applyEntry(root: string, header: Header, stream: NodeJS.ReadableStream, layer: string): Promise<void> {
+  const rel = safeEntryPath(header.name, layer);
+  if (rel === '') {
+    stream.resume();
+    return;
+  }
+  const base = path.posix.basename(rel);
+  const dirRel = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
+  assertNoSymlinkParent(root, rel, layer);
+  if (base === OPAQUE) {
+    const dir = path.join(root, dirRel);
+    if (lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) emptyDir(dir);
+    stream.resume();
+    return;
+  }
+  if (base.startsWith(WHITEOUT)) {
+    removeAll(path.join(root, dirRel, base.slice(WHITEOUT.length)));
+    stream.resume();
+    return;
+  }
+  const full = path.join(root, rel);
+  mkdirSync(path.dirname(full), { recursive: true });
+  const existing = lstatSync(full, { throwIfNoEntry: false });
+  if (existing && !(existing.isDirectory() && header.type === 'directory')) removeAll(full);
+  switch (header.type) {
+    case 'directory':
+      mkdirSync(full, { recursive: true });
+      stream.resume();
+      break;
+    case 'file':
+    case 'contiguous-file':
+      await pipeline(stream, createWriteStream(full, { mode: 0o600 }));
+      break;
+    case 'symlink':
+      symlinkSync(header.linkname, full);
+      stream.resume();
+      break;
+    case 'link': {
+      const target = safeEntryPath(header.linkname, layer);
+      assertNoSymlinkParent(root, target, layer);
+      linkSync(path.join(root, target), full);
+      stream.resume();
+      return; // a hard link shares its target's metadata
+    }
+    default:
+      // Device nodes and fifos need mknod, which a layer applied here does not get.
+      stream.resume();
+      return;
+  }
+  if (header.type !== 'symlink') chmodSync(full, header.mode & 0o7777);
+  try {
+    lchownSync(full, header.uid, header.gid);
+  } catch {
+    // Not root: ownership stays ours; the layer's tar still records the real owners.
+  }
+  if (header.type === 'symlink') lutimesSync(full, header.mtime, header.mtime);
+  else utimesSync(full, header.mtime, header.mtime);
+}
+
+/** Applies a layer blob (gzip or plain tar) onto `root`. */
+export async function applyLayer(root: string, blobFile: string): Promise<void> {
+  const ex = tarExtract();
+  const dirs: [string, Header][] = [];
+  ex.on('entry', (header, stream, next) => {
+    applyEntry(root, header, stream as unknown as NodeJS.ReadableStream, blobFile).then(() => {
+      if (header.type === 'directory') dirs.push([path.join(root, safeEntryPath(header.name, blobFile)), header]);
+      next();
+    }, (e: unknown) => {
+      stream.resume();
+      next(e as Error);
+    });
+  });
+  const head = createReadStream(blobFile, { start: 0, end: 1 });
+  const magic = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    head.on('data', (c) => chunks.push(c as Buffer)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+  });
+  const source = createReadStream(blobFile);
+  if (magic[0] === 0x1f && magic[1] === 0x8b) await pipeline(source, createGunzip(), ex);
+  else await pipeline(source, ex);
+  // Directory times last: writing into a directory moves its mtime.
+  for (const [dir, header] of dirs.reverse()) {
+    try {
+      utimesSync(dir, header.mtime, header.mtime);
+    } catch {
+      // removed by a later whiteout in the same layer
+    }
+  }
+}
