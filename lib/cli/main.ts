@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { StrataError, UsageError } from '../errors/index.js';
 import { formatError, styleFor, writeErr, writeOut } from '../ui/index.js';
+import { buildCommand, buildUsage } from './build.js';
 import { checkCommand, checkUsage } from './check.js';
 import { hashCommand, hashUsage } from './hash.js';
 import { historyCommand, historyUsage, imageCommand, imageUsage } from './image.js';
@@ -11,6 +12,7 @@ import type { Session } from './session.js';
 type Command = { run: (argv: string[], session: Session) => number | Promise<number>; usage: string; summary: string };
 
 const COMMANDS: Record<string, Command> = {
+  build: { run: buildCommand, usage: buildUsage, summary: 'build an image from a Dockerfile and a context' },
   plan: { run: planCommand, usage: planUsage, summary: 'show the stages, steps and build order of a Dockerfile' },
   check: { run: checkCommand, usage: checkUsage, summary: 'lint a Dockerfile, with a concrete fix for each finding' },
   hash: { run: hashCommand, usage: hashUsage, summary: 'digest a build context (and each COPY source); --bench to measure hashing' },

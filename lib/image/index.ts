@@ -3,5 +3,5 @@ export { MEDIA, REF_NAME, type ImageConfig, type Manifest, type ImageIndex, type
 export { normalizeRef, listImages, findImage, requireImage, tagImage, untagImage, type NamedImage } from './refs.js';
 export { readManifest, readConfig } from './read.js';
 export { importImage, type Imported, type SourceKind } from './import.js';
-export { saveImage, type SaveFormat } from './save.js';
+export { saveImage, exportImage, type SaveFormat } from './save.js';
 export { writeImage, type ImageLayer } from './write.js';

@@ -90,12 +90,17 @@ async function saveDocker(store: string, name: string, manifestDesc: Descriptor,
 
 export async function saveImage(store: string, ref: string, dest: string, format: SaveFormat): Promise<void> {
   const image = requireImage(store, ref);
+  await exportImage(store, image.name, image.manifest, dest, format);
+}
+
+/** Writes the image `manifest` (named `name` in the output) to `dest`. */
+export async function exportImage(store: string, name: string, manifest: Descriptor, dest: string, format: SaveFormat): Promise<void> {
   const parent = path.dirname(path.resolve(dest));
   if (!existsSync(parent)) throw new ImageError('the destination folder does not exist', parent, { hint: 'create it, or name another -o path' });
   if (format === 'docker') {
     if (!dest.endsWith('.tar')) throw new ImageError('a docker archive is a tar file', dest, { hint: 'name it FILE.tar' });
-    await saveDocker(store, image.name, image.manifest, dest);
+    await saveDocker(store, name, manifest, dest);
   } else {
-    await saveOCI(store, image.name, image.manifest, dest);
+    await saveOCI(store, name, manifest, dest);
   }
 }

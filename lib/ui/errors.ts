@@ -1,5 +1,5 @@
 /** Formats an error once, at the CLI edge: where, what, and what to do. */
-import { ContextError, DockerfileParseError, ImageError, InputError, StoreError, StrataError } from '../errors/index.js';
+import { BuildError, ContextError, DockerfileParseError, ImageError, InputError, StoreError, StrataError } from '../errors/index.js';
 import { paint, type Style } from './terminal.js';
 
 /** The source line with a caret under the column, when the lines are known. */
@@ -18,6 +18,12 @@ export function formatError(err: unknown, style: Style, sourceLines?: readonly s
   if (err instanceof DockerfileParseError) {
     const where = err.line > 0 ? `${err.file}:${err.line}${err.column > 0 ? ':' + err.column : ''}` : err.file;
     const lines = [`${label}: ${where}: ${err.message}`, ...excerpt(sourceLines, err.line, err.column, style)];
+    if (err.hint) lines.push(`${paint(style, 'cyan', 'hint')}: ${err.hint}`);
+    return lines.join('\n');
+  }
+  if (err instanceof BuildError) {
+    const where = err.line > 0 ? `${err.file}:${err.line}` : err.file;
+    const lines = [`${label}: ${where}: ${err.message}`, ...excerpt(sourceLines, err.line, 0, style)];
     if (err.hint) lines.push(`${paint(style, 'cyan', 'hint')}: ${err.hint}`);
     return lines.join('\n');
   }

@@ -5,3 +5,4 @@ export { styleFor, paint, writeOut, writeErr, type Style } from './terminal.js';
 export { progressBar, formatBytes, type ProgressBar } from './progress.js';
 export { renderHashText, hashReportJSON, renderBenchTable, type HashReport, type SourceDigest } from './hash.js';
 export { renderImageList, renderHistory, type ImageRow, type HistoryRow } from './images.js';
+export { plainReporter, jsonReporter, type Reporter } from './build-progress.js';

@@ -1,0 +1,261 @@
+/**
+ * strata build: the plan's stages, step by step, with Docker's cache rules
+ * (BuildKit's where they differ). Each filesystem step has a key derived
+ * from its parent's key and its inputs; a key seen before reuses its layer
+ * ("CACHED"); otherwise the step runs on a root filesystem assembled from
+ * the layers so far, and its diff becomes a new layer, committed to the
+ * store before its key is. Stages run in dependency order.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { blobPath, cacheKey, readCacheRecord, tempPath, writeCacheRecord, type Descriptor, type LayerRef } from '../cache/index.js';
+import { hashContext, selectSources, type HashedContext } from '../context/index.js';
+import { hostPlatform, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
+import { BuildError, ContextError, ImageError } from '../errors/index.js';
+import { runInSandbox } from '../exec/index.js';
+import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
+import { applyLayer, diffTrees, scanTree, writeEntriesLayer } from '../snapshot/index.js';
+import { applyMetadata, cloneStageConfig, createdBy, DEFAULT_PATH, resolveInContainer, shellOf, stageConfigFrom, toImageConfig, type StageConfig } from './config.js';
+import { copyInto, isDirectoryIn, resolveOwner } from './copy.js';
+import type { EventSink } from './events.js';
+
+export interface BuildOptions {
+  readonly store: string;
+  readonly contextDir: string;
+  readonly typed: TypedDockerfile;
+  readonly plan: Plan;
+  readonly ignorePatterns: readonly string[];
+  readonly statCacheFile?: string | undefined;
+  readonly tags: readonly string[];
+  readonly noCache: boolean;
+  readonly onEvent: EventSink;
+  readonly signal?: AbortSignal;
+}
+
+export interface BuildResult {
+  readonly manifest: Descriptor;
+  readonly config: ImageConfig;
+  /** How many filesystem steps came from the cache, and how many ran. */
+  readonly cached: number;
+  readonly executed: number;
+}
+
+interface StageState {
+  key: string;
+  layers: LayerRef[];
+  config: StageConfig;
+  rootfs: string | undefined;
+  applied: number;
+}
+
+const WILDCARD = /[*?[]/;
+
+/** Instructions that change only the image config: no layer, no key, no progress line (as in BuildKit). */
+const METADATA = new Set(['ENV', 'LABEL', 'ARG', 'USER', 'EXPOSE', 'VOLUME', 'CMD', 'ENTRYPOINT', 'STOPSIGNAL', 'SHELL', 'MAINTAINER', 'ONBUILD', 'HEALTHCHECK']);
+
+/** The step as buildx shows it: the instruction as written, flags included, continuations joined. */
+function displayText(step: PlannedStep): string {
+  return `${step.instruction} ${step.original.replace(/^\S+\s*/, '').replace(/\s+/g, ' ')}`.trim();
+}
+
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  const { store, plan, onEvent } = options;
+  const file = plan.file;
+  const started = Date.now();
+  const scratch = mkdtempSync(tempPath(store, 'build'));
+  const states = new Map<number, StageState>();
+  let nextId = 1;
+  let cached = 0;
+  let executed = 0;
+  const needed = plan.levels.flat();
+  onEvent({ type: 'build-start', file, target: plan.target, stages: needed.length, steps: needed.reduce((n, i) => n + plan.stages[i]!.steps.filter((st) => !METADATA.has(st.instruction)).length, 0) });
+
+  const materialize = async (state: StageState): Promise<string> => {
+    state.rootfs ??= mkdtempSync(path.join(scratch, 'rootfs-'));
+    for (; state.applied < state.layers.length; state.applied++) await applyLayer(state.rootfs, blobPath(store, state.layers[state.applied]!.digest));
+    return state.rootfs;
+  };
+
+  const baseState = (stage: PlannedStage): StageState => {
+    if (typeof stage.base === 'object') {
+      const parent = states.get(stage.base.stage)!;
+      return { key: parent.key, layers: [...parent.layers], config: cloneStageConfig(parent.config), rootfs: undefined, applied: 0 };
+    }
+    if (stage.base === 'scratch') return { key: 'scratch', layers: [], config: stageConfigFrom(undefined, hostPlatform()), rootfs: undefined, applied: 0 };
+    let image;
+    try {
+      image = requireImage(store, stage.base);
+    } catch (e) {
+      if (e instanceof ImageError) throw new BuildError(`base image ${stage.base} is not in the store`, { file, line: stage.line }, { hint: e.hint });
+      throw e;
+    }
+    const manifest = readManifest(store, image.manifest);
+    const config = readConfig(store, manifest);
+    const layers = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: config.rootfs.diff_ids[i]! }));
+    return { key: image.manifest.digest, layers, config: stageConfigFrom(config, hostPlatform()), rootfs: undefined, applied: 0 };
+  };
+
+  /** The root filesystem of a stage or image that COPY --from reads. */
+  const sourceRoot = async (step: PlannedStep, from: string): Promise<string> => {
+    const stageIndex = step.stageRefs[0];
+    if (stageIndex !== undefined) return materialize(states.get(stageIndex)!);
+    const image = requireImage(store, from);
+    const manifest = readManifest(store, image.manifest);
+    return materialize({ key: image.manifest.digest, layers: manifest.layers.map((l) => ({ digest: l.digest, size: l.size, diffId: '' })), config: stageConfigFrom(undefined, hostPlatform()), rootfs: undefined, applied: 0 });
+  };
+
+
+  try {
+    const t0 = Date.now();
+    const ctx = await hashContext(options.contextDir, { ignorePatterns: options.ignorePatterns, statCacheFile: options.statCacheFile });
+    onEvent({ type: 'context', files: ctx.stats.files, bytes: ctx.stats.bytes, cacheHits: ctx.stats.cacheHits, seconds: (Date.now() - t0) / 1000 });
+
+    for (const index of needed) {
+      const stage = plan.stages[index]!;
+      const state = baseState(stage);
+      states.set(index, state);
+      const label = stage.name ?? `stage-${index}`;
+      const fsSteps = stage.steps.filter((st) => !METADATA.has(st.instruction));
+      for (const step of stage.steps) {
+        const metadata = METADATA.has(step.instruction);
+        const id = metadata ? 0 : nextId++;
+        const where = { file, line: step.line };
+        if (!metadata) {
+          onEvent({ type: 'step-start', id, stage: label, index: fsSteps.indexOf(step) + 1, count: fsSteps.length, text: displayText(step), line: step.line, time: Date.now() });
+        }
+        const stepStart = Date.now();
+        const history = { created: new Date().toISOString(), created_by: createdBy(step, state.config), comment: 'buildkit.dockerfile.v0' };
+        if (metadata) {
+          applyMetadata(state.config, step);
+          state.config.history.push({ ...history, empty_layer: true });
+          continue;
+        }
+        const fs = await filesystemStep(step, state, ctx, where, id);
+        const record = !options.noCache ? readCacheRecord(store, fs.key) : undefined;
+        let layer: LayerRef | null;
+        if (record) {
+          layer = record.layer;
+          cached++;
+          onEvent({ type: 'step-cached', id, time: Date.now() });
+        } else {
+          layer = await fs.execute();
+          writeCacheRecord(store, fs.key, { layer, createdBy: history.created_by, created: history.created });
+          executed++;
+        }
+        state.key = fs.key;
+        if (fs.after) fs.after();
+        if (layer) state.layers.push(layer);
+        state.config.history.push(layer ? history : { ...history, empty_layer: true });
+        onEvent({ type: 'step-done', id, seconds: (Date.now() - stepStart) / 1000, cached: Boolean(record), time: Date.now() });
+      }
+    }
+
+    const final = states.get(plan.targetIndex)!;
+    const config = toImageConfig(final.config, final.layers.map((l) => l.diffId), new Date().toISOString());
+    const manifest = await writeImage(store, final.layers, config);
+    for (const tag of options.tags) await tagImage(store, tag, manifest);
+    onEvent({ type: 'image', digest: manifest.digest, config: '', tags: options.tags, seconds: (Date.now() - started) / 1000 });
+    return { manifest, config, cached, executed };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+
+  /** The key of a filesystem step and how to carry it out on a miss. */
+  async function filesystemStep(step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number): Promise<{ key: string; execute: () => Promise<LayerRef | null>; after?: () => void }> {
+    const c = state.config;
+    const commit = async (rootfs: string, before: ReturnType<typeof scanTree>): Promise<LayerRef | null> => {
+      const diff = diffTrees(before, scanTree(rootfs));
+      if (diff.changed.length === 0 && diff.deleted.length === 0) return null;
+      const blob = await writeEntriesLayer(store, rootfs, diff.changed, diff.deleted);
+      return { digest: blob.digest, diffId: blob.diffId, size: blob.size };
+    };
+    switch (step.instr.kind) {
+      case 'WORKDIR': {
+        const dir = resolveInContainer(c, step.args[0] ?? '/');
+        return {
+          key: cacheKey({ parent: state.key, op: 'WORKDIR', path: dir }),
+          after: () => { c.workdir = dir; },
+          execute: async () => {
+            const rootfs = await materialize(state);
+            const before = scanTree(rootfs);
+            mkdirSync(path.join(rootfs, dir), { recursive: true, mode: 0o755 });
+            return commit(rootfs, before);
+          },
+        };
+      }
+      case 'RUN': {
+        if (step.mounts.length) throw new BuildError('RUN --mount is not supported yet', where, { hint: 'remove the --mount flag for now (cache, bind, tmpfs and secret mounts are planned)' });
+        if (step.flags.security === 'insecure') throw new BuildError('RUN --security=insecure is not supported', where, { hint: 'strata runs every step in the sandbox' });
+        const user = c.user;
+        if (user && user !== 'root' && user !== '0' && user !== '0:0' && user !== 'root:root') {
+          throw new BuildError(`RUN as USER ${user} is not supported yet (RUN runs as root)`, where, { hint: 'move the USER instruction after the last RUN for now' });
+        }
+        const instr = step.instr as Extract<typeof step.instr, { kind: 'RUN' }>;
+        let argv: string[];
+        if (step.json) argv = [...step.args];
+        else if (instr.heredocs.length === 1 && /^\d*<<-?\S+$/.test((step.args[0] ?? '').trim())) argv = [...shellOf(c), step.heredocs[0]!.content];
+        else if (instr.heredocs.length) throw new BuildError('this RUN heredoc form is not supported yet', where, { hint: 'write RUN <<EOF with the script alone on the line' });
+        else argv = [...shellOf(c), step.args[0] ?? ''];
+        const env: Record<string, string> = { ...step.argsInScope, ...Object.fromEntries(c.env), ...step.proxy };
+        env.PATH ??= DEFAULT_PATH;
+        const keyEnv = { ...step.argsInScope, ...Object.fromEntries(c.env) };
+        const workdir = c.workdir || '/';
+        const network = typeof step.flags.network === 'string' ? (step.flags.network as 'default' | 'none' | 'host') : 'default';
+        return {
+          key: cacheKey({ parent: state.key, op: 'RUN', argv, env: keyEnv, user, workdir, network }),
+          execute: async () => {
+            const rootfs = await materialize(state);
+            const before = scanTree(rootfs);
+            const result = await runInSandbox({
+              rootfs, argv, env, cwd: workdir, network, signal: options.signal,
+              onOutput: (stream, line) => onEvent({ type: 'step-log', id, stream, line, time: Date.now() }),
+            });
+            if (result.exitCode !== 0) {
+              // The root filesystem has the failed step's changes in it: it must not serve later steps.
+              state.rootfs = undefined;
+              const shown = argv.join(' ');
+              throw new BuildError(`process "${shown}" did not complete successfully: exit code: ${result.exitCode}`, where, {
+                hint: result.tail.length ? `its last output:\n  ${result.tail.join('\n  ')}` : 'it printed nothing',
+              });
+            }
+            return commit(rootfs, before);
+          },
+        };
+      }
+      case 'COPY':
+      case 'ADD': {
+        const from = typeof step.flags.from === 'string' ? step.flags.from : undefined;
+        const sources = step.args.slice(0, -1);
+        if (step.instr.kind === 'ADD' && sources.some((s) => /^(https?:\/\/|git@|git:\/\/)/.test(s))) {
+          throw new BuildError('ADD of a URL is not supported yet', where, { hint: 'download it in a RUN step, or COPY a local file' });
+        }
+        if (step.heredocs.length) throw new BuildError('COPY of a heredoc is not supported yet', where, { hint: 'write the file in a RUN step for now' });
+        const srcCtx = from ? await hashContext(await sourceRoot(step, from), { inline: true }) : ctx;
+        let selection;
+        try {
+          selection = selectSources(srcCtx, { sources, exclude: Array.isArray(step.flags.exclude) ? step.flags.exclude : [], parents: step.flags.parents === true });
+        } catch (e) {
+          if (e instanceof ContextError) throw new BuildError(`${step.instruction} failed: ${e.message}`, where, { hint: e.hint });
+          throw e;
+        }
+        const rawDest = step.args[step.args.length - 1]!;
+        const dest = resolveInContainer(c, rawDest);
+        const single = sources.length === 1 && !WILDCARD.test(sources[0]!) && selection.placed.length === 1 && srcCtx.index.get(selection.placed[0]!.src)?.kind !== 'dir' && srcCtx.index.get(sources[0]!.replace(/^\.?\/+/, '').replace(/\/+$/, ''))?.kind !== 'dir';
+        const chmod = typeof step.flags.chmod === 'string' ? parseInt(step.flags.chmod, 8) : undefined;
+        const chown = typeof step.flags.chown === 'string' ? step.flags.chown : undefined;
+        return {
+          key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: 'COPY', sources: selection.digest, dest, destDir: rawDest.endsWith('/'), chown, chmod, from: from ? 'content' : undefined }),
+          execute: async () => {
+            const rootfs = await materialize(state);
+            const before = scanTree(rootfs);
+            const destIsFile = single && !rawDest.endsWith('/') && !isDirectoryIn(rootfs, dest);
+            copyInto(rootfs, { srcRoot: srcCtx.root, placed: destIsFile ? [{ src: selection.placed[0]!.src, dest: '' }] : selection.placed, dest, destIsFile, owner: resolveOwner(rootfs, chown, where), chmod });
+            return commit(rootfs, before);
+          },
+        };
+      }
+      default:
+        throw new BuildError(`${step.instruction} is not supported by strata build yet`, where, { hint: 'see the README for what builds today' });
+    }
+  }
+}

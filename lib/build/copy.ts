@@ -1,0 +1,119 @@
+/**
+ * Carrying out COPY/ADD on a root filesystem: the entries a selection
+ * places, written under the destination with Docker's rules (a directory
+ * source copies its contents; a single file to a path that is not a
+ * directory is that file), owned by root or by --chown (names resolved
+ * through the image's /etc/passwd and /etc/group), with --chmod applied.
+ */
+import { chmodSync, copyFileSync, existsSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import path from 'node:path';
+import { BuildError } from '../errors/index.js';
+
+export interface Owner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+function lookup(rootfs: string, file: 'passwd' | 'group', name: string): string[] | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path.join(rootfs, 'etc', file), 'utf8');
+  } catch {
+    return undefined;
+  }
+  return text.split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
+}
+
+/** `user[:group]` (names or numbers) as ids, looked up in the image being built. */
+export function resolveOwner(rootfs: string, spec: string | undefined, where: { file: string; line: number }): Owner {
+  if (!spec) return { uid: 0, gid: 0 };
+  const [user, group] = spec.split(':') as [string, string | undefined];
+  let uid: number;
+  let gid: number | undefined;
+  if (/^\d+$/.test(user)) uid = Number(user);
+  else {
+    const entry = lookup(rootfs, 'passwd', user);
+    if (!entry) throw new BuildError(`unable to find user ${user}: no matching entries in passwd file`, where, { hint: 'create the user in an earlier RUN, or give a numeric id' });
+    uid = Number(entry[2]);
+    gid = Number(entry[3]);
+  }
+  if (group !== undefined) {
+    if (/^\d+$/.test(group)) gid = Number(group);
+    else {
+      const entry = lookup(rootfs, 'group', group);
+      if (!entry) throw new BuildError(`unable to find group ${group}: no matching entries in group file`, where, { hint: 'create the group in an earlier RUN, or give a numeric id' });
+      gid = Number(entry[2]);
+    }
+  }
+  return { uid, gid: gid ?? uid };
+}
+
+export interface CopyPlan {
+  /** Absolute source root on the host (the context, or another stage's root filesystem). */
+  readonly srcRoot: string;
+  readonly placed: readonly { readonly src: string; readonly dest: string }[];
+  /** Absolute path in the container. */
+  readonly dest: string;
+  /** The destination names a file (one file copied to a path that is not a directory). */
+  readonly destIsFile: boolean;
+  readonly owner: Owner;
+  readonly chmod: number | undefined;
+}
+
+function own(p: string, owner: Owner): void {
+  try {
+    lchownSync(p, owner.uid, owner.gid);
+  } catch {
+    // Not root: the files stay ours; the layer records what the filesystem holds.
+  }
+}
+
+/** Creates the missing directories of a container path (root-owned, 0755, as Docker does). */
+function ensureDirs(rootfs: string, containerDir: string): void {
+  let at = rootfs;
+  for (const part of containerDir.split('/').filter(Boolean)) {
+    at = path.join(at, part);
+    const st = lstatSync(at, { throwIfNoEntry: false });
+    if (!st) {
+      mkdirSync(at, { mode: 0o755 });
+      chmodSync(at, 0o755);
+    } else if (st.isSymbolicLink()) {
+      throw new BuildError(`the destination ${containerDir} goes through a symlink (${path.relative(rootfs, at)})`, { file: '', line: 0 }, { hint: 'copy to the real path' });
+    }
+  }
+}
+
+export function copyInto(rootfs: string, plan: CopyPlan): void {
+  const target = (dest: string) => path.join(rootfs, plan.destIsFile ? plan.dest : path.posix.join(plan.dest, dest));
+  ensureDirs(rootfs, plan.destIsFile ? path.posix.dirname(plan.dest) : plan.dest);
+  for (const { src, dest } of plan.placed) {
+    const from = path.join(plan.srcRoot, src);
+    const to = target(dest);
+    const st = lstatSync(from);
+    const existing = lstatSync(to, { throwIfNoEntry: false });
+    if (st.isDirectory()) {
+      if (existing && !existing.isDirectory()) rmSync(to, { recursive: true, force: true });
+      if (!existing?.isDirectory()) mkdirSync(to);
+      chmodSync(to, plan.chmod ?? st.mode & 0o7777);
+      own(to, plan.owner);
+      continue;
+    }
+    if (existing) rmSync(to, { recursive: true, force: true });
+    if (st.isSymbolicLink()) {
+      symlinkSync(readlinkSync(from), to);
+      own(to, plan.owner);
+      lutimesSync(to, st.atime, st.mtime);
+      continue;
+    }
+    copyFileSync(from, to);
+    chmodSync(to, plan.chmod ?? st.mode & 0o7777);
+    own(to, plan.owner);
+    utimesSync(to, st.atime, st.mtime);
+  }
+}
+
+/** Whether a container path is a directory in the root filesystem. */
+export function isDirectoryIn(rootfs: string, containerPath: string): boolean {
+  const p = path.join(rootfs, containerPath);
+  return existsSync(p) && lstatSync(p).isDirectory();
+}

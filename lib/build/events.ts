@@ -1,0 +1,14 @@
+/** The typed progress events a build emits; only lib/ui turns them into text. */
+
+export type BuildEvent =
+  | { readonly type: 'build-start'; readonly file: string; readonly target: string | null; readonly stages: number; readonly steps: number }
+  | { readonly type: 'context'; readonly files: number; readonly bytes: number; readonly cacheHits: number; readonly seconds: number }
+  | { readonly type: 'step-start'; readonly id: number; readonly stage: string; readonly index: number; readonly count: number; readonly text: string; readonly line: number; readonly time: number }
+  | { readonly type: 'step-cached'; readonly id: number; readonly time: number }
+  | { readonly type: 'step-log'; readonly id: number; readonly stream: 'stdout' | 'stderr'; readonly line: string; readonly time: number }
+  | { readonly type: 'step-done'; readonly id: number; readonly seconds: number; readonly cached: boolean; readonly time: number }
+  | { readonly type: 'step-error'; readonly id: number; readonly message: string; readonly time: number }
+  | { readonly type: 'image'; readonly digest: string; readonly config: string; readonly tags: readonly string[]; readonly seconds: number }
+  | { readonly type: 'output'; readonly format: string; readonly dest: string };
+
+export type EventSink = (event: BuildEvent) => void;

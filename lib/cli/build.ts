@@ -1,0 +1,84 @@
+/** `strata build`: a Dockerfile and a context into an image. */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { build } from '../build/index.js';
+import { resolveStoreDir, statCachePath } from '../cache/index.js';
+import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
+import { UsageError } from '../errors/index.js';
+import { exportImage, normalizeRef } from '../image/index.js';
+import { jsonReporter, plainReporter, writeErr, writeOut } from '../ui/index.js';
+import { loadPlan, oneOf } from './inputs.js';
+import type { Session } from './session.js';
+
+export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
+                    [--progress auto|plain|json] [--output type=oci|docker,dest=PATH] [--store DIR] CONTEXT
+
+Builds the image: every stage the target needs, each filesystem step from
+the cache when its key was seen before. -t names the result in the store;
+--output also writes it as an OCI layout (a directory, or PATH.tar) or a
+docker save archive.`;
+
+function parseOutput(spec: string | undefined): { format: 'oci' | 'docker'; dest: string } | undefined {
+  if (!spec) return undefined;
+  const fields = Object.fromEntries(spec.split(',').map((f) => {
+    const eq = f.indexOf('=');
+    return eq < 0 ? [f, ''] : [f.slice(0, eq), f.slice(eq + 1)];
+  }));
+  const type = fields.type ?? 'oci';
+  if (type !== 'oci' && type !== 'docker') throw new UsageError(`unsupported --output type "${type}"`, { hint: 'use --output type=oci,dest=DIR|FILE.tar or type=docker,dest=FILE.tar' });
+  if (!fields.dest) throw new UsageError('--output needs dest=PATH', { hint: 'e.g. --output type=oci,dest=out.tar' });
+  return { format: type, dest: fields.dest };
+}
+
+export async function buildCommand(argv: string[], session: Session): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      file: { type: 'string', short: 'f' },
+      tag: { type: 'string', short: 't', multiple: true },
+      'build-arg': { type: 'string', multiple: true },
+      'no-cache': { type: 'boolean' },
+      target: { type: 'string' },
+      progress: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      store: { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('build needs exactly one CONTEXT', { hint: 'strata build -t app .' });
+  const progress = oneOf('--progress', values.progress, ['auto', 'plain', 'json'] as const, 'auto');
+  const output = parseOutput(values.output);
+  const tags = (values.tag ?? []).map(normalizeRef);
+  const store = resolveStoreDir(values.store);
+  const { input, typed, plan } = loadPlan(session, { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'] });
+  const ignoreFile = findIgnoreFile(input.contextDir, input.path);
+  const report = progress === 'json' ? jsonReporter(writeOut) : plainReporter(writeErr);
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const result = await build({
+      store,
+      contextDir: input.contextDir,
+      typed,
+      plan,
+      ignorePatterns: ignoreFile ? loadIgnoreFile(ignoreFile) : [],
+      statCacheFile: statCachePath(store, input.contextDir),
+      tags,
+      noCache: values['no-cache'] === true,
+      onEvent: report,
+      signal: abort.signal,
+    });
+    if (output) {
+      await exportImage(store, tags[0] ?? `strata-build:${result.manifest.digest.slice(7, 19)}`, result.manifest, path.resolve(output.dest), output.format);
+      report({ type: 'output', format: output.format, dest: output.dest });
+    }
+    if (progress !== 'json') writeOut(result.manifest.digest);
+    return 0;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await closeHashPool();
+  }
+}

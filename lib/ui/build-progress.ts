@@ -1,0 +1,50 @@
+/**
+ * Build progress for people and tools. plain: the lines `docker build
+ * --progress=plain` prints (#N [stage i/n] INSTRUCTION, log lines with the
+ * time since the step started, #N CACHED, #N DONE 0.4s, #N ERROR). json:
+ * one event per line, exactly as the engine emitted it.
+ */
+import type { BuildEvent } from '../build/index.js';
+import { formatBytes } from './progress.js';
+
+export type Reporter = (event: BuildEvent) => void;
+
+export function plainReporter(write: (line: string) => void): Reporter {
+  const startedAt = new Map<number, number>();
+  return (e) => {
+    switch (e.type) {
+      case 'build-start':
+        write(`#0 building ${e.file}${e.target ? ` (target ${e.target})` : ''}: ${e.stages} stage${e.stages === 1 ? '' : 's'}, ${e.steps} steps`);
+        break;
+      case 'context':
+        write(`#0 context: ${e.files.toLocaleString('en-US')} files, ${formatBytes(e.bytes)} (${e.cacheHits.toLocaleString('en-US')} from the stat cache) ${e.seconds.toFixed(2)}s`);
+        break;
+      case 'step-start':
+        startedAt.set(e.id, e.time);
+        write(`#${e.id} [${e.stage} ${e.index}/${e.count}] ${e.text}`);
+        break;
+      case 'step-log':
+        write(`#${e.id} ${((e.time - (startedAt.get(e.id) ?? e.time)) / 1000).toFixed(3)} ${e.line}`);
+        break;
+      case 'step-cached':
+        write(`#${e.id} CACHED`);
+        break;
+      case 'step-done':
+        if (!e.cached) write(`#${e.id} DONE ${e.seconds.toFixed(1)}s`);
+        break;
+      case 'step-error':
+        write(`#${e.id} ERROR: ${e.message}`);
+        break;
+      case 'image':
+        write(`#0 image ${e.digest}${e.tags.length ? ` named ${e.tags.join(', ')}` : ''} in ${e.seconds.toFixed(1)}s`);
+        break;
+      case 'output':
+        write(`#0 exported ${e.format} to ${e.dest}`);
+        break;
+    }
+  };
+}
+
+export function jsonReporter(write: (line: string) => void): Reporter {
+  return (e) => write(JSON.stringify(e));
+}

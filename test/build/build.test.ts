@@ -1,0 +1,218 @@
+/**
+ * strata build for real: RUN in the sandbox, layers in the store, images
+ * checked with umoci, and each cache rule proved by a rebuild after one
+ * change, looking at which steps came from the cache.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync, lstatSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { build, type BuildEvent } from '../../lib/build/index.js';
+import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../../lib/context/index.js';
+import { loadDockerfile, planBuild } from '../../lib/dockerfile/index.js';
+import { BuildError } from '../../lib/errors/index.js';
+import { exportImage, importImage, readConfig, readManifest, requireImage } from '../../lib/image/index.js';
+import { repoRoot } from '../helpers/conformance.js';
+
+const scratch = mkdtempSync(path.join(tmpdir(), 'strata-build-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+after(closeHashPool);
+const store = path.join(scratch, 'store');
+
+function need(tool: string, why: string): void {
+  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) assert.fail(`${tool} is not installed (${why}): run scripts/setup-system.sh`);
+}
+
+interface Outcome {
+  readonly steps: { text: string; cached: boolean }[];
+  readonly digest: string;
+  readonly executed: number;
+  readonly logs: string[];
+}
+
+async function strataBuild(dir: string, options: { buildArgs?: Record<string, string>; target?: string; noCache?: boolean; tags?: string[] } = {}): Promise<Outcome> {
+  const typed = loadDockerfile(readFileSync(path.join(dir, 'Dockerfile')), { file: 'Dockerfile' });
+  const plan = planBuild(typed, { buildArgs: options.buildArgs, target: options.target });
+  const events: BuildEvent[] = [];
+  const ignore = findIgnoreFile(dir, path.join(dir, 'Dockerfile'));
+  const result = await build({
+    store, contextDir: dir, typed, plan, ignorePatterns: ignore ? loadIgnoreFile(ignore) : [], tags: options.tags ?? [], noCache: options.noCache ?? false,
+    statCacheFile: path.join(scratch, `${path.basename(dir)}.statcache`), onEvent: (e) => events.push(e),
+  });
+  const texts = new Map<number, string>();
+  const steps: { text: string; cached: boolean }[] = [];
+  for (const e of events) {
+    if (e.type === 'step-start') texts.set(e.id, e.text);
+    if (e.type === 'step-done') steps.push({ text: texts.get(e.id)!, cached: e.cached });
+  }
+  return { steps, digest: result.manifest.digest, executed: result.executed, logs: events.flatMap((e) => (e.type === 'step-log' ? [e.line] : [])) };
+}
+
+const cachedOf = (o: Outcome) => o.steps.map((s) => `${s.cached ? 'CACHED' : 'RAN   '} ${s.text}`);
+
+function project(files: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(scratch, 'ctx-'));
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    writeFileSync(path.join(dir, name), content);
+    utimesSync(path.join(dir, name), new Date('2024-01-01'), new Date('2024-01-01'));
+  }
+  return dir;
+}
+
+/** The image's files as umoci unpacks them. */
+async function rootfsOf(ref: string): Promise<string> {
+  const layout = mkdtempSync(path.join(scratch, 'layout-'));
+  rmSync(layout, { recursive: true });
+  const image = requireImage(store, ref);
+  await exportImage(store, image.name, image.manifest, layout, 'oci');
+  const bundle = path.join(scratch, `bundle-${Math.random().toString(36).slice(2)}`);
+  execFileSync('umoci', ['unpack', ...(process.getuid?.() === 0 ? [] : ['--rootless']), '--image', `${layout}:${image.name}`, bundle], { stdio: 'pipe' });
+  return path.join(bundle, 'rootfs');
+}
+
+const APP = {
+  Dockerfile: [
+    '# an app',
+    'FROM busybox:local',
+    'ARG MODE=dev',
+    'ENV GREETING=hi',
+    'LABEL stage=one',
+    'WORKDIR /app',
+    'COPY package.json ./',
+    'RUN echo "installing for $MODE" && cp package.json installed.json',
+    'COPY src/ ./src/',
+    'RUN echo "$GREETING" > greeting.txt && ls src > files.txt',
+    'CMD ["cat", "/app/greeting.txt"]',
+    '',
+  ].join('\n'),
+  'package.json': '{"name":"app"}',
+  'src/a.js': 'a',
+  'src/b.js': 'b',
+  'notes.log': 'ignored',
+  '.dockerignore': '*.log\n',
+};
+
+describe('strata build', () => {
+  before(async () => {
+    need('bwrap', 'RUN executes in a bubblewrap sandbox');
+    need('umoci', 'images are checked with umoci');
+    need('busybox', 'the base image is busybox-static');
+    const rootfs = path.join(scratch, 'busybox-rootfs');
+    execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
+    await importImage(store, rootfs, 'busybox:local');
+  });
+
+  it('builds a real image: RUN ran in the sandbox, files, modes and config are in it', async () => {
+    const dir = project(APP);
+    const first = await strataBuild(dir, { tags: ['app:1'] });
+    assert.equal(first.executed, 5);
+    assert.ok(first.logs.includes('installing for dev'));
+    const root = await rootfsOf('app:1');
+    assert.equal(readFileSync(path.join(root, 'app/greeting.txt'), 'utf8'), 'hi\n');
+    assert.equal(readFileSync(path.join(root, 'app/files.txt'), 'utf8'), 'a.js\nb.js\n');
+    assert.equal(readFileSync(path.join(root, 'app/installed.json'), 'utf8'), '{"name":"app"}');
+    assert.equal(lstatSync(path.join(root, 'app/src/a.js')).uid, 0);
+    const manifest = readManifest(store, requireImage(store, 'app:1').manifest);
+    const config = readConfig(store, manifest);
+    assert.deepEqual(config.config?.Cmd, ['cat', '/app/greeting.txt']);
+    assert.equal(config.config?.WorkingDir, '/app');
+    assert.deepEqual(config.config?.Labels, { stage: 'one' });
+    assert.ok(config.config?.Env?.includes('GREETING=hi'));
+    assert.equal(config.rootfs.diff_ids.length, manifest.layers.length);
+    assert.ok(config.history!.some((h) => h.created_by === 'LABEL stage=one' && h.empty_layer));
+  });
+
+  it('rebuilds with every step CACHED and no RUN executed', async () => {
+    const dir = project(APP);
+    await strataBuild(dir);
+    const again = await strataBuild(dir);
+    assert.equal(again.executed, 0);
+    assert.ok(again.steps.every((s) => s.cached), cachedOf(again).join('\n'));
+    assert.deepEqual(again.logs, []);
+  });
+
+  it('misses from the first changed step on, and only there', async () => {
+    const dir = project(APP);
+    await strataBuild(dir);
+    writeFileSync(path.join(dir, 'src/a.js'), 'a2');
+    const after = await strataBuild(dir);
+    assert.deepEqual(cachedOf(after), [
+      'CACHED WORKDIR /app',
+      'CACHED COPY package.json ./',
+      'CACHED RUN echo "installing for $MODE" && cp package.json installed.json',
+      'RAN    COPY src/ ./src/',
+      'RAN    RUN echo "$GREETING" > greeting.txt && ls src > files.txt',
+    ]);
+  });
+
+  it('ignores what cannot change the result: times, ignored files, comments, keyword case, labels', async () => {
+    const dir = project(APP);
+    const base = await strataBuild(dir);
+    utimesSync(path.join(dir, 'src/a.js'), new Date(), new Date());
+    writeFileSync(path.join(dir, 'notes.log'), 'changed but ignored');
+    writeFileSync(path.join(dir, 'Dockerfile'), APP.Dockerfile.replace('# an app', '# another comment\n\n').replace('WORKDIR /app', 'workdir   /app').replace('LABEL stage=one', 'LABEL stage=two'));
+    const after = await strataBuild(dir);
+    assert.equal(after.executed, 0, cachedOf(after).join('\n'));
+    assert.notEqual(after.digest, base.digest); // the label is in the config
+  });
+
+  it('misses on a mode change, a new file, an ENV or --build-arg reaching a RUN', async () => {
+    const dir = project(APP);
+    await strataBuild(dir);
+    chmodSync(path.join(dir, 'src/b.js'), 0o755);
+    assert.deepEqual((await strataBuild(dir)).steps.map((s) => s.cached), [true, true, true, false, false]);
+    writeFileSync(path.join(dir, 'src/c.js'), 'c');
+    assert.deepEqual((await strataBuild(dir)).steps.map((s) => s.cached), [true, true, true, false, false]);
+    const arg = await strataBuild(dir, { buildArgs: { MODE: 'prod' } });
+    assert.deepEqual(arg.steps.map((s) => s.cached), [true, true, false, false, false]);
+    assert.ok(arg.logs.includes('installing for prod'));
+    // Passing the default explicitly changes nothing.
+    assert.equal((await strataBuild(dir, { buildArgs: { MODE: 'dev' } })).executed, 0);
+    // An ENV change reaches the first RUN after it (which gets it as environment); everything after a miss misses.
+    writeFileSync(path.join(dir, 'Dockerfile'), APP.Dockerfile.replace('ENV GREETING=hi', 'ENV GREETING=hello'));
+    assert.deepEqual((await strataBuild(dir)).steps.map((s) => s.cached), [true, true, false, false, false]);
+  });
+
+  it('--no-cache runs everything, and its fresh layers serve the next build', async () => {
+    const dir = project(APP);
+    await strataBuild(dir);
+    const fresh = await strataBuild(dir, { noCache: true });
+    assert.equal(fresh.executed, 5);
+    assert.equal((await strataBuild(dir)).executed, 0);
+  });
+
+  it('builds only what the target needs; copies from stages by content', async () => {
+    const dir = project({
+      Dockerfile: [
+        'FROM busybox:local AS gen', 'RUN mkdir /out && echo built > /out/x',
+        'FROM busybox:local AS broken', 'RUN exit 1',
+        'FROM busybox:local', 'COPY --from=gen /out /copied', 'RUN cat /copied/x',
+      ].join('\n'),
+    });
+    const first = await strataBuild(dir, { tags: ['multi:1'] });
+    assert.ok(first.logs.includes('built'));
+    assert.equal(readFileSync(path.join(await rootfsOf('multi:1'), 'copied/x'), 'utf8'), 'built\n');
+    // A different command in the upstream stage that makes the same files: downstream stays cached.
+    writeFileSync(path.join(dir, 'Dockerfile'), readFileSync(path.join(dir, 'Dockerfile'), 'utf8').replace('echo built > /out/x', 'printf "built\\n" > /out/x'));
+    const again = await strataBuild(dir);
+    assert.deepEqual(again.steps.map((s) => s.cached), [false, true, true]);
+  });
+
+  it('fails a RUN that exits non-zero with the exit code, the line and its last output; nothing of it is committed', async () => {
+    const dir = project({ Dockerfile: 'FROM busybox:local\nRUN echo about to fail && exit 3\n' });
+    await assert.rejects(strataBuild(dir), (e: BuildError) => {
+      assert.match(e.message, /process "\/bin\/sh -c echo about to fail && exit 3" did not complete successfully: exit code: 3/);
+      assert.equal(e.line, 2);
+      assert.match(e.hint ?? '', /about to fail/);
+      return true;
+    });
+  });
+
+  it('refuses a missing base image and a missing COPY source with the line and a hint', async () => {
+    await assert.rejects(strataBuild(project({ Dockerfile: 'FROM nothere:1\nRUN true\n' })), (e: BuildError) => e.line === 1 && /strata image import/.test(e.hint ?? ''));
+    await assert.rejects(strataBuild(project({ Dockerfile: 'FROM busybox:local\nCOPY missing.txt /\n' })), (e: BuildError) => e.line === 2 && /missing.txt is not in the build context/.test(e.message));
+  });
+});
