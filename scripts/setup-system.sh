@@ -4,9 +4,10 @@
 set -euo pipefail
 
 # Each entry: a Debian package the tests use, and why.
+#   bubblewrap      the sandbox RUN steps execute in
 #   busybox-static  the base root filesystem of test images (scripts/make-busybox-rootfs.sh)
 #   skopeo, umoci   check every image strata writes with the real tools
-PACKAGES=(busybox-static skopeo umoci)
+PACKAGES=(bubblewrap busybox-static skopeo umoci)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

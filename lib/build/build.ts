@@ -6,8 +6,9 @@
  * the layers so far, and its diff becomes a new layer, committed to the
  * store before its key is. Stages run in dependency order.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { blobPath, cacheKey, readCacheRecord, tempPath, writeCacheRecord, type Descriptor, type LayerRef } from '../cache/index.js';
 import { hashContext, selectSources, type HashedContext } from '../context/index.js';
 import { hostPlatform, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
@@ -52,6 +53,30 @@ const WILDCARD = /[*?[]/;
 
 /** Instructions that change only the image config: no layer, no key, no progress line (as in BuildKit). */
 const METADATA = new Set(['ENV', 'LABEL', 'ARG', 'USER', 'EXPOSE', 'VOLUME', 'CMD', 'ENTRYPOINT', 'STOPSIGNAL', 'SHELL', 'MAINTAINER', 'ONBUILD', 'HEALTHCHECK']);
+
+/** Whether a file is an archive ADD unpacks: a tar (plain or gzip) by its content, as Docker decides. */
+function archiveOf(file: string): 'tar' | 'unsupported' | undefined {
+  const head = Buffer.alloc(64 * 1024);
+  const fd = openSync(file, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const isTar = (b: Buffer) => b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
+  if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    try {
+      return isTar(gunzipSync(head.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH })) ? 'tar' : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  if (isTar(head.subarray(0, n))) return 'tar';
+  if (n >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') return 'unsupported';
+  if (n >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'unsupported';
+  return undefined;
+}
 
 /** The step as buildx shows it: the instruction as written, flags included, continuations joined. */
 function displayText(step: PlannedStep): string {
@@ -241,13 +266,24 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const rawDest = step.args[step.args.length - 1]!;
         const dest = resolveInContainer(c, rawDest);
         const single = sources.length === 1 && !WILDCARD.test(sources[0]!) && selection.placed.length === 1 && srcCtx.index.get(selection.placed[0]!.src)?.kind !== 'dir' && srcCtx.index.get(sources[0]!.replace(/^\.?\/+/, '').replace(/\/+$/, ''))?.kind !== 'dir';
+        const archiveKind = step.instr.kind === 'ADD' && single && !from ? archiveOf(path.join(srcCtx.root, selection.placed[0]!.src)) : undefined;
+        if (archiveKind === 'unsupported') {
+          throw new BuildError('ADD of a bzip2 or xz archive is not supported yet', where, { hint: 'use a .tar or .tar.gz, or unpack it in a RUN step' });
+        }
+        const archive = archiveKind === 'tar' ? path.join(srcCtx.root, selection.placed[0]!.src) : undefined;
         const chmod = typeof step.flags.chmod === 'string' ? parseInt(step.flags.chmod, 8) : undefined;
         const chown = typeof step.flags.chown === 'string' ? step.flags.chown : undefined;
         return {
-          key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: 'COPY', sources: selection.digest, dest, destDir: rawDest.endsWith('/'), chown, chmod, from: from ? 'content' : undefined }),
+          key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: archive ? 'ADD-unpack' : 'COPY', sources: selection.digest, dest, destDir: rawDest.endsWith('/'), chown, chmod, from: from ? 'content' : undefined }),
           execute: async () => {
             const rootfs = await materialize(state);
             const before = scanTree(rootfs);
+            if (archive) {
+              // ADD unpacks a local tar archive into the destination directory (safely: nothing may escape it).
+              mkdirSync(path.join(rootfs, dest), { recursive: true });
+              await applyLayer(path.join(rootfs, dest), archive);
+              return commit(rootfs, before);
+            }
             const destIsFile = single && !rawDest.endsWith('/') && !isDirectoryIn(rootfs, dest);
             copyInto(rootfs, { srcRoot: srcCtx.root, placed: destIsFile ? [{ src: selection.placed[0]!.src, dest: '' }] : selection.placed, dest, destIsFile, owner: resolveOwner(rootfs, chown, where), chmod });
             return commit(rootfs, before);

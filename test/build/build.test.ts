@@ -201,6 +201,15 @@ describe('strata build', () => {
     assert.deepEqual(again.steps.map((s) => s.cached), [false, true, true]);
   });
 
+  it('ADD unpacks a local tar archive; COPY copies it as a file', async () => {
+    const dir = project({ Dockerfile: 'FROM busybox:local\nADD bundle.tar.gz /opt/\nCOPY bundle.tar.gz /copies/\n', 'x/readme.txt': 'inside' });
+    execFileSync('tar', ['-C', dir, '-czf', path.join(dir, 'bundle.tar.gz'), 'x']);
+    await strataBuild(dir, { tags: ['add:1'] });
+    const root = await rootfsOf('add:1');
+    assert.equal(readFileSync(path.join(root, 'opt/x/readme.txt'), 'utf8'), 'inside');
+    assert.ok(lstatSync(path.join(root, 'copies/bundle.tar.gz')).isFile());
+  });
+
   it('fails a RUN that exits non-zero with the exit code, the line and its last output; nothing of it is committed', async () => {
     const dir = project({ Dockerfile: 'FROM busybox:local\nRUN echo about to fail && exit 3\n' });
     await assert.rejects(strataBuild(dir), (e: BuildError) => {
