@@ -43,6 +43,8 @@ export interface BuildResult {
 
 interface StageState {
   key: string;
+  /** When the newest layer so far was made (the base image's creation at first). */
+  created: string;
   layers: LayerRef[];
   config: StageConfig;
   rootfs: string | undefined;
@@ -50,6 +52,7 @@ interface StageState {
 }
 
 const WILDCARD = /[*?[]/;
+const EPOCH = new Date(0).toISOString();
 
 /** Instructions that change only the image config: no layer, no key, no progress line (as in BuildKit). */
 const METADATA = new Set(['ENV', 'LABEL', 'ARG', 'USER', 'EXPOSE', 'VOLUME', 'CMD', 'ENTRYPOINT', 'STOPSIGNAL', 'SHELL', 'MAINTAINER', 'ONBUILD', 'HEALTHCHECK']);
@@ -104,9 +107,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const baseState = (stage: PlannedStage): StageState => {
     if (typeof stage.base === 'object') {
       const parent = states.get(stage.base.stage)!;
-      return { key: parent.key, layers: [...parent.layers], config: cloneStageConfig(parent.config), rootfs: undefined, applied: 0 };
+      return { key: parent.key, created: parent.created, layers: [...parent.layers], config: cloneStageConfig(parent.config), rootfs: undefined, applied: 0 };
     }
-    if (stage.base === 'scratch') return { key: 'scratch', layers: [], config: stageConfigFrom(undefined, hostPlatform()), rootfs: undefined, applied: 0 };
+    if (stage.base === 'scratch') return { key: 'scratch', created: EPOCH, layers: [], config: stageConfigFrom(undefined, hostPlatform()), rootfs: undefined, applied: 0 };
     let image;
     try {
       image = requireImage(store, stage.base);
@@ -117,7 +120,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const manifest = readManifest(store, image.manifest);
     const config = readConfig(store, manifest);
     const layers = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: config.rootfs.diff_ids[i]! }));
-    return { key: image.manifest.digest, layers, config: stageConfigFrom(config, hostPlatform()), rootfs: undefined, applied: 0 };
+    return { key: image.manifest.digest, created: config.created ?? EPOCH, layers, config: stageConfigFrom(config, hostPlatform()), rootfs: undefined, applied: 0 };
   };
 
   /** The root filesystem of a stage or image that COPY --from reads. */
@@ -126,7 +129,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (stageIndex !== undefined) return materialize(states.get(stageIndex)!);
     const image = requireImage(store, from);
     const manifest = readManifest(store, image.manifest);
-    return materialize({ key: image.manifest.digest, layers: manifest.layers.map((l) => ({ digest: l.digest, size: l.size, diffId: '' })), config: stageConfigFrom(undefined, hostPlatform()), rootfs: undefined, applied: 0 });
+    return materialize({ key: image.manifest.digest, created: EPOCH, layers: manifest.layers.map((l) => ({ digest: l.digest, size: l.size, diffId: '' })), config: stageConfigFrom(undefined, hostPlatform()), rootfs: undefined, applied: 0 });
   };
 
 
@@ -149,24 +152,30 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           onEvent({ type: 'step-start', id, stage: label, index: fsSteps.indexOf(step) + 1, count: fsSteps.length, text: displayText(step), line: step.line, time: Date.now() });
         }
         const stepStart = Date.now();
-        const history = { created: new Date().toISOString(), created_by: createdBy(step, state.config), comment: 'buildkit.dockerfile.v0' };
+        const describe = createdBy(step, state.config);
         if (metadata) {
           applyMetadata(state.config, step);
-          state.config.history.push({ ...history, empty_layer: true });
+          // Dated like the layer before it, so an unchanged Dockerfile rebuilds to the identical image.
+          state.config.history.push({ created: state.created, created_by: describe, comment: 'buildkit.dockerfile.v0', empty_layer: true });
           continue;
         }
         const fs = await filesystemStep(step, state, ctx, where, id);
         const record = !options.noCache ? readCacheRecord(store, fs.key) : undefined;
         let layer: LayerRef | null;
+        let created: string;
         if (record) {
           layer = record.layer;
+          created = record.created;
           cached++;
           onEvent({ type: 'step-cached', id, time: Date.now() });
         } else {
           layer = await fs.execute();
-          writeCacheRecord(store, fs.key, { layer, createdBy: history.created_by, created: history.created });
+          created = new Date().toISOString();
+          writeCacheRecord(store, fs.key, { layer, createdBy: describe, created });
           executed++;
         }
+        state.created = created;
+        const history = { created, created_by: describe, comment: 'buildkit.dockerfile.v0' };
         state.key = fs.key;
         if (fs.after) fs.after();
         if (layer) state.layers.push(layer);
@@ -176,7 +185,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
 
     const final = states.get(plan.targetIndex)!;
-    const config = toImageConfig(final.config, final.layers.map((l) => l.diffId), new Date().toISOString());
+    // Created when its newest layer was: a rebuild from the cache is the identical image, byte for byte.
+    const config = toImageConfig(final.config, final.layers.map((l) => l.diffId), final.created);
     const manifest = await writeImage(store, final.layers, config);
     for (const tag of options.tags) await tagImage(store, tag, manifest);
     onEvent({ type: 'image', digest: manifest.digest, config: '', tags: options.tags, seconds: (Date.now() - started) / 1000 });

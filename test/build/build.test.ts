@@ -127,8 +127,9 @@ describe('strata build', () => {
 
   it('rebuilds with every step CACHED and no RUN executed', async () => {
     const dir = project(APP);
-    await strataBuild(dir);
+    const first = await strataBuild(dir);
     const again = await strataBuild(dir);
+    assert.equal(again.digest, first.digest, 'a rebuild from the cache is the identical image');
     assert.equal(again.executed, 0);
     assert.ok(again.steps.every((s) => s.cached), cachedOf(again).join('\n'));
     assert.deepEqual(again.logs, []);

@@ -1,0 +1,72 @@
+/** `strata build` as a user runs it: the real binary, a real store, real outputs. */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { repoRoot } from '../helpers/conformance.js';
+
+const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
+const scratch = mkdtempSync(path.join(tmpdir(), 'strata-build-cli-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+const store = path.join(scratch, 'store');
+
+function strata(args: string[], cwd = repoRoot) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('strata build (command line)', () => {
+  before(() => {
+    const rootfs = path.join(scratch, 'rootfs');
+    execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
+    assert.equal(strata(['image', 'import', rootfs, '--tag', 'busybox:local']).code, 0);
+  });
+
+  it('builds the bundled example with plain progress, then again all CACHED, and writes an OCI archive', () => {
+    const first = strata(['build', '-t', 'hello:dev', 'examples/hello']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /^#1 \[deps 1\/3\] WORKDIR \/deps$/m);
+    assert.match(first.stderr, /^#\d+ \[build 2\/4\] COPY --from=deps \/deps\/vendor \.\/vendor$/m);
+    assert.doesNotMatch(first.stderr, /\[test /, 'the test stage is not needed by the target');
+    assert.match(first.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
+    const out = path.join(scratch, 'hello.tar');
+    const second = strata(['build', '-t', 'hello:dev', '--output', `type=oci,dest=${out}`, 'examples/hello']);
+    assert.equal(second.code, 0, second.stderr);
+    const steps = second.stderr.split('\n').filter((l) => /^#\d+ \[/.test(l)).length;
+    assert.equal(second.stderr.split('\n').filter((l) => /^#\d+ CACHED$/.test(l)).length, steps);
+    assert.equal(second.stdout.trim(), first.stdout.trim(), 'the same image, digest for digest');
+    const info = JSON.parse(execFileSync('skopeo', ['inspect', `oci-archive:${out}`], { encoding: 'utf8' })) as { Digest: string };
+    assert.equal(info.Digest, second.stdout.trim());
+  });
+
+  it('prints one JSON event per line with --progress=json', () => {
+    const r = strata(['build', '--progress', 'json', 'examples/hello']);
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    assert.equal(events[0]!.type, 'build-start');
+    assert.equal(events.at(-1)!.type, 'image');
+    assert.ok(events.some((e) => e.type === 'step-cached'));
+  });
+
+  it('reports a failing RUN with file, line, exit code and output; exit 1', () => {
+    const ctx = mkdtempSync(path.join(scratch, 'fail-'));
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox:local\nRUN echo nope >&2 && exit 7\n');
+    const r = strata(['build', ctx]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error: .*Dockerfile:2: process "\/bin\/sh -c echo nope >&2 && exit 7" did not complete successfully: exit code: 7/);
+    assert.match(r.stderr, /hint: its last output:\n\s+nope/);
+  });
+
+  it('refuses bad usage and an unknown base image clearly', () => {
+    assert.equal(strata(['build']).code, 2);
+    assert.equal(strata(['build', '--output', 'type=tarball,dest=x', 'examples/hello']).code, 2);
+    const ctx = mkdtempSync(path.join(scratch, 'nobase-'));
+    mkdirSync(path.join(ctx, 'sub'));
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM ghost:1\n');
+    const r = strata(['build', ctx]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Dockerfile:1: base image ghost:1 is not in the store\n   1 \| FROM ghost:1\nhint: import it first/);
+  });
+});
