@@ -6,7 +6,7 @@
  * the layers so far, and its diff becomes a new layer, committed to the
  * store before its key is. Stages run in dependency order.
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { blobPath, cacheKey, readCacheRecord, tempPath, writeCacheRecord, type Descriptor, type LayerRef } from '../cache/index.js';
@@ -17,7 +17,8 @@ import { runInSandbox } from '../exec/index.js';
 import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
 import { applyLayer, diffTrees, scanTree, writeEntriesLayer } from '../snapshot/index.js';
 import { applyMetadata, cloneStageConfig, createdBy, DEFAULT_PATH, resolveInContainer, shellOf, stageConfigFrom, toImageConfig, type StageConfig } from './config.js';
-import { copyInto, isDirectoryIn, resolveOwner } from './copy.js';
+import { copyInto, isDirectoryIn } from './copy.js';
+import { resolveOwner, resolveUser } from './users.js';
 import type { EventSink } from './events.js';
 
 export interface BuildOptions {
@@ -99,7 +100,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   onEvent({ type: 'build-start', file, target: plan.target, stages: needed.length, steps: needed.reduce((n, i) => n + plan.stages[i]!.steps.filter((st) => !METADATA.has(st.instruction)).length, 0) });
 
   const materialize = async (state: StageState): Promise<string> => {
-    state.rootfs ??= mkdtempSync(path.join(scratch, 'rootfs-'));
+    if (!state.rootfs) {
+    state.rootfs = mkdtempSync(path.join(scratch, 'rootfs-'));
+    chmodSync(state.rootfs, 0o755); // mkdtemp makes it 0700: a non-root USER could not even reach /
+  }
     for (; state.applied < state.layers.length; state.applied++) await applyLayer(state.rootfs, blobPath(store, state.layers[state.applied]!.digest));
     return state.rootfs;
   };
@@ -222,9 +226,6 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         if (step.mounts.length) throw new BuildError('RUN --mount is not supported yet', where, { hint: 'remove the --mount flag for now (cache, bind, tmpfs and secret mounts are planned)' });
         if (step.flags.security === 'insecure') throw new BuildError('RUN --security=insecure is not supported', where, { hint: 'strata runs every step in the sandbox' });
         const user = c.user;
-        if (user && user !== 'root' && user !== '0' && user !== '0:0' && user !== 'root:root') {
-          throw new BuildError(`RUN as USER ${user} is not supported yet (RUN runs as root)`, where, { hint: 'move the USER instruction after the last RUN for now' });
-        }
         const instr = step.instr as Extract<typeof step.instr, { kind: 'RUN' }>;
         let argv: string[];
         if (step.json) argv = [...step.args];
@@ -241,8 +242,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           execute: async () => {
             const rootfs = await materialize(state);
             const before = scanTree(rootfs);
+            const runUser = user ? resolveUser(rootfs, user, where) : undefined;
+            const runEnv = { ...env, HOME: env.HOME ?? runUser?.home ?? '/root' };
             const result = await runInSandbox({
-              rootfs, argv, env, cwd: workdir, network, signal: options.signal,
+              rootfs, argv, env: runEnv, cwd: workdir, network, signal: options.signal, user: runUser,
               onOutput: (stream, line) => onEvent({ type: 'step-log', id, stream, line, time: Date.now() }),
             });
             if (result.exitCode !== 0) {

@@ -3,50 +3,13 @@
  * places, written under the destination with Docker's rules (a directory
  * source copies its contents; a single file to a path that is not a
  * directory is that file), owned by root or by --chown (names resolved
- * through the image's /etc/passwd and /etc/group), with --chmod applied.
+ * through the image's /etc/passwd and /etc/group, see users.ts), with
+ * --chmod applied.
  */
-import { chmodSync, copyFileSync, existsSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
-
-export interface Owner {
-  readonly uid: number;
-  readonly gid: number;
-}
-
-function lookup(rootfs: string, file: 'passwd' | 'group', name: string): string[] | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path.join(rootfs, 'etc', file), 'utf8');
-  } catch {
-    return undefined;
-  }
-  return text.split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
-}
-
-/** `user[:group]` (names or numbers) as ids, looked up in the image being built. */
-export function resolveOwner(rootfs: string, spec: string | undefined, where: { file: string; line: number }): Owner {
-  if (!spec) return { uid: 0, gid: 0 };
-  const [user, group] = spec.split(':') as [string, string | undefined];
-  let uid: number;
-  let gid: number | undefined;
-  if (/^\d+$/.test(user)) uid = Number(user);
-  else {
-    const entry = lookup(rootfs, 'passwd', user);
-    if (!entry) throw new BuildError(`unable to find user ${user}: no matching entries in passwd file`, where, { hint: 'create the user in an earlier RUN, or give a numeric id' });
-    uid = Number(entry[2]);
-    gid = Number(entry[3]);
-  }
-  if (group !== undefined) {
-    if (/^\d+$/.test(group)) gid = Number(group);
-    else {
-      const entry = lookup(rootfs, 'group', group);
-      if (!entry) throw new BuildError(`unable to find group ${group}: no matching entries in group file`, where, { hint: 'create the group in an earlier RUN, or give a numeric id' });
-      gid = Number(entry[2]);
-    }
-  }
-  return { uid, gid: gid ?? uid };
-}
+import type { Owner } from './users.js';
 
 export interface CopyPlan {
   /** Absolute source root on the host (the context, or another stage's root filesystem). */

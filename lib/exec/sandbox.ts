@@ -8,6 +8,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ExecError } from '../errors/index.js';
 
 export interface RunSpec {
@@ -17,6 +18,8 @@ export interface RunSpec {
   /** Working directory inside the root filesystem (created if missing). */
   readonly cwd: string;
   readonly network: 'default' | 'none' | 'host';
+  /** Run as this user instead of root (through the static strata-run-as helper). */
+  readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] } | undefined;
   readonly onOutput?: (stream: 'stdout' | 'stderr', line: string) => void;
   readonly signal?: AbortSignal;
 }
@@ -44,9 +47,13 @@ function checkBwrap(): void {
 }
 
 /** Mount points bwrap would create in the root filesystem; they must not end up in a layer. */
+const RUN_AS = '.strata-run-as';
+const RUN_AS_HELPER = fileURLToPath(new URL('../../libexec/strata-run-as', import.meta.url));
+
 const MOUNT_POINTS = [
   { rel: 'proc', dir: true },
   { rel: 'dev', dir: true },
+  { rel: RUN_AS, dir: false },
   { rel: 'etc/resolv.conf', dir: false },
   { rel: 'etc/hosts', dir: false },
 ];
@@ -72,7 +79,19 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
     for (const f of ['/etc/resolv.conf', '/etc/hosts']) if (existsSync(f)) args.push('--ro-bind-try', f, f);
   }
   for (const [k, v] of Object.entries(spec.env)) args.push('--setenv', k, v);
-  args.push('--', ...spec.argv);
+  const asUser = spec.user && spec.user.uid !== 0;
+  if (asUser) {
+    if (!existsSync(RUN_AS_HELPER)) {
+      throw new ExecError('RUN as a non-root USER needs the strata-run-as helper, which was not built', {
+        hint: 'install a C compiler and libc6-dev, then run npm run build (scripts/build-native.sh)',
+      });
+    }
+    args.push('--ro-bind', RUN_AS_HELPER, `/${RUN_AS}`);
+    const groups = spec.user!.groups.length ? spec.user!.groups.join(',') : '-';
+    args.push('--', `/${RUN_AS}`, String(spec.user!.uid), String(spec.user!.gid), groups, '--', ...spec.argv);
+  } else {
+    args.push('--', ...spec.argv);
+  }
 
   const tail: string[] = [];
   try {

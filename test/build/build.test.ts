@@ -202,6 +202,25 @@ describe('strata build', () => {
     assert.deepEqual(again.steps.map((s) => s.cached), [false, true, true]);
   });
 
+  it('runs RUN as the image USER, resolved through its passwd and group files', async () => {
+    const dir = project({
+      Dockerfile: [
+        'FROM busybox:local',
+        // Debian's busybox-static has no adduser: write the entries as it would.
+        "RUN echo 'app:x:1234:1234::/home/app:/bin/sh' >> /etc/passwd && printf 'app:x:1234:\\nextra:x:2345:app\\n' >> /etc/group && mkdir -p /home/app && chown 1234:1234 /home/app",
+        'USER app',
+        'RUN id -u && id -G && echo "home=$HOME" && touch /home/app/mine',
+        'RUN touch /etc/forbidden',
+      ].join('\n'),
+    });
+    await assert.rejects(strataBuild(dir), (e: BuildError) => e.line === 5 && /exit code: 1/.test(e.message) && /Permission denied/.test(e.hint ?? ''));
+    writeFileSync(path.join(dir, 'Dockerfile'), readFileSync(path.join(dir, 'Dockerfile'), 'utf8').replace('RUN touch /etc/forbidden', 'USER root'));
+    // The steps before the failure stayed in the cache; --no-cache runs them again to show their output.
+    const ok = await strataBuild(dir, { tags: ['users:1'], noCache: true });
+    assert.deepEqual(ok.logs.slice(0, 3), ['1234', '1234 2345', 'home=/home/app']);
+    assert.equal(lstatSync(path.join(await rootfsOf('users:1'), 'home/app/mine')).uid, 1234);
+  });
+
   it('ADD unpacks a local tar archive; COPY copies it as a file', async () => {
     const dir = project({ Dockerfile: 'FROM busybox:local\nADD bundle.tar.gz /opt/\nCOPY bundle.tar.gz /copies/\n', 'x/readme.txt': 'inside' });
     execFileSync('tar', ['-C', dir, '-czf', path.join(dir, 'bundle.tar.gz'), 'x']);
