@@ -7,7 +7,8 @@ set -euo pipefail
 #   bubblewrap      the sandbox RUN steps execute in
 #   busybox-static  the base root filesystem of test images (scripts/make-busybox-rootfs.sh)
 #   skopeo, umoci   check every image strata writes with the real tools
-PACKAGES=(bubblewrap busybox-static skopeo umoci)
+#   gcc, libc6-dev  compile the static strata-run-as helper (RUN as a non-root USER)
+PACKAGES=(bubblewrap busybox-static skopeo umoci gcc libc6-dev)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
