@@ -9,7 +9,7 @@
 import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
-import { blobPath, cacheKey, readCacheRecord, tempPath, writeCacheRecord, type Descriptor, type LayerRef } from '../cache/index.js';
+import { blobPath, cacheKey, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type Descriptor, type LayerRef } from '../cache/index.js';
 import { hashContext, selectSources, type HashedContext } from '../context/index.js';
 import { hostPlatform, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
 import { BuildError, ContextError, ImageError } from '../errors/index.js';
@@ -91,6 +91,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const { store, plan, onEvent } = options;
   const file = plan.file;
   const started = Date.now();
+  sweepStaleTemp(store);
   const scratch = mkdtempSync(tempPath(store, 'build'));
   const states = new Map<number, StageState>();
   let nextId = 1;

@@ -6,7 +6,7 @@
  * place: a killed write never leaves a half blob under a real name.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -35,6 +35,33 @@ export function tempPath(store: string, what: string): string {
   const dir = path.join(store, 'tmp');
   mkdirSync(dir, { recursive: true });
   return path.join(dir, `${what}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp files and directories left by strata processes that are
+ * gone (a build killed with SIGKILL cannot clean up after itself).
+ */
+export function sweepStaleTemp(store: string): void {
+  const dir = path.join(store, 'tmp');
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^[a-z]+-(\d+)-/.exec(name)?.[1]);
+    if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) rmSync(path.join(dir, name), { recursive: true, force: true });
+  }
 }
 
 /** A writable that lands as a blob: `finish()` verifies, fsyncs and renames it into place. */

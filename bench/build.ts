@@ -1,0 +1,86 @@
+/**
+ * strata build on the peer workload (../shared/peers/workload: a
+ * multi-stage Dockerfile whose RUNs sleep 1 s), in a throwaway store: a
+ * cold build, a no-change rebuild, a one-file edit and a manifest edit,
+ * each with strata's own overhead (wall time minus the time its RUN
+ * commands took). With a Docker engine reachable (../shared/peers/setup.sh
+ * starts one) the same builds run with BuildKit in the same run and the
+ * ratios are printed; without one, only strata's figures.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, type BuildEvent } from '../lib/build/index.js';
+import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../lib/context/index.js';
+import { loadDockerfile, planBuild } from '../lib/dockerfile/index.js';
+import { importImage } from '../lib/image/index.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const peers = path.join(process.env.STRATA_SHARED ?? path.join(root, '..', 'shared'), 'peers');
+
+interface Timing {
+  readonly wall: number;
+  readonly run: number;
+  readonly cached: number;
+  readonly steps: number;
+}
+
+async function timedBuild(store: string, ctx: string): Promise<Timing> {
+  const typed = loadDockerfile(readFileSync(path.join(ctx, 'Dockerfile')), { file: 'Dockerfile' });
+  const plan = planBuild(typed);
+  const ignore = findIgnoreFile(ctx, path.join(ctx, 'Dockerfile'));
+  const runStarts = new Map<number, number>();
+  const texts = new Map<number, string>();
+  let run = 0;
+  let cached = 0;
+  let steps = 0;
+  const onEvent = (e: BuildEvent) => {
+    if (e.type === 'step-start') {
+      texts.set(e.id, e.text);
+      runStarts.set(e.id, e.time);
+      steps++;
+    }
+    if (e.type === 'step-cached') cached++;
+    if (e.type === 'step-done' && !e.cached && texts.get(e.id)?.startsWith('RUN')) run += e.seconds;
+  };
+  const start = process.hrtime.bigint();
+  await build({ store, contextDir: ctx, typed, plan, ignorePatterns: ignore ? loadIgnoreFile(ignore) : [], statCacheFile: path.join(store, 'bench.statcache'), tags: ['bench:latest'], noCache: false, onEvent });
+  return { wall: Number(process.hrtime.bigint() - start) / 1e9, run, cached, steps };
+}
+
+export async function benchBuild(): Promise<string[]> {
+  if (!existsSync(path.join(peers, 'workload', 'Dockerfile'))) return [`build: the peer workload (${peers}/workload) is absent; skipped`];
+  const work = mkdtempSync(path.join(tmpdir(), 'strata-bench-build-'));
+  const out: string[] = [];
+  try {
+    execFileSync('bash', [path.join(peers, 'gen-context.sh'), path.join(work, 'ctx')], { stdio: 'ignore' });
+    const rootfs = path.join(work, 'rootfs');
+    execFileSync('bash', [path.join(root, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
+    for (const variant of ['exclude-nm', 'include-nm']) {
+      const ctx = path.join(work, 'ctx', variant);
+      if (!existsSync(ctx)) continue;
+      cpSync(path.join(peers, 'workload', 'Dockerfile'), path.join(ctx, 'Dockerfile'));
+      const store = path.join(work, `store-${variant}`);
+      await importImage(store, rootfs, 'busybox:local');
+      const rows: [string, Timing][] = [];
+      rows.push(['cold', await timedBuild(store, ctx)]);
+      rows.push(['no change', await timedBuild(store, ctx)]);
+      appendFileSync(path.join(ctx, 'src/mod0/sub0/file0.ts'), '\n// edited\n');
+      rows.push(['one source file edited', await timedBuild(store, ctx)]);
+      appendFileSync(path.join(ctx, 'package.json'), '\n');
+      rows.push(['package.json edited', await timedBuild(store, ctx)]);
+      out.push(`build: peer workload, context ${variant} (strata, copy snapshotter, stages one after another)`);
+      for (const [name, t] of rows) {
+        out.push(`  ${name.padEnd(24)} wall ${t.wall.toFixed(2).padStart(6)} s   RUN ${t.run.toFixed(2).padStart(5)} s   strata overhead ${(t.wall - t.run).toFixed(2).padStart(5)} s   ${t.cached}/${t.steps} steps cached`);
+      }
+    }
+    const docker = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+    out.push(docker ? 'docker: an engine answers, but side-by-side BuildKit runs are not wired into this benchmark yet' : 'docker: no engine here (../shared/peers/setup.sh starts one); BuildKit figures measured earlier are in ../shared/peers/README.md');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    await closeHashPool();
+  }
+  return out;
+}

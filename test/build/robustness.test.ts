@@ -1,0 +1,103 @@
+/**
+ * A build killed at any moment leaves the store valid and the next build
+ * reuses what was committed; SIGTERM leaves no process and no temp dir;
+ * two builds at once on one store both succeed.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { repoRoot } from '../helpers/conformance.js';
+
+const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
+const scratch = mkdtempSync(path.join(tmpdir(), 'strata-robust-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+const store = path.join(scratch, 'store');
+const env = { ...process.env, NO_COLOR: '1', STRATA_STORE: store };
+
+function strata(args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function context(dockerfile: string): string {
+  const dir = mkdtempSync(path.join(scratch, 'ctx-'));
+  writeFileSync(path.join(dir, 'Dockerfile'), dockerfile);
+  return dir;
+}
+
+/** Starts a json-progress build and resolves once a step whose text matches has started. */
+function buildUntil(dir: string, stepText: RegExp): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [bin, 'build', '--progress', 'json', dir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const e = JSON.parse(line) as { type: string; text?: string };
+      if (e.type === 'step-start' && stepText.test(e.text ?? '')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`build ended (${code}) before the step started`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode) : child.on('exit', (code) => resolve(code))));
+}
+
+/** Every blob's content hashes to its name, and the index parses. */
+function assertStoreValid(): void {
+  const dir = path.join(store, 'blobs', 'sha256');
+  for (const name of readdirSync(dir)) {
+    assert.equal(createHash('sha256').update(readFileSync(path.join(dir, name))).digest('hex'), name, `blob ${name}`);
+  }
+  JSON.parse(readFileSync(path.join(store, 'index.json'), 'utf8'));
+}
+
+describe('build robustness', () => {
+  before(() => {
+    const rootfs = path.join(scratch, 'rootfs');
+    execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
+    assert.equal(strata(['image', 'import', rootfs, '--tag', 'busybox:local']).code, 0);
+  });
+
+  it('survives SIGKILL mid-build: the store stays valid and committed steps are reused', async () => {
+    const dir = context('FROM busybox:local\nRUN echo one > /one\nRUN sleep 300\n');
+    const child = await buildUntil(dir, /sleep 300/);
+    child.kill('SIGKILL');
+    await exited(child);
+    assertStoreValid();
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox:local\nRUN echo one > /one\nRUN echo two > /two\n');
+    const r = strata(['build', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /#1 \[stage-0 1\/2\] RUN echo one > \/one\n#1 CACHED/);
+    // The killed build's temp dir was found dead and removed by the next one.
+    assert.deepEqual(readdirSync(path.join(store, 'tmp')).filter((n) => n.startsWith('build-')), []);
+  });
+
+  it('stops on SIGTERM: the sandboxed command dies, no temp dir is left, the exit status says so', async () => {
+    const dir = context('FROM busybox:local\nRUN sleep 301\n');
+    const child = await buildUntil(dir, /sleep 301/);
+    child.kill('SIGTERM');
+    const code = await exited(child);
+    assert.notEqual(code, 0);
+    assert.equal(spawnSync('pgrep', ['-f', 'sleep 301']).status, 1, 'no sleep 301 left running');
+    assert.deepEqual(readdirSync(path.join(store, 'tmp')).filter((n) => n.startsWith('build-')), []);
+    assertStoreValid();
+  });
+
+  it('runs two builds at once on one store', async () => {
+    const a = context('FROM busybox:local\nRUN echo a > /a\n');
+    const b = context('FROM busybox:local\nRUN echo b > /b\n');
+    const run = (dir: string, tag: string) => new Promise<number | null>((resolve) => {
+      spawn(process.execPath, [bin, 'build', '-t', tag, dir], { env, stdio: 'ignore' }).on('exit', resolve);
+    });
+    assert.deepEqual(await Promise.all([run(a, 'two:a'), run(b, 'two:b')]), [0, 0]);
+    const names = (JSON.parse(strata(['image', 'ls', '--format', 'json']).stdout) as { name: string }[]).map((i) => i.name);
+    assert.ok(names.includes('two:a') && names.includes('two:b'), names.join(', '));
+    assertStoreValid();
+    mkdirSync(path.join(scratch, 'unused'), { recursive: true });
+    assert.ok(existsSync(path.join(store, 'index.json')));
+  });
+});
