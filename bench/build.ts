@@ -6,6 +6,7 @@
  * commands took). With a Docker engine reachable (../shared/peers/setup.sh
  * starts one) the same builds run with BuildKit in the same run and the
  * ratios are printed; without one, only strata's figures.
+ * STRATA_BENCH_CONTEXTS=exclude-nm picks one of the two contexts.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -31,7 +32,6 @@ async function timedBuild(store: string, ctx: string): Promise<Timing> {
   const typed = loadDockerfile(readFileSync(path.join(ctx, 'Dockerfile')), { file: 'Dockerfile' });
   const plan = planBuild(typed);
   const ignore = findIgnoreFile(ctx, path.join(ctx, 'Dockerfile'));
-  const runStarts = new Map<number, number>();
   const texts = new Map<number, string>();
   let run = 0;
   let cached = 0;
@@ -39,11 +39,10 @@ async function timedBuild(store: string, ctx: string): Promise<Timing> {
   const onEvent = (e: BuildEvent) => {
     if (e.type === 'step-start') {
       texts.set(e.id, e.text);
-      runStarts.set(e.id, e.time);
       steps++;
     }
     if (e.type === 'step-cached') cached++;
-    if (e.type === 'step-done' && !e.cached && texts.get(e.id)?.startsWith('RUN')) run += e.seconds;
+    if (e.type === 'step-done') run += e.execSeconds;
   };
   const start = process.hrtime.bigint();
   await build({ store, contextDir: ctx, typed, plan, ignorePatterns: ignore ? loadIgnoreFile(ignore) : [], statCacheFile: path.join(store, 'bench.statcache'), tags: ['bench:latest'], noCache: false, onEvent });
@@ -58,7 +57,8 @@ export async function benchBuild(): Promise<string[]> {
     execFileSync('bash', [path.join(peers, 'gen-context.sh'), path.join(work, 'ctx')], { stdio: 'ignore' });
     const rootfs = path.join(work, 'rootfs');
     execFileSync('bash', [path.join(root, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
-    for (const variant of ['exclude-nm', 'include-nm']) {
+    const variants = (process.env.STRATA_BENCH_CONTEXTS ?? 'exclude-nm,include-nm').split(',');
+    for (const variant of variants) {
       const ctx = path.join(work, 'ctx', variant);
       if (!existsSync(ctx)) continue;
       cpSync(path.join(peers, 'workload', 'Dockerfile'), path.join(ctx, 'Dockerfile'));

@@ -164,7 +164,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           state.config.history.push({ created: state.created, created_by: describe, comment: 'buildkit.dockerfile.v0', empty_layer: true });
           continue;
         }
-        const fs = await filesystemStep(step, state, ctx, where, id);
+        const execTime = { seconds: 0 };
+        const fs = await filesystemStep(step, state, ctx, where, id, execTime);
         const record = !options.noCache ? readCacheRecord(store, fs.key) : undefined;
         let layer: LayerRef | null;
         let created: string;
@@ -185,7 +186,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         if (fs.after) fs.after();
         if (layer) state.layers.push(layer);
         state.config.history.push(layer ? history : { ...history, empty_layer: true });
-        onEvent({ type: 'step-done', id, seconds: (Date.now() - stepStart) / 1000, cached: Boolean(record), time: Date.now() });
+        onEvent({ type: 'step-done', id, seconds: (Date.now() - stepStart) / 1000, execSeconds: execTime.seconds, cached: Boolean(record), time: Date.now() });
       }
     }
 
@@ -201,7 +202,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
 
   /** The key of a filesystem step and how to carry it out on a miss. */
-  async function filesystemStep(step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number): Promise<{ key: string; execute: () => Promise<LayerRef | null>; after?: () => void }> {
+  async function filesystemStep(step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number, execTime: { seconds: number }): Promise<{ key: string; execute: () => Promise<LayerRef | null>; after?: () => void }> {
     const c = state.config;
     const commit = async (rootfs: string, before: ReturnType<typeof scanTree>): Promise<LayerRef | null> => {
       const diff = diffTrees(before, scanTree(rootfs));
@@ -245,10 +246,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
             const before = scanTree(rootfs);
             const runUser = user ? resolveUser(rootfs, user, where) : undefined;
             const runEnv = { ...env, HOME: env.HOME ?? runUser?.home ?? '/root' };
+            const execStart = Date.now();
             const result = await runInSandbox({
               rootfs, argv, env: runEnv, cwd: workdir, network, signal: options.signal, user: runUser,
               onOutput: (stream, line) => onEvent({ type: 'step-log', id, stream, line, time: Date.now() }),
             });
+            execTime.seconds = (Date.now() - execStart) / 1000;
             if (result.exitCode !== 0) {
               // The root filesystem has the failed step's changes in it: it must not serve later steps.
               state.rootfs = undefined;
@@ -291,16 +294,19 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: archive ? 'ADD-unpack' : 'COPY', sources: selection.digest, dest, destDir: rawDest.endsWith('/'), chown, chmod, from: from ? 'content' : undefined }),
           execute: async () => {
             const rootfs = await materialize(state);
-            const before = scanTree(rootfs);
             if (archive) {
+              const before = scanTree(rootfs);
               // ADD unpacks a local tar archive into the destination directory (safely: nothing may escape it).
               mkdirSync(path.join(rootfs, dest), { recursive: true });
               await applyLayer(path.join(rootfs, dest), archive);
               return commit(rootfs, before);
             }
             const destIsFile = single && !rawDest.endsWith('/') && !isDirectoryIn(rootfs, dest);
-            copyInto(rootfs, { srcRoot: srcCtx.root, placed: destIsFile ? [{ src: selection.placed[0]!.src, dest: '' }] : selection.placed, dest, destIsFile, owner: resolveOwner(rootfs, chown, where), chmod });
-            return commit(rootfs, before);
+            const written = copyInto(rootfs, { srcRoot: srcCtx.root, placed: destIsFile ? [{ src: selection.placed[0]!.src, dest: '' }] : selection.placed, dest, destIsFile, owner: resolveOwner(rootfs, chown, where), chmod });
+            // The copy knows what it wrote: that is the layer, with no scan of the whole root filesystem.
+            if (written.length === 0) return null;
+            const blob = await writeEntriesLayer(store, rootfs, [...new Set(written)].sort(), []);
+            return { digest: blob.digest, diffId: blob.diffId, size: blob.size };
           },
         };
       }

@@ -31,27 +31,35 @@ function own(p: string, owner: Owner): void {
   }
 }
 
-/** Creates the missing directories of a container path (root-owned, 0755, as Docker does). */
-function ensureDirs(rootfs: string, containerDir: string): void {
+/** Creates the missing directories of a container path (root-owned, 0755, as Docker does); returns those it made. */
+function ensureDirs(rootfs: string, containerDir: string): string[] {
   let at = rootfs;
+  const made: string[] = [];
   for (const part of containerDir.split('/').filter(Boolean)) {
     at = path.join(at, part);
     const st = lstatSync(at, { throwIfNoEntry: false });
     if (!st) {
       mkdirSync(at, { mode: 0o755 });
       chmodSync(at, 0o755);
+      made.push(path.relative(rootfs, at));
     } else if (st.isSymbolicLink()) {
       throw new BuildError(`the destination ${containerDir} goes through a symlink (${path.relative(rootfs, at)})`, { file: '', line: 0 }, { hint: 'copy to the real path' });
     }
   }
+  return made;
 }
 
-export function copyInto(rootfs: string, plan: CopyPlan): void {
+/**
+ * Copies and returns every path it wrote (relative to the root filesystem,
+ * parents first): exactly the step's layer, with no scan of the whole tree.
+ */
+export function copyInto(rootfs: string, plan: CopyPlan): string[] {
   const target = (dest: string) => path.join(rootfs, plan.destIsFile ? plan.dest : path.posix.join(plan.dest, dest));
-  ensureDirs(rootfs, plan.destIsFile ? path.posix.dirname(plan.dest) : plan.dest);
+  const written = ensureDirs(rootfs, plan.destIsFile ? path.posix.dirname(plan.dest) : plan.dest);
   for (const { src, dest } of plan.placed) {
     const from = path.join(plan.srcRoot, src);
     const to = target(dest);
+    written.push(path.relative(rootfs, to));
     const st = lstatSync(from);
     const existing = lstatSync(to, { throwIfNoEntry: false });
     if (st.isDirectory()) {
@@ -73,6 +81,7 @@ export function copyInto(rootfs: string, plan: CopyPlan): void {
     own(to, plan.owner);
     utimesSync(to, st.atime, st.mtime);
   }
+  return written;
 }
 
 /** Whether a container path is a directory in the root filesystem. */

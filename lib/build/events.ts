@@ -6,7 +6,15 @@ export type BuildEvent =
   | { readonly type: 'step-start'; readonly id: number; readonly stage: string; readonly index: number; readonly count: number; readonly text: string; readonly line: number; readonly time: number }
   | { readonly type: 'step-cached'; readonly id: number; readonly time: number }
   | { readonly type: 'step-log'; readonly id: number; readonly stream: 'stdout' | 'stderr'; readonly line: string; readonly time: number }
-  | { readonly type: 'step-done'; readonly id: number; readonly seconds: number; readonly cached: boolean; readonly time: number }
+  | {
+      readonly type: 'step-done';
+      readonly id: number;
+      readonly seconds: number;
+      /** Time the RUN command itself took (0 for other steps): the rest of `seconds` is strata's. */
+      readonly execSeconds: number;
+      readonly cached: boolean;
+      readonly time: number;
+    }
   | { readonly type: 'step-error'; readonly id: number; readonly message: string; readonly time: number }
   | { readonly type: 'image'; readonly digest: string; readonly config: string; readonly tags: readonly string[]; readonly seconds: number }
   | { readonly type: 'output'; readonly format: string; readonly dest: string };
