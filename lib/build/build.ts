@@ -185,6 +185,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         state.key = fs.key;
         if (fs.after) fs.after();
         if (layer) state.layers.push(layer);
+        // A step that ran did so in the working root filesystem: its layer is already there.
+        if (!record && state.rootfs) state.applied = state.layers.length;
         state.config.history.push(layer ? history : { ...history, empty_layer: true });
         onEvent({ type: 'step-done', id, seconds: (Date.now() - stepStart) / 1000, execSeconds: execTime.seconds, cached: Boolean(record), time: Date.now() });
       }

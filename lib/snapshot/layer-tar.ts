@@ -5,7 +5,7 @@
  * blob whose sha256 is its digest. The uncompressed tar is never stored.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,6 +21,8 @@ export interface LayerBlob {
   /** Size of the gzip blob. */
   readonly size: number;
 }
+
+const STREAM_ABOVE = 1024 * 1024;
 
 type EntryType = 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'block-device' | 'fifo';
 
@@ -90,8 +92,13 @@ export async function packEntries(root: string, rels: readonly string[], pack: P
     }
     if (type === 'file') {
       header.size = st.size;
-      const entry = pack.entry(header);
-      await pipeline(createReadStream(full), entry);
+      if (st.size < STREAM_ABOVE) {
+        // Small files in one read: a stream pipeline per entry costs more than the file.
+        const data = readFileSync(full);
+        await new Promise<void>((resolve, reject) => pack.entry(header, data, (err) => (err ? reject(err) : resolve())));
+      } else {
+        await pipeline(createReadStream(full), pack.entry(header));
+      }
     } else {
       await new Promise<void>((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
     }
