@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { StoreError } from '../errors/index.js';
+import { processAlive } from './process.js';
 
 export interface Descriptor {
   readonly mediaType: string;
@@ -37,14 +38,6 @@ export function tempPath(store: string, what: string): string {
   return path.join(dir, `${what}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Removes temp files and directories left by strata processes that are
@@ -60,7 +53,7 @@ export function sweepStaleTemp(store: string): void {
   }
   for (const name of names) {
     const pid = Number(/^[a-z]+-(\d+)-/.exec(name)?.[1]);
-    if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) rmSync(path.join(dir, name), { recursive: true, force: true });
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) rmSync(path.join(dir, name), { recursive: true, force: true });
   }
 }
 

@@ -7,15 +7,8 @@ import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreError } from '../errors/index.js';
+import { processAlive } from './process.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function withStoreLock<T>(store: string, name: string, fn: () => T | Promise<T>, timeoutMs = 30_000): Promise<T> {
   const file = path.join(store, `${name}.lock`);
@@ -36,7 +29,7 @@ export async function withStoreLock<T>(store: string, name: string, fn: () => T 
       } catch {
         continue; // released between our attempt and the read: try again at once
       }
-      if (Number.isInteger(owner) && !alive(owner)) {
+      if (Number.isInteger(owner) && !processAlive(owner)) {
         rmSync(file, { force: true });
         continue;
       }
