@@ -46,6 +46,17 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode) : child.on('exit', (code) => resolve(code))));
 }
 
+/** Pids whose command line contains `needle` (NUL-separated arguments), read from /proc. */
+function processesRunning(needle: string): number[] {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).flatMap((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(needle) ? [Number(pid)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** Every blob's content hashes to its name, and the index parses. */
 function assertStoreValid(): void {
   const dir = path.join(store, 'blobs', 'sha256');
@@ -82,7 +93,8 @@ describe('build robustness', () => {
     child.kill('SIGTERM');
     const code = await exited(child);
     assert.notEqual(code, 0);
-    assert.equal(spawnSync('pgrep', ['-f', 'sleep 301']).status, 1, 'no sleep 301 left running');
+    // Neither the command (sleep 301) nor the sandbox that ran it (bwrap ... sh -c "sleep 301") is left.
+    assert.deepEqual([...processesRunning('sleep\0' + '301'), ...processesRunning('sleep ' + '301')], [], 'no sleep 301 left running');
     assert.deepEqual(readdirSync(path.join(store, 'tmp')).filter((n) => n.startsWith('build-')), []);
     assertStoreValid();
   });
