@@ -150,6 +150,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const label = stage.name ?? `stage-${index}`;
       const fsSteps = stage.steps.filter((st) => !METADATA.has(st.instruction));
       for (const step of stage.steps) {
+        if (options.signal?.aborted) throw new BuildError('the build was cancelled', { file, line: step.line }, { hint: 'it was interrupted (Ctrl-C, SIGTERM, or a newer build replacing it)' });
         const metadata = METADATA.has(step.instruction);
         const id = metadata ? 0 : nextId++;
         const where = { file, line: step.line };

@@ -58,8 +58,14 @@ const MOUNT_POINTS = [
   { rel: 'etc/hosts', dir: false },
 ];
 
+function cancelled(): ExecError {
+  return new ExecError('the build was cancelled', { hint: 'it was interrupted (Ctrl-C, SIGTERM, or a newer build replacing it); nothing of this step was kept' });
+}
+
 export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
   checkBwrap();
+  // An abort that came before the sandbox started would never fire its event again.
+  if (spec.signal?.aborted) throw cancelled();
   const stubs = MOUNT_POINTS.filter((m) => !existsSync(path.join(spec.rootfs, m.rel)) && (m.dir || existsSync(path.join(spec.rootfs, path.dirname(m.rel)))));
   const createdCwd = !existsSync(path.join(spec.rootfs, spec.cwd));
   if (createdCwd) mkdirSync(path.join(spec.rootfs, spec.cwd), { recursive: true });
@@ -99,6 +105,7 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
       const child = spawn('bwrap', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       const onAbort = () => child.kill('SIGKILL');
       spec.signal?.addEventListener('abort', onAbort, { once: true });
+      if (spec.signal?.aborted) onAbort();
       for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
         let pending = '';
         stream.setEncoding('utf8');
@@ -123,7 +130,7 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
       child.on('error', (e) => reject(new ExecError(`cannot start the sandbox: ${e.message}`, { cause: e, hint: 'is bubblewrap installed and usable here?' })));
       child.on('close', (code, signal) => {
         spec.signal?.removeEventListener('abort', onAbort);
-        if (spec.signal?.aborted) reject(new ExecError('the step was cancelled', { hint: 'a newer build replaced it' }));
+        if (spec.signal?.aborted) reject(cancelled());
         else resolve(code ?? (signal ? 128 + 9 : 1));
       });
     });
