@@ -102,9 +102,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   const materialize = async (state: StageState): Promise<string> => {
     if (!state.rootfs) {
-    state.rootfs = mkdtempSync(path.join(scratch, 'rootfs-'));
-    chmodSync(state.rootfs, 0o755); // mkdtemp makes it 0700: a non-root USER could not even reach /
-  }
+      state.rootfs = mkdtempSync(path.join(scratch, 'rootfs-'));
+      chmodSync(state.rootfs, 0o755); // mkdtemp makes it 0700: a non-root USER could not even reach /
+    }
     for (; state.applied < state.layers.length; state.applied++) await applyLayer(state.rootfs, blobPath(store, state.layers[state.applied]!.digest));
     return state.rootfs;
   };
@@ -112,7 +112,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const baseState = (stage: PlannedStage): StageState => {
     if (typeof stage.base === 'object') {
       const parent = states.get(stage.base.stage)!;
-      return { key: parent.key, created: parent.created, layers: [...parent.layers], config: cloneStageConfig(parent.config), rootfs: undefined, applied: 0 };
+      // The parent's ONBUILD triggers fire here (the plan put them first) and are not passed on; its CMD is inherited, not set here.
+      const config = { ...cloneStageConfig(parent.config), onBuild: [], cmdSetHere: false };
+      return { key: parent.key, created: parent.created, layers: [...parent.layers], config, rootfs: undefined, applied: 0 };
     }
     if (stage.base === 'scratch') return { key: 'scratch', created: EPOCH, layers: [], config: stageConfigFrom(undefined, hostPlatform()), rootfs: undefined, applied: 0 };
     let image;
@@ -124,6 +126,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
     const manifest = readManifest(store, image.manifest);
     const config = readConfig(store, manifest);
+    if (config.config?.OnBuild?.length) {
+      throw new BuildError(`base image ${stage.base} has ONBUILD triggers, which strata does not run yet`, { file, line: stage.line }, {
+        hint: `its triggers: ${config.config.OnBuild.join('; ')}`,
+      });
+    }
     const layers = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: config.rootfs.diff_ids[i]! }));
     return { key: image.manifest.digest, created: config.created ?? EPOCH, layers, config: stageConfigFrom(config, hostPlatform()), rootfs: undefined, applied: 0 };
   };

@@ -221,6 +221,17 @@ describe('strata build', () => {
     assert.equal(lstatSync(path.join(await rootfsOf('users:1'), 'home/app/mine')).uid, 1234);
   });
 
+  it('fires a base stage\'s ONBUILD triggers once, and refuses an image base with triggers rather than ignore them', async () => {
+    const dir = project({ Dockerfile: 'FROM busybox:local AS base\nONBUILD RUN echo triggered > /t\nFROM base\nRUN cat /t\n' });
+    const built = await strataBuild(dir, { tags: ['onb:1'] });
+    assert.ok(built.logs.includes('triggered'));
+    assert.equal(readConfig(store, readManifest(store, requireImage(store, 'onb:1').manifest)).config?.OnBuild, undefined);
+    const parent = project({ Dockerfile: 'FROM busybox:local\nONBUILD RUN echo hi\n' });
+    await strataBuild(parent, { tags: ['with-triggers:1'] });
+    const child = project({ Dockerfile: 'FROM with-triggers:1\nRUN true\n' });
+    await assert.rejects(strataBuild(child), (e: BuildError) => e.line === 1 && /ONBUILD triggers/.test(e.message) && /RUN echo hi/.test(e.hint ?? ''));
+  });
+
   it('ADD unpacks a local tar archive; COPY copies it as a file', async () => {
     const dir = project({ Dockerfile: 'FROM busybox:local\nADD bundle.tar.gz /opt/\nCOPY bundle.tar.gz /copies/\n', 'x/readme.txt': 'inside' });
     execFileSync('tar', ['-C', dir, '-czf', path.join(dir, 'bundle.tar.gz'), 'x']);
