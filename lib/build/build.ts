@@ -43,6 +43,8 @@ export interface BuildResult {
 }
 
 interface StageState {
+  /** The last materialization under way (see materialize). */
+  pending?: Promise<unknown>;
   key: string;
   /** When the newest layer so far was made (the base image's creation at first). */
   created: string;
@@ -57,6 +59,11 @@ const EPOCH = new Date(0).toISOString();
 
 /** Instructions that change only the image config: no layer, no key, no progress line (as in BuildKit). */
 const METADATA = new Set(['ENV', 'LABEL', 'ARG', 'USER', 'EXPOSE', 'VOLUME', 'CMD', 'ENTRYPOINT', 'STOPSIGNAL', 'SHELL', 'MAINTAINER', 'ONBUILD', 'HEALTHCHECK']);
+
+/** A sibling stage's error that only says it was cancelled because another stage failed first. */
+function isCancellation(e: unknown): boolean {
+  return e instanceof Error && /was cancelled/.test(e.message);
+}
 
 /** Whether a file is an archive ADD unpacks: a tar (plain or gzip) by its content, as Docker decides. */
 function archiveOf(file: string): 'tar' | 'unsupported' | undefined {
@@ -91,6 +98,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const { store, plan, onEvent } = options;
   const file = plan.file;
   const started = Date.now();
+  // Aborted by the caller (Ctrl-C, a newer build) or by a failing sibling stage.
+  const cancel = new AbortController();
+  if (options.signal?.aborted) cancel.abort();
+  options.signal?.addEventListener('abort', () => cancel.abort(), { once: true });
   sweepStaleTemp(store);
   const scratch = mkdtempSync(tempPath(store, 'build'));
   const states = new Map<number, StageState>();
@@ -100,13 +111,22 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const needed = plan.levels.flat();
   onEvent({ type: 'build-start', file, target: plan.target, stages: needed.length, steps: needed.reduce((n, i) => n + plan.stages[i]!.steps.filter((st) => !METADATA.has(st.instruction)).length, 0) });
 
-  const materialize = async (state: StageState): Promise<string> => {
-    if (!state.rootfs) {
-      state.rootfs = mkdtempSync(path.join(scratch, 'rootfs-'));
-      chmodSync(state.rootfs, 0o755); // mkdtemp makes it 0700: a non-root USER could not even reach /
-    }
-    for (; state.applied < state.layers.length; state.applied++) await applyLayer(state.rootfs, blobPath(store, state.layers[state.applied]!.digest));
-    return state.rootfs;
+  /**
+   * The stage's working root filesystem with all its layers applied. Calls
+   * queue per stage: two stages copying from a third at once must not
+   * apply its layers twice over each other.
+   */
+  const materialize = (state: StageState): Promise<string> => {
+    const run = (state.pending ?? Promise.resolve()).then(async () => {
+      if (!state.rootfs) {
+        state.rootfs = mkdtempSync(path.join(scratch, 'rootfs-'));
+        chmodSync(state.rootfs, 0o755); // mkdtemp makes it 0700: a non-root USER could not even reach /
+      }
+      for (; state.applied < state.layers.length; state.applied++) await applyLayer(state.rootfs, blobPath(store, state.layers[state.applied]!.digest));
+      return state.rootfs;
+    });
+    state.pending = run.catch(() => undefined);
+    return run;
   };
 
   const baseState = (stage: PlannedStage): StageState => {
@@ -150,14 +170,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const ctx = await hashContext(options.contextDir, { ignorePatterns: options.ignorePatterns, statCacheFile: options.statCacheFile });
     onEvent({ type: 'context', files: ctx.stats.files, bytes: ctx.stats.bytes, cacheHits: ctx.stats.cacheHits, seconds: (Date.now() - t0) / 1000 });
 
-    for (const index of needed) {
+    // Stages of one level need nothing from each other: they build at the same time. When one
+    // fails, its siblings are cancelled (their sandboxes killed) before the error is reported.
+    const buildStage = async (index: number): Promise<void> => {
       const stage = plan.stages[index]!;
       const state = baseState(stage);
       states.set(index, state);
       const label = stage.name ?? `stage-${index}`;
       const fsSteps = stage.steps.filter((st) => !METADATA.has(st.instruction));
       for (const step of stage.steps) {
-        if (options.signal?.aborted) throw new BuildError('the build was cancelled', { file, line: step.line }, { hint: 'it was interrupted (Ctrl-C, SIGTERM, or a newer build replacing it)' });
+        if (cancel.signal.aborted) throw new BuildError('the build was cancelled', { file, line: step.line }, { hint: 'it was interrupted (Ctrl-C, SIGTERM, or a newer build replacing it)' });
         const metadata = METADATA.has(step.instruction);
         const id = metadata ? 0 : nextId++;
         const where = { file, line: step.line };
@@ -198,6 +220,18 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         state.config.history.push(layer ? history : { ...history, empty_layer: true });
         onEvent({ type: 'step-done', id, seconds: (Date.now() - stepStart) / 1000, execSeconds: execTime.seconds, cached: Boolean(record), time: Date.now() });
       }
+    };
+    for (const level of plan.levels) {
+      const results = await Promise.allSettled(level.map(async (index) => {
+        try {
+          await buildStage(index);
+        } catch (e) {
+          cancel.abort();
+          throw e;
+        }
+      }));
+      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isCancellation(r.reason)) ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) throw failure.reason;
     }
 
     const final = states.get(plan.targetIndex)!;
@@ -258,7 +292,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
             const runEnv = { ...env, HOME: env.HOME ?? runUser?.home ?? '/root' };
             const execStart = Date.now();
             const result = await runInSandbox({
-              rootfs, argv, env: runEnv, cwd: workdir, network, signal: options.signal, user: runUser,
+              rootfs, argv, env: runEnv, cwd: workdir, network, signal: cancel.signal, user: runUser,
               onOutput: (stream, line) => onEvent({ type: 'step-log', id, stream, line, time: Date.now() }),
             });
             execTime.seconds = (Date.now() - execStart) / 1000;

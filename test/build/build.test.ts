@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync, lstatSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -183,6 +183,38 @@ describe('strata build', () => {
     const fresh = await strataBuild(dir, { noCache: true });
     assert.equal(fresh.executed, 5);
     assert.equal((await strataBuild(dir)).executed, 0);
+  });
+
+  it('builds independent stages at the same time', async () => {
+    const dir = project({
+      Dockerfile: ['FROM busybox:local AS one', 'RUN sleep 1 && echo one > /one', 'FROM busybox:local AS two', 'RUN sleep 1 && echo two > /two',
+        'FROM busybox:local', 'COPY --from=one /one /one', 'COPY --from=two /two /two'].join('\n'),
+    });
+    const typed = loadDockerfile(readFileSync(path.join(dir, 'Dockerfile')), { file: 'Dockerfile' });
+    const events: BuildEvent[] = [];
+    await build({ store, contextDir: dir, typed, plan: planBuild(typed), ignorePatterns: [], tags: [], noCache: true, onEvent: (e) => events.push(e) });
+    const runs = events.filter((e): e is Extract<BuildEvent, { type: 'step-start' }> => e.type === 'step-start' && e.text.startsWith('RUN'));
+    assert.equal(runs.length, 2);
+    const doneOf = (id: number) => events.findIndex((e) => e.type === 'step-done' && e.id === id);
+    const startOf = (id: number) => events.findIndex((e) => e.type === 'step-start' && e.id === id);
+    // Each RUN started before the other finished: they overlapped.
+    assert.ok(startOf(runs[1]!.id) < doneOf(runs[0]!.id) && startOf(runs[0]!.id) < doneOf(runs[1]!.id), events.map((e) => e.type).join(' '));
+  });
+
+  it('cancels the sibling stages of a stage that fails, and reports the failing one', async () => {
+    const dir = project({
+      Dockerfile: ['FROM busybox:local AS slow', 'RUN sleep 302', 'FROM busybox:local AS bad', 'RUN exit 4',
+        'FROM busybox:local', 'COPY --from=slow /etc/passwd /a', 'COPY --from=bad /etc/passwd /b'].join('\n'),
+    });
+    await assert.rejects(strataBuild(dir), (e: BuildError) => e.line === 4 && /exit code: 4/.test(e.message));
+    const left = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('sleep\0' + '302');
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(left, [], 'the sibling stage\'s sandbox was killed');
   });
 
   it('builds only what the target needs; copies from stages by content', async () => {
