@@ -71,7 +71,7 @@ export async function benchBuild(): Promise<string[]> {
       rows.push(['one source file edited', await timedBuild(store, ctx)]);
       appendFileSync(path.join(ctx, 'package.json'), '\n');
       rows.push(['package.json edited', await timedBuild(store, ctx)]);
-      out.push(`build: peer workload, context ${variant} (strata, copy snapshotter, stages one after another)`);
+      out.push(`build: peer workload, context ${variant} (strata, copy snapshotter, independent stages at once)`);
       for (const [name, t] of rows) {
         out.push(`  ${name.padEnd(24)} wall ${t.wall.toFixed(2).padStart(6)} s   RUN ${t.run.toFixed(2).padStart(5)} s   strata overhead ${(t.wall - t.run).toFixed(2).padStart(5)} s   ${t.cached}/${t.steps} steps cached`);
       }
