@@ -33,7 +33,7 @@ async function timedBuild(store: string, ctx: string): Promise<Timing> {
   const plan = planBuild(typed);
   const ignore = findIgnoreFile(ctx, path.join(ctx, 'Dockerfile'));
   const texts = new Map<number, string>();
-  let run = 0;
+  const intervals: [number, number][] = [];
   let cached = 0;
   let steps = 0;
   const onEvent = (e: BuildEvent) => {
@@ -42,11 +42,18 @@ async function timedBuild(store: string, ctx: string): Promise<Timing> {
       steps++;
     }
     if (e.type === 'step-cached') cached++;
-    if (e.type === 'step-done') run += e.execSeconds;
+    if (e.type === 'step-done' && e.execSeconds > 0) intervals.push([e.execStartedAt, e.execStartedAt + e.execSeconds * 1000]);
   };
   const start = process.hrtime.bigint();
   await build({ store, contextDir: ctx, typed, plan, ignorePatterns: ignore ? loadIgnoreFile(ignore) : [], statCacheFile: path.join(store, 'bench.statcache'), tags: ['bench:latest'], noCache: false, onEvent });
-  return { wall: Number(process.hrtime.bigint() - start) / 1e9, run, cached, steps };
+  // RUN time is the wall time during which at least one RUN command was executing (stages overlap).
+  let run = 0;
+  let reach = 0;
+  for (const [from, to] of intervals.sort((a, b) => a[0] - b[0])) {
+    if (to > reach) run += to - Math.max(from, reach);
+    reach = Math.max(reach, to);
+  }
+  return { wall: Number(process.hrtime.bigint() - start) / 1e9, run: run / 1000, cached, steps };
 }
 
 export async function benchBuild(): Promise<string[]> {

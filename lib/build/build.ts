@@ -194,7 +194,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           state.config.history.push({ created: state.created, created_by: describe, comment: 'buildkit.dockerfile.v0', empty_layer: true });
           continue;
         }
-        const execTime = { seconds: 0 };
+        const execTime = { seconds: 0, startedAt: 0 };
         const fs = await filesystemStep(step, state, ctx, where, id, execTime);
         const record = !options.noCache ? readCacheRecord(store, fs.key) : undefined;
         let layer: LayerRef | null;
@@ -218,7 +218,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         // A step that ran did so in the working root filesystem: its layer is already there.
         if (!record && state.rootfs) state.applied = state.layers.length;
         state.config.history.push(layer ? history : { ...history, empty_layer: true });
-        onEvent({ type: 'step-done', id, seconds: (Date.now() - stepStart) / 1000, execSeconds: execTime.seconds, cached: Boolean(record), time: Date.now() });
+        onEvent({ type: 'step-done', id, seconds: (Date.now() - stepStart) / 1000, execSeconds: execTime.seconds, execStartedAt: execTime.startedAt, cached: Boolean(record), time: Date.now() });
       }
     };
     for (const level of plan.levels) {
@@ -246,7 +246,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
 
   /** The key of a filesystem step and how to carry it out on a miss. */
-  async function filesystemStep(step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number, execTime: { seconds: number }): Promise<{ key: string; execute: () => Promise<LayerRef | null>; after?: () => void }> {
+  async function filesystemStep(step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number, execTime: { seconds: number; startedAt: number }): Promise<{ key: string; execute: () => Promise<LayerRef | null>; after?: () => void }> {
     const c = state.config;
     const commit = async (rootfs: string, before: ReturnType<typeof scanTree>): Promise<LayerRef | null> => {
       const diff = diffTrees(before, scanTree(rootfs));
@@ -296,6 +296,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
               onOutput: (stream, line) => onEvent({ type: 'step-log', id, stream, line, time: Date.now() }),
             });
             execTime.seconds = (Date.now() - execStart) / 1000;
+            execTime.startedAt = execStart;
             if (result.exitCode !== 0) {
               // The root filesystem has the failed step's changes in it: it must not serve later steps.
               state.rootfs = undefined;

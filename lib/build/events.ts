@@ -12,6 +12,8 @@ export type BuildEvent =
       readonly seconds: number;
       /** Time the RUN command itself took (0 for other steps): the rest of `seconds` is strata's. */
       readonly execSeconds: number;
+      /** When the RUN command started (ms since the epoch; 0 for other steps). */
+      readonly execStartedAt: number;
       readonly cached: boolean;
       readonly time: number;
     }
