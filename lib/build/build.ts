@@ -12,7 +12,7 @@ import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { blobPath, cacheKey, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type Descriptor, type LayerRef } from '../cache/index.js';
 import { hashContext, selectSources, type HashedContext } from '../context/index.js';
 import { hostPlatform, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
-import { BuildError, ContextError, ImageError } from '../errors/index.js';
+import { BuildError, CancelledError, ContextError, ImageError } from '../errors/index.js';
 import { runInSandbox } from '../exec/index.js';
 import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
 import { applyLayer, diffTrees, scanTree, writeEntriesLayer } from '../snapshot/index.js';
@@ -59,11 +59,6 @@ const EPOCH = new Date(0).toISOString();
 
 /** Instructions that change only the image config: no layer, no key, no progress line (as in BuildKit). */
 const METADATA = new Set(['ENV', 'LABEL', 'ARG', 'USER', 'EXPOSE', 'VOLUME', 'CMD', 'ENTRYPOINT', 'STOPSIGNAL', 'SHELL', 'MAINTAINER', 'ONBUILD', 'HEALTHCHECK']);
-
-/** A sibling stage's error that only says it was cancelled because another stage failed first. */
-function isCancellation(e: unknown): boolean {
-  return e instanceof Error && /was cancelled/.test(e.message);
-}
 
 /** Whether a file is an archive ADD unpacks: a tar (plain or gzip) by its content, as Docker decides. */
 function archiveOf(file: string): 'tar' | 'unsupported' | undefined {
@@ -179,7 +174,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const label = stage.name ?? `stage-${index}`;
       const fsSteps = stage.steps.filter((st) => !METADATA.has(st.instruction));
       for (const step of stage.steps) {
-        if (cancel.signal.aborted) throw new BuildError('the build was cancelled', { file, line: step.line }, { hint: 'it was interrupted (Ctrl-C, SIGTERM, or a newer build replacing it)' });
+        if (cancel.signal.aborted) throw new CancelledError(`the build was cancelled before ${plan.file}:${step.line}`, { hint: 'it was interrupted (Ctrl-C, SIGTERM, a failing sibling stage, or a newer build replacing it)' });
         const metadata = METADATA.has(step.instruction);
         const id = metadata ? 0 : nextId++;
         const where = { file, line: step.line };
@@ -230,7 +225,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           throw e;
         }
       }));
-      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isCancellation(r.reason)) ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof CancelledError)) ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failure) throw failure.reason;
     }
 

@@ -6,7 +6,7 @@
  * place: a killed write never leaves a half blob under a real name.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -138,8 +138,4 @@ export async function putBlobFile(store: string, file: string, expected?: string
     throw e;
   }
   return w.finish(expected);
-}
-
-export function blobSize(store: string, digest: string): number {
-  return statSync(blobPath(store, digest)).size;
 }

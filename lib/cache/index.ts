@@ -1,6 +1,6 @@
 /** lib/cache: the strata store: where it lives, content-addressed blobs, cache keys and records, locks. */
 export { resolveStoreDir, statCachePath } from './store-location.js';
-export { blobPath, blobSize, blobWriter, hasBlob, putBlob, putBlobFile, sweepStaleTemp, tempPath, type BlobWriter, type Descriptor } from './blobs.js';
+export { blobPath, blobWriter, hasBlob, putBlob, putBlobFile, sweepStaleTemp, tempPath, type BlobWriter, type Descriptor } from './blobs.js';
 export { withStoreLock } from './lock.js';
 export { cacheKey, canonicalJSONOf } from './key.js';
 export { readCacheRecord, writeCacheRecord, type CacheRecord, type LayerRef } from './records.js';

@@ -11,7 +11,7 @@ export {
 export { selectSources, type SourceSelector, type Selection } from './select.js';
 export { closeHashPool, hashThreads } from './pool.js';
 export { walkEntries, type Entry, type EntryKind } from './tree.js';
-export { xxh128, xxh128Stream, DIGEST_BYTES, type DigestStream } from './xxhash.js';
+export { xxh128, xxh128Stream, type DigestStream } from './xxhash.js';
 export { RACY_MARGIN_NS } from './stat-cache.js';
 export { benchmarkHashing, type BenchReport, type BenchRow } from './bench.js';
 

@@ -47,7 +47,7 @@ function writeRecord(out: Buffer, at: number, name: string, nameBytes: number, k
   return at + 20;
 }
 
-const RECORD_OVERHEAD = 1 + 1 + 4 + 16;
+const RECORD_OVERHEAD = 1 + 1 + 4 + 16; // NUL, kind, mode (u32), XXH128 digest
 
 /** The bytes a child contributes to its parent's digest. */
 export function childRecord(entry: Entry): Buffer {

@@ -18,7 +18,6 @@ interface XXHash128Class {
 const addon = createRequire(import.meta.url)('xxhash-addon') as { XXHash128: XXHash128Class };
 const SEED = Buffer.alloc(8);
 
-export const DIGEST_BYTES = 16;
 
 /** XXH128 of some bytes. */
 export function xxh128(data: Uint8Array): Buffer {

@@ -55,54 +55,38 @@ export class UsageError extends StrataError {
   override readonly exitCode = 2;
 }
 
+/**
+ * An error about one named thing (a path, an image, a store, a layer),
+ * which the CLI prints first: `error: SUBJECT: message`.
+ */
+export class SubjectError extends StrataError {
+  readonly subject: string;
+  constructor(message: string, subject: string, options: { hint?: string | undefined; cause?: unknown } = {}) {
+    super(message, options);
+    this.subject = subject;
+  }
+}
+
 /** A file or directory the user named cannot be used. */
-export class InputError extends StrataError {
-  readonly path: string;
-  constructor(message: string, path: string, options: { hint?: string; cause?: unknown } = {}) {
-    super(message, options);
-    this.path = path;
-  }
-}
+export class InputError extends SubjectError {}
 
-/** A build context that cannot be hashed: unreadable files, bad ignore patterns, missing COPY sources. */
-export class ContextError extends StrataError {
-  /** The context path (or ignore file) concerned. */
-  readonly path: string;
-  constructor(message: string, path: string, options: { hint?: string; cause?: unknown } = {}) {
-    super(message, options);
-    this.path = path;
-  }
-}
+/** A build context that cannot be hashed: unreadable files, bad ignore patterns, missing COPY sources (subject: the path). */
+export class ContextError extends SubjectError {}
 
-/** The store cannot be read or written, or holds something it should not. */
-export class StoreError extends StrataError {
-  readonly store: string;
-  constructor(message: string, store: string, options: { hint?: string; cause?: unknown } = {}) {
-    super(message, options);
-    this.store = store;
-  }
-}
+/** The store cannot be read or written, or holds something it should not (subject: the store). */
+export class StoreError extends SubjectError {}
 
-/** An image reference that is not in the store, or an image that cannot be read. */
-export class ImageError extends StrataError {
-  readonly ref: string;
-  constructor(message: string, ref: string, options: { hint?: string; cause?: unknown } = {}) {
-    super(message, options);
-    this.ref = ref;
-  }
-}
+/** An image reference that is not in the store, or an image that cannot be read (subject: the reference). */
+export class ImageError extends SubjectError {}
 
-/** A layer or root filesystem that cannot be applied or read. */
-export class SnapshotError extends StrataError {
-  readonly layer: string;
-  constructor(message: string, layer: string, options: { hint?: string; cause?: unknown } = {}) {
-    super(message, options);
-    this.layer = layer;
-  }
-}
+/** A layer or root filesystem that cannot be applied or read (subject: the layer). */
+export class SnapshotError extends SubjectError {}
 
 /** A step that could not run, or that failed. */
 export class ExecError extends StrataError {}
+
+/** The build was stopped (Ctrl-C, SIGTERM, a failing sibling stage, a newer build): not a failure of its own. */
+export class CancelledError extends StrataError {}
 
 /** A build that failed: names the stage and step. */
 export class BuildError extends StrataError {

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ExecError } from '../errors/index.js';
+import { CancelledError, ExecError } from '../errors/index.js';
 
 export interface RunSpec {
   readonly rootfs: string;
@@ -58,8 +58,8 @@ const MOUNT_POINTS = [
   { rel: 'etc/hosts', dir: false },
 ];
 
-function cancelled(): ExecError {
-  return new ExecError('the build was cancelled', { hint: 'it was interrupted (Ctrl-C, SIGTERM, or a newer build replacing it); nothing of this step was kept' });
+function cancelled(): CancelledError {
+  return new CancelledError('the build was cancelled', { hint: 'it was interrupted (Ctrl-C, SIGTERM, or a newer build replacing it); nothing of this step was kept' });
 }
 
 export async function runInSandbox(spec: RunSpec): Promise<RunResult> {

@@ -151,8 +151,3 @@ export async function writeEntriesLayer(store: string, root: string, rels: reado
     await Promise.all([packEntries(root, rels, pack, deleted), pipeline(pack, out)]);
   });
 }
-
-/** An existing uncompressed tar file as a layer blob (gzip-compressed on the way in). */
-export async function writeTarFileLayer(store: string, file: string): Promise<LayerBlob> {
-  return writeLayer(store, (out) => pipeline(createReadStream(file), out));
-}

@@ -1,5 +1,5 @@
 /** Formats an error once, at the CLI edge: where, what, and what to do. */
-import { BuildError, ContextError, DockerfileParseError, ImageError, InputError, StoreError, StrataError } from '../errors/index.js';
+import { BuildError, DockerfileParseError, StrataError, SubjectError } from '../errors/index.js';
 import { paint, type Style } from './terminal.js';
 
 /** The source line with a caret under the column, when the lines are known. */
@@ -27,9 +27,8 @@ export function formatError(err: unknown, style: Style, sourceLines?: readonly s
     if (err.hint) lines.push(`${paint(style, 'cyan', 'hint')}: ${err.hint}`);
     return lines.join('\n');
   }
-  if (err instanceof InputError || err instanceof ContextError || err instanceof ImageError || err instanceof StoreError) {
-    const where = err instanceof ImageError ? err.ref : err instanceof StoreError ? err.store : err.path;
-    return [`${label}: ${where}: ${err.message}`, ...(err.hint ? [`${paint(style, 'cyan', 'hint')}: ${err.hint}`] : [])].join('\n');
+  if (err instanceof SubjectError) {
+    return [`${label}: ${err.subject}: ${err.message}`, ...(err.hint ? [`${paint(style, 'cyan', 'hint')}: ${err.hint}`] : [])].join('\n');
   }
   if (err instanceof StrataError) {
     return [`${label}: ${err.message}`, ...(err.hint ? [`${paint(style, 'cyan', 'hint')}: ${err.hint}`] : [])].join('\n');
