@@ -150,6 +150,21 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     return { key: image.manifest.digest, created: config.created ?? EPOCH, layers, config: stageConfigFrom(config, hostPlatform()), rootfs: undefined, applied: 0 };
   };
 
+  /**
+   * The digests of a finished stage's (or an image's) files, for COPY --from:
+   * hashed once per build however many steps copy from it.
+   */
+  const sourceHashes = new Map<string, Promise<HashedContext>>();
+  const hashedSource = (step: PlannedStep, from: string): Promise<HashedContext> => {
+    const key = step.stageRefs[0] !== undefined ? `stage:${step.stageRefs[0]}` : `image:${from}`;
+    let hashed = sourceHashes.get(key);
+    if (!hashed) {
+      hashed = sourceRoot(step, from).then((root) => hashContext(root, { inline: true }));
+      sourceHashes.set(key, hashed);
+    }
+    return hashed;
+  };
+
   /** The root filesystem of a stage or image that COPY --from reads. */
   const sourceRoot = async (step: PlannedStep, from: string): Promise<string> => {
     const stageIndex = step.stageRefs[0];
@@ -312,7 +327,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           throw new BuildError('ADD of a URL is not supported yet', where, { hint: 'download it in a RUN step, or COPY a local file' });
         }
         if (step.heredocs.length) throw new BuildError('COPY of a heredoc is not supported yet', where, { hint: 'write the file in a RUN step for now' });
-        const srcCtx = from ? await hashContext(await sourceRoot(step, from), { inline: true }) : ctx;
+        const srcCtx = from ? await hashedSource(step, from) : ctx;
         let selection;
         try {
           selection = selectSources(srcCtx, { sources, exclude: Array.isArray(step.flags.exclude) ? step.flags.exclude : [], parents: step.flags.parents === true });
