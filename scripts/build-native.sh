@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# Compiles strata's one native helper, dist/libexec/strata-run-as: the
-# static program that switches to the image's USER inside the RUN sandbox.
-# Without a C compiler strata still works; RUN as a non-root USER then
-# fails with a message saying how to get the helper.
+# Compiles strata's native helpers into dist/libexec/:
+#   strata-run-as  switches to the image's USER inside the RUN sandbox;
+#   strata-ovl     makes overlay whiteouts and opaque marks for the overlay snapshotter.
+# Without a C compiler strata still works: RUN as a non-root USER then
+# fails with a message saying how to get the helper, and builds use the
+# copy snapshotter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=dist/libexec/strata-run-as
-src=native/run-as.c
-mkdir -p "$(dirname "$out")"
-[ -x "$out" ] && [ "$out" -nt "$src" ] && exit 0
+mkdir -p dist/libexec
 cc=$(command -v cc || command -v gcc || true)
-if [ -z "$cc" ]; then
-  echo "build-native: no C compiler; RUN as a non-root USER will not be available (apt-get install gcc libc6-dev)" >&2
-  exit 0
-fi
-if ! "$cc" -static -O2 -Wall -o "$out.tmp" "$src" 2>/tmp/strata-build-native.log; then
-  echo "build-native: could not compile $src statically (see /tmp/strata-build-native.log); RUN as a non-root USER will not be available" >&2
-  exit 0
-fi
-mv "$out.tmp" "$out"
+for name in run-as ovl; do
+  src=native/$name.c
+  out=dist/libexec/strata-$name
+  [ -x "$out" ] && [ "$out" -nt "$src" ] && continue
+  if [ -z "$cc" ]; then
+    echo "build-native: no C compiler, $out not built (apt-get install gcc libc6-dev)" >&2
+    continue
+  fi
+  if ! "$cc" -static -O2 -Wall -o "$out.tmp" "$src" 2>/tmp/strata-build-native.log; then
+    echo "build-native: could not compile $src statically (see /tmp/strata-build-native.log); $out not built" >&2
+    continue
+  fi
+  mv "$out.tmp" "$out"
+done

@@ -6,18 +6,18 @@
  * the layers so far, and its diff becomes a new layer, committed to the
  * store before its key is. Stages run in dependency order.
  */
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
-import { blobPath, cacheKey, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type Descriptor, type LayerRef } from '../cache/index.js';
+import { cacheKey, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type Descriptor, type LayerRef } from '../cache/index.js';
 import { hashContext, selectSources, type HashedContext } from '../context/index.js';
 import { hostPlatform, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
 import { BuildError, CancelledError, ContextError, ImageError } from '../errors/index.js';
-import { runInSandbox } from '../exec/index.js';
+import { runInSandbox, SANDBOX_MOUNT_POINTS } from '../exec/index.js';
 import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
-import { applyLayer, diffTrees, scanTree, writeEntriesLayer } from '../snapshot/index.js';
+import { applyLayer, openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
 import { applyMetadata, cloneStageConfig, createdBy, DEFAULT_PATH, resolveInContainer, shellOf, stageConfigFrom, toImageConfig, type StageConfig } from './config.js';
-import { copyInto, isDirectoryIn } from './copy.js';
+import { copyInto, ensureDirs, isDirectoryIn } from './copy.js';
 import { resolveOwner, resolveUser } from './users.js';
 import type { EventSink } from './events.js';
 
@@ -30,6 +30,8 @@ export interface BuildOptions {
   readonly statCacheFile?: string | undefined;
   readonly tags: readonly string[];
   readonly noCache: boolean;
+  /** How root filesystems are assembled (default auto: overlay where it mounts, else copy). */
+  readonly snapshotter?: SnapshotterChoice;
   readonly onEvent: EventSink;
   readonly signal?: AbortSignal;
 }
@@ -40,18 +42,15 @@ export interface BuildResult {
   /** How many filesystem steps came from the cache, and how many ran. */
   readonly cached: number;
   readonly executed: number;
+  readonly snapshotter: SnapshotterKind;
 }
 
 interface StageState {
-  /** The last materialization under way (see materialize). */
-  pending?: Promise<unknown>;
   key: string;
   /** When the newest layer so far was made (the base image's creation at first). */
   created: string;
   layers: LayerRef[];
   config: StageConfig;
-  rootfs: string | undefined;
-  applied: number;
 }
 
 const WILDCARD = /[*?[]/;
@@ -97,41 +96,30 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const cancel = new AbortController();
   if (options.signal?.aborted) cancel.abort();
   options.signal?.addEventListener('abort', () => cancel.abort(), { once: true });
-  sweepStaleTemp(store);
+  await sweepStaleTemp(store, unmountBelow);
   const scratch = mkdtempSync(tempPath(store, 'build'));
+  let snapshots: Snapshotter;
+  try {
+    snapshots = await openSnapshotter(store, scratch, options.snapshotter ?? 'auto');
+  } catch (e) {
+    rmSync(scratch, { recursive: true, force: true });
+    throw e;
+  }
   const states = new Map<number, StageState>();
   let nextId = 1;
   let cached = 0;
   let executed = 0;
   const needed = plan.levels.flat();
-  onEvent({ type: 'build-start', file, target: plan.target, stages: needed.length, steps: needed.reduce((n, i) => n + plan.stages[i]!.steps.filter((st) => !METADATA.has(st.instruction)).length, 0) });
-
-  /**
-   * The stage's working root filesystem with all its layers applied. Calls
-   * queue per stage: two stages copying from a third at once must not
-   * apply its layers twice over each other.
-   */
-  const materialize = (state: StageState): Promise<string> => {
-    const run = (state.pending ?? Promise.resolve()).then(async () => {
-      if (!state.rootfs) {
-        state.rootfs = mkdtempSync(path.join(scratch, 'rootfs-'));
-        chmodSync(state.rootfs, 0o755); // mkdtemp makes it 0700: a non-root USER could not even reach /
-      }
-      for (; state.applied < state.layers.length; state.applied++) await applyLayer(state.rootfs, blobPath(store, state.layers[state.applied]!.digest));
-      return state.rootfs;
-    });
-    state.pending = run.catch(() => undefined);
-    return run;
-  };
+  onEvent({ type: 'build-start', file, target: plan.target, snapshotter: snapshots.kind, stages: needed.length, steps: needed.reduce((n, i) => n + plan.stages[i]!.steps.filter((st) => !METADATA.has(st.instruction)).length, 0) });
 
   const baseState = (stage: PlannedStage): StageState => {
     if (typeof stage.base === 'object') {
       const parent = states.get(stage.base.stage)!;
       // The parent's ONBUILD triggers fire here (the plan put them first) and are not passed on; its CMD is inherited, not set here.
       const config = { ...cloneStageConfig(parent.config), onBuild: [], cmdSetHere: false };
-      return { key: parent.key, created: parent.created, layers: [...parent.layers], config, rootfs: undefined, applied: 0 };
+      return { key: parent.key, created: parent.created, layers: [...parent.layers], config };
     }
-    if (stage.base === 'scratch') return { key: 'scratch', created: EPOCH, layers: [], config: stageConfigFrom(undefined, hostPlatform()), rootfs: undefined, applied: 0 };
+    if (stage.base === 'scratch') return { key: 'scratch', created: EPOCH, layers: [], config: stageConfigFrom(undefined, hostPlatform()) };
     let image;
     try {
       image = requireImage(store, stage.base);
@@ -147,7 +135,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       });
     }
     const layers = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: config.rootfs.diff_ids[i]! }));
-    return { key: image.manifest.digest, created: config.created ?? EPOCH, layers, config: stageConfigFrom(config, hostPlatform()), rootfs: undefined, applied: 0 };
+    return { key: image.manifest.digest, created: config.created ?? EPOCH, layers, config: stageConfigFrom(config, hostPlatform()) };
   };
 
   /**
@@ -168,12 +156,26 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   /** The root filesystem of a stage or image that COPY --from reads. */
   const sourceRoot = async (step: PlannedStep, from: string): Promise<string> => {
     const stageIndex = step.stageRefs[0];
-    if (stageIndex !== undefined) return materialize(states.get(stageIndex)!);
+    if (stageIndex !== undefined) return snapshots.view(states.get(stageIndex)!.layers);
     const image = requireImage(store, from);
     const manifest = readManifest(store, image.manifest);
-    return materialize({ key: image.manifest.digest, created: EPOCH, layers: manifest.layers.map((l) => ({ digest: l.digest, size: l.size, diffId: '' })), config: stageConfigFrom(undefined, hostPlatform()), rootfs: undefined, applied: 0 });
+    const diffIds = readConfig(store, manifest).rootfs.diff_ids;
+    return snapshots.view(manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: diffIds[i]! })));
   };
 
+  /** A writable root filesystem on the stage's layers; its changes are the step's layer, or nothing if it fails. */
+  const inWorkspace = async (state: StageState, options: WorkspaceOptions, act: (ws: Workspace) => Promise<readonly string[] | void>): Promise<LayerRef | null> => {
+    const ws = await snapshots.workspace(state.layers, options);
+    let written: readonly string[] | void;
+    try {
+      written = await act(ws);
+    } catch (e) {
+      await ws.discard();
+      throw e;
+    }
+    const blob = await ws.commit(written ?? undefined);
+    return blob && { digest: blob.digest, diffId: blob.diffId, size: blob.size };
+  };
 
   try {
     const t0 = Date.now();
@@ -225,8 +227,6 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         state.key = fs.key;
         if (fs.after) fs.after();
         if (layer) state.layers.push(layer);
-        // A step that ran did so in the working root filesystem: its layer is already there.
-        if (!record && state.rootfs) state.applied = state.layers.length;
         state.config.history.push(layer ? history : { ...history, empty_layer: true });
         onEvent({ type: 'step-done', id, seconds: (Date.now() - stepStart) / 1000, execSeconds: execTime.seconds, execStartedAt: execTime.startedAt, cached: Boolean(record), time: Date.now() });
       }
@@ -250,32 +250,22 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const manifest = await writeImage(store, final.layers, config);
     for (const tag of options.tags) await tagImage(store, tag, manifest);
     onEvent({ type: 'image', digest: manifest.digest, config: '', tags: options.tags, seconds: (Date.now() - started) / 1000 });
-    return { manifest, config, cached, executed };
+    return { manifest, config, cached, executed, snapshotter: snapshots.kind };
   } finally {
+    await snapshots.dispose();
     rmSync(scratch, { recursive: true, force: true });
   }
 
   /** The key of a filesystem step and how to carry it out on a miss. */
   async function filesystemStep(step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number, execTime: { seconds: number; startedAt: number }): Promise<{ key: string; execute: () => Promise<LayerRef | null>; after?: () => void }> {
     const c = state.config;
-    const commit = async (rootfs: string, before: ReturnType<typeof scanTree>): Promise<LayerRef | null> => {
-      const diff = diffTrees(before, scanTree(rootfs));
-      if (diff.changed.length === 0 && diff.deleted.length === 0) return null;
-      const blob = await writeEntriesLayer(store, rootfs, diff.changed, diff.deleted);
-      return { digest: blob.digest, diffId: blob.diffId, size: blob.size };
-    };
     switch (step.instr.kind) {
       case 'WORKDIR': {
         const dir = resolveInContainer(c, step.args[0] ?? '/');
         return {
           key: cacheKey({ parent: state.key, op: 'WORKDIR', path: dir }),
           after: () => { c.workdir = dir; },
-          execute: async () => {
-            const rootfs = await materialize(state);
-            const before = scanTree(rootfs);
-            mkdirSync(path.join(rootfs, dir), { recursive: true, mode: 0o755 });
-            return commit(rootfs, before);
-          },
+          execute: () => inWorkspace(state, { reportsWrites: true }, async (ws) => ensureDirs(ws.root, dir, where)),
         };
       }
       case 'RUN': {
@@ -295,28 +285,23 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const network = typeof step.flags.network === 'string' ? (step.flags.network as 'default' | 'none' | 'host') : 'default';
         return {
           key: cacheKey({ parent: state.key, op: 'RUN', argv, env: keyEnv, user, workdir, network }),
-          execute: async () => {
-            const rootfs = await materialize(state);
-            const before = scanTree(rootfs);
-            const runUser = user ? resolveUser(rootfs, user, where) : undefined;
+          execute: () => inWorkspace(state, { mountPoints: SANDBOX_MOUNT_POINTS }, async (ws) => {
+            const runUser = user ? resolveUser(ws.root, user, where) : undefined;
             const runEnv = { ...env, HOME: env.HOME ?? runUser?.home ?? '/root' };
             const execStart = Date.now();
             const result = await runInSandbox({
-              rootfs, argv, env: runEnv, cwd: workdir, network, signal: cancel.signal, user: runUser,
+              rootfs: ws.root, argv, env: runEnv, cwd: workdir, network, signal: cancel.signal, user: runUser,
               onOutput: (stream, line) => onEvent({ type: 'step-log', id, stream, line, time: Date.now() }),
             });
             execTime.seconds = (Date.now() - execStart) / 1000;
             execTime.startedAt = execStart;
             if (result.exitCode !== 0) {
-              // The root filesystem has the failed step's changes in it: it must not serve later steps.
-              state.rootfs = undefined;
               const shown = argv.join(' ');
               throw new BuildError(`process "${shown}" did not complete successfully: exit code: ${result.exitCode}`, where, {
                 hint: result.tail.length ? `its last output:\n  ${result.tail.join('\n  ')}` : 'it printed nothing',
               });
             }
-            return commit(rootfs, before);
-          },
+          }),
         };
       }
       case 'COPY':
@@ -347,22 +332,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const chown = typeof step.flags.chown === 'string' ? step.flags.chown : undefined;
         return {
           key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: archive ? 'ADD-unpack' : 'COPY', sources: selection.digest, dest, destDir: rawDest.endsWith('/'), chown, chmod, from: from ? 'content' : undefined }),
-          execute: async () => {
-            const rootfs = await materialize(state);
-            if (archive) {
-              const before = scanTree(rootfs);
-              // ADD unpacks a local tar archive into the destination directory (safely: nothing may escape it).
-              mkdirSync(path.join(rootfs, dest), { recursive: true });
-              await applyLayer(path.join(rootfs, dest), archive);
-              return commit(rootfs, before);
-            }
-            const destIsFile = single && !rawDest.endsWith('/') && !isDirectoryIn(rootfs, dest);
-            const written = copyInto(rootfs, { srcRoot: srcCtx.root, placed: destIsFile ? [{ src: selection.placed[0]!.src, dest: '' }] : selection.placed, dest, destIsFile, owner: resolveOwner(rootfs, chown, where), chmod });
+          // ADD unpacks a local tar archive into the destination directory (safely: nothing may escape it).
+          execute: () => archive
+            ? inWorkspace(state, {}, async (ws) => {
+              mkdirSync(path.join(ws.root, dest), { recursive: true });
+              await applyLayer(path.join(ws.root, dest), archive);
+            })
             // The copy knows what it wrote: that is the layer, with no scan of the whole root filesystem.
-            if (written.length === 0) return null;
-            const blob = await writeEntriesLayer(store, rootfs, [...new Set(written)].sort(), []);
-            return { digest: blob.digest, diffId: blob.diffId, size: blob.size };
-          },
+            : inWorkspace(state, { reportsWrites: true }, async (ws) => {
+              const destIsFile = single && !rawDest.endsWith('/') && !isDirectoryIn(ws.root, dest, where);
+              return copyInto(ws.root, { srcRoot: srcCtx.root, placed: destIsFile ? [{ src: selection.placed[0]!.src, dest: '' }] : selection.placed, dest, destIsFile, owner: resolveOwner(ws.root, chown, where), chmod, where });
+            }),
         };
       }
       default:

@@ -21,6 +21,8 @@ export interface CopyPlan {
   readonly destIsFile: boolean;
   readonly owner: Owner;
   readonly chmod: number | undefined;
+  /** The step, for errors. */
+  readonly where: { readonly file: string; readonly line: number };
 }
 
 function own(p: string, owner: Owner): void {
@@ -31,21 +33,52 @@ function own(p: string, owner: Owner): void {
   }
 }
 
-/** Creates the missing directories of a container path (root-owned, 0755, as Docker does); returns those it made. */
-function ensureDirs(rootfs: string, containerDir: string): string[] {
-  let at = rootfs;
-  const made: string[] = [];
-  for (const part of containerDir.split('/').filter(Boolean)) {
-    at = path.join(at, part);
-    const st = lstatSync(at, { throwIfNoEntry: false });
-    if (!st) {
-      mkdirSync(at, { mode: 0o755 });
-      chmodSync(at, 0o755);
-      made.push(path.relative(rootfs, at));
-    } else if (st.isSymbolicLink()) {
-      throw new BuildError(`the destination ${containerDir} goes through a symlink (${path.relative(rootfs, at)})`, { file: '', line: 0 }, { hint: 'copy to the real path' });
+const MAX_SYMLINK_HOPS = 40;
+
+/**
+ * Walks a container path inside the root filesystem as the container would
+ * see it: symlinks are followed, but an absolute target or a `..` starts
+ * from (and stops at) the container's /, never the host's. With `made`,
+ * missing directories are created on the way (root-owned, 0755, as Docker
+ * does) and their root-relative paths collected. Returns the real path.
+ */
+function walkInRoot(rootfs: string, containerPath: string, where: { readonly file: string; readonly line: number }, made?: string[]): string {
+  const todo = containerPath.split('/').filter(Boolean);
+  let real: string[] = [];
+  let hops = 0;
+  while (todo.length) {
+    const part = todo.shift()!;
+    if (part === '.') continue;
+    if (part === '..') {
+      real.pop();
+      continue;
     }
+    const rel = [...real, part].join('/');
+    const full = path.join(rootfs, rel);
+    const st = lstatSync(full, { throwIfNoEntry: false });
+    if (st?.isSymbolicLink()) {
+      if (++hops > MAX_SYMLINK_HOPS) throw new BuildError(`too many levels of symbolic links in ${containerPath}`, where, { hint: 'a symlink on the way points back at itself' });
+      const target = readlinkSync(full);
+      if (target.startsWith('/')) real = [];
+      todo.unshift(...target.split('/').filter(Boolean));
+      continue;
+    }
+    if (!st && made) {
+      mkdirSync(full, { mode: 0o755 });
+      chmodSync(full, 0o755);
+      made.push(rel);
+    } else if (st && !st.isDirectory() && made) {
+      throw new BuildError(`cannot make the directory ${containerPath}: /${rel} is a file in the image`, where, { hint: 'choose another destination, or remove that file in an earlier step' });
+    }
+    real.push(part);
   }
+  return '/' + real.join('/');
+}
+
+/** Creates the missing directories of a container path; returns those it made (root-relative, parents first). */
+export function ensureDirs(rootfs: string, containerDir: string, where: { readonly file: string; readonly line: number }): string[] {
+  const made: string[] = [];
+  walkInRoot(rootfs, containerDir, where, made);
   return made;
 }
 
@@ -54,8 +87,9 @@ function ensureDirs(rootfs: string, containerDir: string): string[] {
  * parents first): exactly the step's layer, with no scan of the whole tree.
  */
 export function copyInto(rootfs: string, plan: CopyPlan): string[] {
-  const target = (dest: string) => path.join(rootfs, plan.destIsFile ? plan.dest : path.posix.join(plan.dest, dest));
-  const written = ensureDirs(rootfs, plan.destIsFile ? path.posix.dirname(plan.dest) : plan.dest);
+  const written: string[] = [];
+  const destDir = walkInRoot(rootfs, plan.destIsFile ? path.posix.dirname(plan.dest) : plan.dest, plan.where, written);
+  const target = (dest: string) => path.join(rootfs, destDir, plan.destIsFile ? path.posix.basename(plan.dest) : dest);
   for (const { src, dest } of plan.placed) {
     const from = path.join(plan.srcRoot, src);
     const to = target(dest);
@@ -84,8 +118,8 @@ export function copyInto(rootfs: string, plan: CopyPlan): string[] {
   return written;
 }
 
-/** Whether a container path is a directory in the root filesystem. */
-export function isDirectoryIn(rootfs: string, containerPath: string): boolean {
-  const p = path.join(rootfs, containerPath);
+/** Whether a container path is a directory in the root filesystem (symlinks followed inside it). */
+export function isDirectoryIn(rootfs: string, containerPath: string, where: { readonly file: string; readonly line: number }): boolean {
+  const p = path.join(rootfs, walkInRoot(rootfs, containerPath, where));
   return existsSync(p) && lstatSync(p).isDirectory();
 }

@@ -1,7 +1,7 @@
 /** The typed progress events a build emits; only lib/ui turns them into text. */
 
 export type BuildEvent =
-  | { readonly type: 'build-start'; readonly file: string; readonly target: string | null; readonly stages: number; readonly steps: number }
+  | { readonly type: 'build-start'; readonly file: string; readonly target: string | null; readonly snapshotter: 'overlay' | 'copy'; readonly stages: number; readonly steps: number }
   | { readonly type: 'context'; readonly files: number; readonly bytes: number; readonly cacheHits: number; readonly seconds: number }
   | { readonly type: 'step-start'; readonly id: number; readonly stage: string; readonly index: number; readonly count: number; readonly text: string; readonly line: number; readonly time: number }
   | { readonly type: 'step-cached'; readonly id: number; readonly time: number }

@@ -42,8 +42,9 @@ export function tempPath(store: string, what: string): string {
 /**
  * Removes temp files and directories left by strata processes that are
  * gone (a build killed with SIGKILL cannot clean up after itself).
+ * `release` runs on each first (a build unmounts what it left mounted).
  */
-export function sweepStaleTemp(store: string): void {
+export async function sweepStaleTemp(store: string, release?: (stale: string) => Promise<void>): Promise<void> {
   const dir = path.join(store, 'tmp');
   let names: string[];
   try {
@@ -53,7 +54,10 @@ export function sweepStaleTemp(store: string): void {
   }
   for (const name of names) {
     const pid = Number(/^[a-z]+-(\d+)-/.exec(name)?.[1]);
-    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) rmSync(path.join(dir, name), { recursive: true, force: true });
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    const stale = path.join(dir, name);
+    await release?.(stale);
+    rmSync(stale, { recursive: true, force: true });
   }
 }
 

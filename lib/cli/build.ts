@@ -6,17 +6,22 @@ import { resolveStoreDir, statCachePath } from '../cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
 import { UsageError } from '../errors/index.js';
 import { exportImage, normalizeRef } from '../image/index.js';
+import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { jsonReporter, plainReporter, writeErr, writeOut } from '../ui/index.js';
 import { loadPlan, oneOf } from './inputs.js';
 import type { Session } from './session.js';
 
 export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
-                    [--progress auto|plain|json] [--output type=oci|docker,dest=PATH] [--store DIR] CONTEXT
+                    [--progress auto|plain|json] [--output type=oci|docker,dest=PATH]
+                    [--snapshotter auto|overlay|copy] [--store DIR] CONTEXT
 
 Builds the image: every stage the target needs, each filesystem step from
 the cache when its key was seen before. -t names the result in the store;
 --output also writes it as an OCI layout (a directory, or PATH.tar) or a
-docker save archive.`;
+docker save archive. --snapshotter (default $STRATA_SNAPSHOTTER, else auto)
+picks how RUN gets its root filesystem: overlay mounts the stored layers
+(root only), copy applies them into a directory; auto is overlay where it
+can mount.`;
 
 function parseOutput(spec: string | undefined): { format: 'oci' | 'docker'; dest: string } | undefined {
   if (!spec) return undefined;
@@ -43,11 +48,13 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       progress: { type: 'string' },
       output: { type: 'string', short: 'o' },
       store: { type: 'string' },
+      snapshotter: { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError('build needs exactly one CONTEXT', { hint: 'strata build -t app .' });
   const progress = oneOf('--progress', values.progress, ['auto', 'plain', 'json'] as const, 'auto');
   const output = parseOutput(values.output);
+  const snapshotter = oneOf('--snapshotter', values.snapshotter ?? process.env.STRATA_SNAPSHOTTER, SNAPSHOTTER_CHOICES, 'auto');
   const tags = (values.tag ?? []).map(normalizeRef);
   const store = resolveStoreDir(values.store);
   const { input, typed, plan } = loadPlan(session, { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'] });
@@ -67,6 +74,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       statCacheFile: statCachePath(store, input.contextDir),
       tags,
       noCache: values['no-cache'] === true,
+      snapshotter,
       onEvent: report,
       signal: abort.signal,
     });

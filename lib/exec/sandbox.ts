@@ -6,7 +6,7 @@
  * step's environment. Killing bwrap kills the namespace's every process.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, rmdirSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CancelledError, ExecError } from '../errors/index.js';
@@ -46,11 +46,16 @@ function checkBwrap(): void {
   bwrapChecked = true;
 }
 
-/** Mount points bwrap would create in the root filesystem; they must not end up in a layer. */
 const RUN_AS = '.strata-run-as';
 const RUN_AS_HELPER = fileURLToPath(new URL('../../libexec/strata-run-as', import.meta.url));
 
-const MOUNT_POINTS = [
+/**
+ * Mount points bwrap creates in the root filesystem where they are
+ * missing; they must not end up in a layer. A snapshotter may provide them
+ * beforehand (overlay puts them in a lower below the image's layers), so
+ * that the step's diff never sees them come and go.
+ */
+export const SANDBOX_MOUNT_POINTS: readonly { readonly rel: string; readonly dir: boolean }[] = [
   { rel: 'proc', dir: true },
   { rel: 'dev', dir: true },
   { rel: RUN_AS, dir: false },
@@ -66,7 +71,12 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
   checkBwrap();
   // An abort that came before the sandbox started would never fire its event again.
   if (spec.signal?.aborted) throw cancelled();
-  const stubs = MOUNT_POINTS.filter((m) => !existsSync(path.join(spec.rootfs, m.rel)) && (m.dir || existsSync(path.join(spec.rootfs, path.dirname(m.rel)))));
+  const stubs = SANDBOX_MOUNT_POINTS.filter((m) => !existsSync(path.join(spec.rootfs, m.rel)) && (m.dir || existsSync(path.join(spec.rootfs, path.dirname(m.rel)))));
+  // Making and removing a stub moves its directory's times: they are put back, so that the diff sees no change there.
+  const stubParents = [...new Set(stubs.map((m) => path.dirname(path.join(spec.rootfs, m.rel))))].flatMap((dir) => {
+    const st = lstatSync(dir, { throwIfNoEntry: false });
+    return st?.isDirectory() ? [{ dir, atime: st.atime, mtime: st.mtime }] : [];
+  });
   const createdCwd = !existsSync(path.join(spec.rootfs, spec.cwd));
   if (createdCwd) mkdirSync(path.join(spec.rootfs, spec.cwd), { recursive: true });
   const args = [
@@ -143,6 +153,13 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
       if (!st) continue;
       if (stub.dir && st.isDirectory() && readdirSync(p).length === 0) rmdirSync(p);
       else if (!stub.dir && st.isFile() && st.size === 0) rmSync(p);
+    }
+    for (const { dir, atime, mtime } of stubParents) {
+      try {
+        utimesSync(dir, atime, mtime);
+      } catch {
+        // removed by the step itself
+      }
     }
   }
 }

@@ -2,7 +2,11 @@
  * What a step changed in a root filesystem: a metadata scan before and
  * after, compared by kind, mode, owner, size, mtime, ctime, inode and
  * symlink target. ctime cannot be set back by the process, so a content
- * change is always seen, even one that restores mtime.
+ * change is always seen, even one that restores mtime. A directory's ctime
+ * is left out: adding and removing an entry moves it even when the
+ * directory ends as it was (the sandbox's mount points do exactly that),
+ * and its own changes show in its mode, owner and mtime, its entries' in
+ * theirs.
  */
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -22,7 +26,7 @@ export function scanTree(root: string): TreeScan {
       const st = lstatSync(path.join(root, p), { bigint: true });
       const link = st.isSymbolicLink() ? readlinkSync(path.join(root, p)) : '';
       out.set(p, {
-        key: `${st.mode}:${st.uid}:${st.gid}:${st.isDirectory() ? 0 : st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${link}`,
+        key: st.isDirectory() ? `${st.mode}:${st.uid}:${st.gid}:${st.mtimeNs}:${st.ino}` : `${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${link}`,
         dir: st.isDirectory(),
       });
       if (st.isDirectory()) visit(p);

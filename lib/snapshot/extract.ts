@@ -3,7 +3,9 @@
  * boundary. No entry may land outside the root: `..`, absolute paths, hard
  * links whose target escapes, and paths through a symlink that leads out
  * are refused with an error naming the entry. OCI whiteouts are applied:
- * `.wh.NAME` removes NAME, `.wh..wh..opq` empties the directory below it.
+ * `.wh.NAME` removes NAME, `.wh..wh..opq` empties the directory below it;
+ * or, for an overlay snapshot (a layer on its own, a lower of later
+ * mounts), they are only recorded, for the caller to mark overlay's way.
  */
 import { createReadStream, lstatSync, mkdirSync, rmSync, symlinkSync, linkSync, chmodSync, lchownSync, utimesSync, lutimesSync, readdirSync, createWriteStream } from 'node:fs';
 import path from 'node:path';
@@ -48,7 +50,15 @@ function emptyDir(dir: string): void {
   for (const name of readdirSync(dir)) removeAll(path.join(dir, name));
 }
 
-async function applyEntry(root: string, header: Header, stream: NodeJS.ReadableStream, layer: string): Promise<void> {
+/** The whiteouts of a layer extracted with `whiteouts: 'record'`: root-relative paths. */
+export interface RecordedWhiteouts {
+  /** Paths the layer deletes. */
+  readonly removed: string[];
+  /** Directories the layer makes opaque (nothing below from earlier layers shows). */
+  readonly opaque: string[];
+}
+
+async function applyEntry(root: string, header: Header, stream: NodeJS.ReadableStream, layer: string, record: RecordedWhiteouts | undefined): Promise<void> {
   const rel = safeEntryPath(header.name, layer);
   if (rel === '') {
     stream.resume();
@@ -59,12 +69,24 @@ async function applyEntry(root: string, header: Header, stream: NodeJS.ReadableS
   assertNoSymlinkParent(root, rel, layer);
   if (base === OPAQUE) {
     const dir = path.join(root, dirRel);
-    if (lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) emptyDir(dir);
+    if (record) {
+      mkdirSync(dir, { recursive: true });
+      record.opaque.push(dirRel);
+    } else if (lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) emptyDir(dir);
     stream.resume();
     return;
   }
+  if (base.startsWith(WHITEOUT + WHITEOUT)) {
+    stream.resume(); // aufs's own metadata (.wh..wh.plnk and the like): nothing for a root filesystem
+    return;
+  }
   if (base.startsWith(WHITEOUT)) {
-    removeAll(path.join(root, dirRel, base.slice(WHITEOUT.length)));
+    const name = base.slice(WHITEOUT.length);
+    if (!name || name === '.' || name === '..') throw new SnapshotError(`layer entry ${JSON.stringify(header.name)} is not a valid whiteout`, layer, { hint: 'the layer is damaged or hostile; it was not applied' });
+    if (record) {
+      mkdirSync(path.join(root, dirRel), { recursive: true });
+      record.removed.push(dirRel ? `${dirRel}/${name}` : name);
+    } else removeAll(path.join(root, dirRel, name));
     stream.resume();
     return;
   }
@@ -107,12 +129,18 @@ async function applyEntry(root: string, header: Header, stream: NodeJS.ReadableS
   else utimesSync(full, header.mtime, header.mtime);
 }
 
+export interface ApplyOptions {
+  /** 'apply' (the default) carries whiteouts out; 'record' returns them instead. */
+  readonly whiteouts?: 'apply' | 'record';
+}
+
 /** Applies a layer blob (gzip or plain tar) onto `root`. */
-export async function applyLayer(root: string, blobFile: string): Promise<void> {
+export async function applyLayer(root: string, blobFile: string, options: ApplyOptions = {}): Promise<RecordedWhiteouts> {
+  const record: RecordedWhiteouts | undefined = options.whiteouts === 'record' ? { removed: [], opaque: [] } : undefined;
   const ex = tarExtract();
   const dirs: [string, Header][] = [];
   ex.on('entry', (header, stream, next) => {
-    applyEntry(root, header, stream as unknown as NodeJS.ReadableStream, blobFile).then(() => {
+    applyEntry(root, header, stream as unknown as NodeJS.ReadableStream, blobFile, record).then(() => {
       if (header.type === 'directory') dirs.push([path.join(root, safeEntryPath(header.name, blobFile)), header]);
       next();
     }, (e: unknown) => {
@@ -136,4 +164,5 @@ export async function applyLayer(root: string, blobFile: string): Promise<void> 
       // removed by a later whiteout in the same layer
     }
   }
+  return record ?? { removed: [], opaque: [] };
 }

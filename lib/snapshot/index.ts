@@ -1,4 +1,6 @@
 /** lib/snapshot: root filesystems and layers. */
 export { writeDirectoryLayer, writeEntriesLayer, writeLayer, type LayerBlob } from './layer-tar.js';
-export { applyLayer, safeEntryPath } from './extract.js';
+export { applyLayer, safeEntryPath, type ApplyOptions, type RecordedWhiteouts } from './extract.js';
 export { scanTree, diffTrees, type TreeScan, type TreeDiff } from './diff.js';
+export { openSnapshotter, SNAPSHOTTER_CHOICES, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from './snapshotter.js';
+export { unmountBelow } from './overlay.js';

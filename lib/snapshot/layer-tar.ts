@@ -23,6 +23,7 @@ export interface LayerBlob {
 }
 
 const STREAM_ABOVE = 1024 * 1024;
+const OPAQUE_MARKER = '.wh..wh..opq';
 
 type EntryType = 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'block-device' | 'fifo';
 
@@ -46,12 +47,19 @@ function listTree(root: string, rel = '', out: string[] = []): string[] {
   return out;
 }
 
+function emptyEntry(pack: Pack, name: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => pack.entry({ name, mode: 0o644, mtime: new Date(0), size: 0, type: 'file' }, Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+}
+
 /**
  * Tar entries for `rels` (paths under root, parents before children) and,
- * interleaved in sorted order, OCI whiteouts for `deleted` paths.
+ * interleaved in sorted order, OCI whiteouts for `deleted` paths. Each
+ * directory in `opaque` is followed at once by its `.wh..wh..opq` marker,
+ * so that an extractor empties it before its new children arrive.
  */
-export async function packEntries(root: string, rels: readonly string[], pack: Pack, deleted: readonly string[] = []): Promise<void> {
+export async function packEntries(root: string, rels: readonly string[], pack: Pack, deleted: readonly string[] = [], opaque: readonly string[] = []): Promise<void> {
   const firstPathOfInode = new Map<string, string>();
+  const opaqueDirs = new Set(opaque);
   const whiteouts = deleted.map((d) => {
     const dir = path.posix.dirname(d);
     return (dir === '.' ? '' : dir + '/') + '.wh.' + path.posix.basename(d);
@@ -60,7 +68,7 @@ export async function packEntries(root: string, rels: readonly string[], pack: P
     .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   for (const { rel, whiteout } of all) {
     if (whiteout) {
-      await new Promise<void>((resolve, reject) => pack.entry({ name: rel, mode: 0o644, mtime: new Date(0), size: 0, type: 'file' }, Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+      await emptyEntry(pack, rel);
       continue;
     }
     const full = path.join(root, rel);
@@ -102,6 +110,7 @@ export async function packEntries(root: string, rels: readonly string[], pack: P
     } else {
       await new Promise<void>((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
     }
+    if (type === 'directory' && opaqueDirs.has(rel)) await emptyEntry(pack, `${rel}/${OPAQUE_MARKER}`);
   }
   pack.finalize();
 }
@@ -144,10 +153,10 @@ export async function writeDirectoryLayer(store: string, root: string): Promise<
   });
 }
 
-/** The entries `rels` of `root` plus whiteouts for `deleted`, as one layer blob (a step's diff). */
-export async function writeEntriesLayer(store: string, root: string, rels: readonly string[], deleted: readonly string[]): Promise<LayerBlob> {
+/** The entries `rels` of `root` plus whiteouts for `deleted` and opaque markers, as one layer blob (a step's diff). */
+export async function writeEntriesLayer(store: string, root: string, rels: readonly string[], deleted: readonly string[], opaque: readonly string[] = []): Promise<LayerBlob> {
   return writeLayer(store, async (out) => {
     const pack = tarPack();
-    await Promise.all([packEntries(root, rels, pack, deleted), pipeline(pack, out)]);
+    await Promise.all([packEntries(root, rels, pack, deleted, opaque), pipeline(pack, out)]);
   });
 }

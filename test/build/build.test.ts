@@ -1,7 +1,9 @@
 /**
  * strata build for real: RUN in the sandbox, layers in the store, images
  * checked with umoci, and each cache rule proved by a rebuild after one
- * change, looking at which steps came from the cache.
+ * change, looking at which steps came from the cache. The suite runs once
+ * per snapshotter: overlay here, copy from build-copy.test.ts (which sets
+ * STRATA_TEST_SNAPSHOTTER before importing this file).
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -20,6 +22,7 @@ const scratch = mkdtempSync(path.join(tmpdir(), 'strata-build-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 after(closeHashPool);
 const store = path.join(scratch, 'store');
+const SNAPSHOTTER = process.env.STRATA_TEST_SNAPSHOTTER === 'copy' ? 'copy' : 'overlay';
 
 function need(tool: string, why: string): void {
   if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) assert.fail(`${tool} is not installed (${why}): run scripts/setup-system.sh`);
@@ -39,8 +42,9 @@ async function strataBuild(dir: string, options: { buildArgs?: Record<string, st
   const ignore = findIgnoreFile(dir, path.join(dir, 'Dockerfile'));
   const result = await build({
     store, contextDir: dir, typed, plan, ignorePatterns: ignore ? loadIgnoreFile(ignore) : [], tags: options.tags ?? [], noCache: options.noCache ?? false,
-    statCacheFile: path.join(scratch, `${path.basename(dir)}.statcache`), onEvent: (e) => events.push(e),
+    statCacheFile: path.join(scratch, `${path.basename(dir)}.statcache`), onEvent: (e) => events.push(e), snapshotter: SNAPSHOTTER,
   });
+  assert.equal(result.snapshotter, SNAPSHOTTER);
   const texts = new Map<number, string>();
   const steps: { text: string; cached: boolean }[] = [];
   for (const e of events) {
@@ -95,8 +99,11 @@ const APP = {
   '.dockerignore': '*.log\n',
 };
 
-describe('strata build', () => {
+describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
   before(async () => {
+    if (SNAPSHOTTER === 'overlay' && process.getuid?.() !== 0) {
+      assert.fail('the overlay snapshotter suite needs root to mount overlayfs (CI runs as root); STRATA_TEST_SNAPSHOTTER=copy runs the copy one');
+    }
     need('bwrap', 'RUN executes in a bubblewrap sandbox');
     need('umoci', 'images are checked with umoci');
     need('busybox', 'the base image is busybox-static');
@@ -262,6 +269,52 @@ describe('strata build', () => {
     await strataBuild(parent, { tags: ['with-triggers:1'] });
     const child = project({ Dockerfile: 'FROM with-triggers:1\nRUN true\n' });
     await assert.rejects(strataBuild(child), (e: BuildError) => e.line === 1 && /ONBUILD triggers/.test(e.message) && /RUN echo hi/.test(e.hint ?? ''));
+  });
+
+  it('records deletions as whiteouts and a recreated directory as opaque; a RUN that changes nothing makes no layer', async () => {
+    const dir = project({
+      Dockerfile: [
+        'FROM busybox:local',
+        'COPY tree/ /data/',
+        'RUN rm /data/drop.txt /bin/ls && rm -rf /data/sub && mkdir /data/sub && echo new > /data/sub/only',
+        'RUN true',
+        'RUN id >/dev/null',
+      ].join('\n'),
+      'tree/keep.txt': 'keep',
+      'tree/drop.txt': 'drop',
+      'tree/sub/old1': '1',
+      'tree/sub/old2': '2',
+    });
+    await strataBuild(dir, { tags: ['diff:1'] });
+    const root = await rootfsOf('diff:1');
+    assert.equal(readFileSync(path.join(root, 'data/keep.txt'), 'utf8'), 'keep');
+    assert.equal(lstatSync(path.join(root, 'data/drop.txt'), { throwIfNoEntry: false }), undefined);
+    assert.equal(lstatSync(path.join(root, 'bin/ls'), { throwIfNoEntry: false }), undefined);
+    assert.deepEqual(readdirSync(path.join(root, 'data/sub')), ['only']);
+    const manifest = readManifest(store, requireImage(store, 'diff:1').manifest);
+    // busybox, COPY, the deleting RUN; the two RUNs that changed nothing (the sandbox's mount points included) made none.
+    assert.equal(manifest.layers.length, 3);
+    const history = readConfig(store, manifest).history!.filter((h) => h.created_by?.startsWith('RUN'));
+    assert.deepEqual(history.map((h) => Boolean(h.empty_layer)), [false, true, true]);
+  });
+
+  it('follows symlinks in a COPY or WORKDIR destination inside the image, never out of it', async () => {
+    const dir = project({
+      Dockerfile: [
+        'FROM busybox:local',
+        'RUN mkdir -p /srv/real && ln -s /srv/real /link && ln -s ../../etc /srv/up',
+        'COPY a.txt /link/',
+        'COPY a.txt /srv/up/../../../../copied-a.txt',
+        'WORKDIR /link/work',
+      ].join('\n'),
+      'a.txt': 'A',
+    });
+    await strataBuild(dir, { tags: ['links:1'] });
+    const root = await rootfsOf('links:1');
+    assert.equal(readFileSync(path.join(root, 'srv/real/a.txt'), 'utf8'), 'A');
+    assert.ok(lstatSync(path.join(root, 'link')).isSymbolicLink());
+    assert.ok(lstatSync(path.join(root, 'srv/real/work')).isDirectory());
+    assert.equal(readFileSync(path.join(root, 'copied-a.txt'), 'utf8'), 'A');
   });
 
   it('ADD unpacks a local tar archive; COPY copies it as a file', async () => {

@@ -57,6 +57,11 @@ function processesRunning(needle: string): number[] {
   });
 }
 
+/** Mount points inside the store (an overlay workspace or view left behind). */
+function mountsInStore(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(store + '/'));
+}
+
 /** Every blob's content hashes to its name, and the index parses. */
 function assertStoreValid(): void {
   const dir = path.join(store, 'blobs', 'sha256');
@@ -79,12 +84,14 @@ describe('build robustness', () => {
     child.kill('SIGKILL');
     await exited(child);
     assertStoreValid();
+    // The sandbox dies with its parent (bwrap --die-with-parent); an overlay it ran on stays mounted until the next build.
     writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox:local\nRUN echo one > /one\nRUN echo two > /two\n');
     const r = strata(['build', dir]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /#1 \[stage-0 1\/2\] RUN echo one > \/one\n#1 CACHED/);
-    // The killed build's temp dir was found dead and removed by the next one.
+    // The killed build's temp dir (and any mount in it) was found dead and removed by the next one.
     assert.deepEqual(readdirSync(path.join(store, 'tmp')).filter((n) => n.startsWith('build-')), []);
+    assert.deepEqual(mountsInStore(), []);
   });
 
   it('stops on SIGTERM: the sandboxed command dies, no temp dir is left, the exit status says so', async () => {
@@ -96,6 +103,7 @@ describe('build robustness', () => {
     // Neither the command (sleep 301) nor the sandbox that ran it (bwrap ... sh -c "sleep 301") is left.
     assert.deepEqual([...processesRunning('sleep\0' + '301'), ...processesRunning('sleep ' + '301')], [], 'no sleep 301 left running');
     assert.deepEqual(readdirSync(path.join(store, 'tmp')).filter((n) => n.startsWith('build-')), []);
+    assert.deepEqual(mountsInStore(), []);
     assertStoreValid();
   });
 

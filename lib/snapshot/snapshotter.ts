@@ -1,0 +1,69 @@
+/**
+ * Snapshotters: how a step gets a root filesystem made of its parent's
+ * layers, and how what it changed there becomes its layer. Two kinds, as
+ * DESIGN says: overlay (the layers stay extracted once in the store and
+ * are mounted as lowers; a step writes into a fresh upper directory, which
+ * is its diff) and copy (the layers applied into a plain directory, the
+ * diff found by comparing scans), the fallback where overlay cannot mount.
+ */
+import type { LayerRef } from '../cache/index.js';
+import { SnapshotError } from '../errors/index.js';
+import { copySnapshotter } from './copy-snapshotter.js';
+import type { LayerBlob } from './layer-tar.js';
+import { overlaySnapshotter, overlayUnavailable } from './overlay.js';
+
+export type SnapshotterKind = 'overlay' | 'copy';
+export type SnapshotterChoice = SnapshotterKind | 'auto';
+export const SNAPSHOTTER_CHOICES: readonly SnapshotterChoice[] = ['auto', 'overlay', 'copy'];
+
+export interface WorkspaceOptions {
+  /**
+   * The caller will name every path it writes (COPY does): the copy
+   * snapshotter then skips scanning the root filesystem before and after.
+   */
+  readonly reportsWrites?: boolean;
+  /**
+   * Paths that something (the RUN sandbox) will mount over and would
+   * otherwise create: a snapshotter that can provide them beneath the
+   * layers does, so they never touch the step's diff.
+   */
+  readonly mountPoints?: readonly { readonly rel: string; readonly dir: boolean }[];
+}
+
+/** A writable root filesystem over some layers; what is written there becomes one new layer. */
+export interface Workspace {
+  readonly root: string;
+  /**
+   * Ends the workspace and returns its changes as a layer blob in the
+   * store (null when nothing changed). `written` is required when the
+   * workspace was opened with `reportsWrites`.
+   */
+  commit(written?: readonly string[]): Promise<LayerBlob | null>;
+  /** Ends the workspace and forgets its changes. */
+  discard(): Promise<void>;
+}
+
+export interface Snapshotter {
+  readonly kind: SnapshotterKind;
+  /** The files of `layers` to read (COPY --from, a stage's /etc/passwd); valid until dispose. Never write there. */
+  view(layers: readonly LayerRef[]): Promise<string>;
+  workspace(layers: readonly LayerRef[], options?: WorkspaceOptions): Promise<Workspace>;
+  /** Unmounts and removes everything this snapshotter made in `scratch`. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * The snapshotter for a build whose temporary files live in `scratch`
+ * (a directory inside the store). `auto` is overlay where it mounts here,
+ * else copy; asking for overlay where it cannot mount is an error that
+ * says why.
+ */
+export async function openSnapshotter(store: string, scratch: string, choice: SnapshotterChoice): Promise<Snapshotter> {
+  if (choice === 'copy') return copySnapshotter(store, scratch);
+  const problem = await overlayUnavailable(store);
+  if (!problem) return overlaySnapshotter(store, scratch);
+  if (choice === 'auto') return copySnapshotter(store, scratch);
+  throw new SnapshotError(`the overlay snapshotter cannot be used here: ${problem}`, store, {
+    hint: 'overlayfs needs root and a store on a filesystem overlay accepts as its upper layer (ext4, xfs, tmpfs); use --snapshotter copy or auto',
+  });
+}
