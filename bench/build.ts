@@ -6,7 +6,9 @@
  * commands took). With a Docker engine reachable (../shared/peers/setup.sh
  * starts one) the same builds run with BuildKit in the same run and the
  * ratios are printed; without one, only strata's figures.
- * STRATA_BENCH_CONTEXTS=exclude-nm picks one of the two contexts.
+ * STRATA_BENCH_CONTEXTS=exclude-nm picks one of the two contexts;
+ * STRATA_BENCH_SNAPSHOTTERS=overlay,copy (the default) which snapshotters
+ * run them (overlay needs root; where it cannot mount, its row says so).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { build, type BuildEvent } from '../lib/build/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../lib/context/index.js';
 import { loadDockerfile, planBuild } from '../lib/dockerfile/index.js';
 import { importImage } from '../lib/image/index.js';
+import type { SnapshotterKind } from '../lib/snapshot/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const peers = path.join(process.env.STRATA_SHARED ?? path.join(root, '..', 'shared'), 'peers');
@@ -28,7 +31,7 @@ interface Timing {
   readonly steps: number;
 }
 
-async function timedBuild(store: string, ctx: string): Promise<Timing> {
+async function timedBuild(store: string, ctx: string, snapshotter: SnapshotterKind): Promise<Timing> {
   const typed = loadDockerfile(readFileSync(path.join(ctx, 'Dockerfile')), { file: 'Dockerfile' });
   const plan = planBuild(typed);
   const ignore = findIgnoreFile(ctx, path.join(ctx, 'Dockerfile'));
@@ -45,7 +48,7 @@ async function timedBuild(store: string, ctx: string): Promise<Timing> {
     if (e.type === 'step-done' && e.execSeconds > 0) intervals.push([e.execStartedAt, e.execStartedAt + e.execSeconds * 1000]);
   };
   const start = process.hrtime.bigint();
-  await build({ store, contextDir: ctx, typed, plan, ignorePatterns: ignore ? loadIgnoreFile(ignore) : [], statCacheFile: path.join(store, 'bench.statcache'), tags: ['bench:latest'], noCache: false, onEvent });
+  await build({ store, contextDir: ctx, typed, plan, ignorePatterns: ignore ? loadIgnoreFile(ignore) : [], statCacheFile: path.join(store, 'bench.statcache'), tags: ['bench:latest'], noCache: false, onEvent, snapshotter });
   // RUN time is the wall time during which at least one RUN command was executing (stages overlap).
   let run = 0;
   let reach = 0;
@@ -65,22 +68,30 @@ export async function benchBuild(): Promise<string[]> {
     const rootfs = path.join(work, 'rootfs');
     execFileSync('bash', [path.join(root, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
     const variants = (process.env.STRATA_BENCH_CONTEXTS ?? 'exclude-nm,include-nm').split(',');
+    const snapshotters = (process.env.STRATA_BENCH_SNAPSHOTTERS ?? 'overlay,copy').split(',') as SnapshotterKind[];
     for (const variant of variants) {
       const ctx = path.join(work, 'ctx', variant);
       if (!existsSync(ctx)) continue;
       cpSync(path.join(peers, 'workload', 'Dockerfile'), path.join(ctx, 'Dockerfile'));
-      const store = path.join(work, `store-${variant}`);
-      await importImage(store, rootfs, 'busybox:local');
-      const rows: [string, Timing][] = [];
-      rows.push(['cold', await timedBuild(store, ctx)]);
-      rows.push(['no change', await timedBuild(store, ctx)]);
-      appendFileSync(path.join(ctx, 'src/mod0/sub0/file0.ts'), '\n// edited\n');
-      rows.push(['one source file edited', await timedBuild(store, ctx)]);
-      appendFileSync(path.join(ctx, 'package.json'), '\n');
-      rows.push(['package.json edited', await timedBuild(store, ctx)]);
-      out.push(`build: peer workload, context ${variant} (strata, copy snapshotter, independent stages at once)`);
-      for (const [name, t] of rows) {
-        out.push(`  ${name.padEnd(24)} wall ${t.wall.toFixed(2).padStart(6)} s   RUN ${t.run.toFixed(2).padStart(5)} s   strata overhead ${(t.wall - t.run).toFixed(2).padStart(5)} s   ${t.cached}/${t.steps} steps cached`);
+      for (const snapshotter of snapshotters) {
+        const store = path.join(work, `store-${variant}-${snapshotter}`);
+        await importImage(store, rootfs, 'busybox:local');
+        const rows: [string, Timing][] = [];
+        try {
+          rows.push(['cold', await timedBuild(store, ctx, snapshotter)]);
+          rows.push(['no change', await timedBuild(store, ctx, snapshotter)]);
+          appendFileSync(path.join(ctx, 'src/mod0/sub0/file0.ts'), '\n// edited\n');
+          rows.push(['one source file edited', await timedBuild(store, ctx, snapshotter)]);
+          appendFileSync(path.join(ctx, 'package.json'), '\n');
+          rows.push(['package.json edited', await timedBuild(store, ctx, snapshotter)]);
+        } catch (e) {
+          out.push(`build: context ${variant}, ${snapshotter} snapshotter: ${(e as Error).message}`);
+          continue;
+        }
+        out.push(`build: peer workload, context ${variant} (strata, ${snapshotter} snapshotter, independent stages at once)`);
+        for (const [name, t] of rows) {
+          out.push(`  ${name.padEnd(24)} wall ${t.wall.toFixed(2).padStart(6)} s   RUN ${t.run.toFixed(2).padStart(5)} s   strata overhead ${(t.wall - t.run).toFixed(2).padStart(5)} s   ${t.cached}/${t.steps} steps cached`);
+        }
       }
     }
     const docker = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
