@@ -6,18 +6,19 @@
  * the layers so far, and its diff becomes a new layer, committed to the
  * store before its key is. Stages run in dependency order.
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { cacheKey, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type Descriptor, type LayerRef } from '../cache/index.js';
 import { hashContext, selectSources, type HashedContext } from '../context/index.js';
 import { hostPlatform, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
 import { BuildError, CancelledError, ContextError, ImageError } from '../errors/index.js';
-import { runInSandbox, SANDBOX_MOUNT_POINTS } from '../exec/index.js';
+import { runInSandbox, SANDBOX_MOUNT_POINTS, type SandboxMount } from '../exec/index.js';
 import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
 import { applyLayer, openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
 import { applyMetadata, cloneStageConfig, createdBy, DEFAULT_PATH, resolveInContainer, shellOf, stageConfigFrom, toImageConfig, type StageConfig } from './config.js';
 import { copyInto, ensureDirs, isDirectoryIn } from './copy.js';
+import { runCommand, SCRIPT_DIR } from './run-command.js';
 import { resolveOwner, resolveUser } from './users.js';
 import type { EventSink } from './events.js';
 
@@ -272,25 +273,25 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         if (step.mounts.length) throw new BuildError('RUN --mount is not supported yet', where, { hint: 'remove the --mount flag for now (cache, bind, tmpfs and secret mounts are planned)' });
         if (step.flags.security === 'insecure') throw new BuildError('RUN --security=insecure is not supported', where, { hint: 'strata runs every step in the sandbox' });
         const user = c.user;
-        const instr = step.instr as Extract<typeof step.instr, { kind: 'RUN' }>;
-        let argv: string[];
-        if (step.json) argv = [...step.args];
-        else if (instr.heredocs.length === 1 && /^\d*<<-?\S+$/.test((step.args[0] ?? '').trim())) argv = [...shellOf(c), step.heredocs[0]!.content];
-        else if (instr.heredocs.length) throw new BuildError('this RUN heredoc form is not supported yet', where, { hint: 'write RUN <<EOF with the script alone on the line' });
-        else argv = [...shellOf(c), step.args[0] ?? ''];
+        const { argv, scripts } = runCommand(step, shellOf(c));
         const env: Record<string, string> = { ...step.argsInScope, ...Object.fromEntries(c.env), ...step.proxy };
         env.PATH ??= DEFAULT_PATH;
         const keyEnv = { ...step.argsInScope, ...Object.fromEntries(c.env) };
         const workdir = c.workdir || '/';
         const network = typeof step.flags.network === 'string' ? (step.flags.network as 'default' | 'none' | 'host') : 'default';
         return {
-          key: cacheKey({ parent: state.key, op: 'RUN', argv, env: keyEnv, user, workdir, network }),
+          key: cacheKey({ parent: state.key, op: 'RUN', argv, scripts: scripts.length ? scripts : undefined, env: keyEnv, user, workdir, network }),
           execute: () => inWorkspace(state, { mountPoints: SANDBOX_MOUNT_POINTS }, async (ws) => {
             const runUser = user ? resolveUser(ws.root, user, where) : undefined;
             const runEnv = { ...env, HOME: env.HOME ?? runUser?.home ?? '/root' };
+            const mounts: SandboxMount[] = scripts.map((script) => {
+              const file = path.join(mkdtempSync(path.join(scratch, 'script-')), script.name);
+              writeFileSync(file, script.content, { mode: 0o755 });
+              return { kind: 'bind', source: file, target: `${SCRIPT_DIR}/${script.name}`, readonly: true };
+            });
             const execStart = Date.now();
             const result = await runInSandbox({
-              rootfs: ws.root, argv, env: runEnv, cwd: workdir, network, signal: cancel.signal, user: runUser,
+              rootfs: ws.root, argv, env: runEnv, cwd: workdir, network, signal: cancel.signal, user: runUser, mounts,
               onOutput: (stream, line) => onEvent({ type: 'step-log', id, stream, line, time: Date.now() }),
             });
             execTime.seconds = (Date.now() - execStart) / 1000;
@@ -307,12 +308,27 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       case 'COPY':
       case 'ADD': {
         const from = typeof step.flags.from === 'string' ? step.flags.from : undefined;
-        const sources = step.args.slice(0, -1);
+        let sources = step.args.slice(0, -1);
         if (step.instr.kind === 'ADD' && sources.some((s) => /^(https?:\/\/|git@|git:\/\/)/.test(s))) {
           throw new BuildError('ADD of a URL is not supported yet', where, { hint: 'download it in a RUN step, or COPY a local file' });
         }
-        if (step.heredocs.length) throw new BuildError('COPY of a heredoc is not supported yet', where, { hint: 'write the file in a RUN step for now' });
-        const srcCtx = from ? await hashedSource(step, from) : ctx;
+        let srcCtx = from ? await hashedSource(step, from) : ctx;
+        const inline = step.heredocs.length > 0;
+        if (inline) {
+          // Each heredoc is a file named by its delimiter (BuildKit's rule), written here and copied like a context file.
+          if (sources.length !== step.heredocs.length || from) {
+            throw new BuildError(`${step.instruction} of heredocs cannot mix them with other sources`, where, { hint: `split it: one ${step.instruction} for the heredocs, another for the files` });
+          }
+          const dir = mkdtempSync(path.join(scratch, 'heredoc-'));
+          for (const doc of step.heredocs) {
+            const file = path.join(dir, doc.name);
+            if (path.dirname(file) !== dir) throw new BuildError(`the heredoc name ${JSON.stringify(doc.name)} cannot be a file name`, where, { hint: 'name it with letters, digits, _ . or -' });
+            writeFileSync(file, doc.content, { mode: 0o644 });
+            utimesSync(file, 0, 0);
+          }
+          srcCtx = await hashContext(dir, { inline: true });
+          sources = step.heredocs.map((doc) => doc.name);
+        }
         let selection;
         try {
           selection = selectSources(srcCtx, { sources, exclude: Array.isArray(step.flags.exclude) ? step.flags.exclude : [], parents: step.flags.parents === true });
@@ -323,7 +339,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const rawDest = step.args[step.args.length - 1]!;
         const dest = resolveInContainer(c, rawDest);
         const single = sources.length === 1 && !WILDCARD.test(sources[0]!) && selection.placed.length === 1 && srcCtx.index.get(selection.placed[0]!.src)?.kind !== 'dir' && srcCtx.index.get(sources[0]!.replace(/^\.?\/+/, '').replace(/\/+$/, ''))?.kind !== 'dir';
-        const archiveKind = step.instr.kind === 'ADD' && single && !from ? archiveOf(path.join(srcCtx.root, selection.placed[0]!.src)) : undefined;
+        const archiveKind = step.instr.kind === 'ADD' && single && !from && !inline ? archiveOf(path.join(srcCtx.root, selection.placed[0]!.src)) : undefined;
         if (archiveKind === 'unsupported') {
           throw new BuildError('ADD of a bzip2 or xz archive is not supported yet', where, { hint: 'use a .tar or .tar.gz, or unpack it in a RUN step' });
         }

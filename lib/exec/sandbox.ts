@@ -20,9 +20,15 @@ export interface RunSpec {
   readonly network: 'default' | 'none' | 'host';
   /** Run as this user instead of root (through the static strata-run-as helper). */
   readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] } | undefined;
+  /** Extra mounts (RUN --mount, a heredoc script), in order; targets are container paths. */
+  readonly mounts?: readonly SandboxMount[];
   readonly onOutput?: (stream: 'stdout' | 'stderr', line: string) => void;
   readonly signal?: AbortSignal;
 }
+
+export type SandboxMount =
+  | { readonly kind: 'bind'; readonly source: string; readonly target: string; readonly readonly: boolean }
+  | { readonly kind: 'tmpfs'; readonly target: string; readonly size?: number | undefined };
 
 export interface RunResult {
   readonly exitCode: number;
@@ -63,6 +69,24 @@ export const SANDBOX_MOUNT_POINTS: readonly { readonly rel: string; readonly dir
   { rel: 'etc/hosts', dir: false },
 ];
 
+/**
+ * The paths bwrap will create for a mount point at `rel` (those missing,
+ * outermost first), or none when it exists, lies in the sandbox's own /dev
+ * or /proc, or passes a symlink (bwrap follows it; what it makes there is
+ * not ours to guess).
+ */
+function stubChain(rootfs: string, rel: string, dir: boolean): { chain: string[]; dir: boolean }[] {
+  const parts = rel.split('/').filter(Boolean);
+  if (parts[0] === 'dev' || parts[0] === 'proc') return [];
+  for (let i = 0; i < parts.length; i++) {
+    const at = parts.slice(0, i + 1).join('/');
+    const st = lstatSync(path.join(rootfs, at), { throwIfNoEntry: false });
+    if (!st) return [{ chain: parts.slice(i).map((_, j) => parts.slice(0, i + j + 1).join('/')), dir }];
+    if (st.isSymbolicLink()) return [];
+  }
+  return [];
+}
+
 function cancelled(): CancelledError {
   return new CancelledError('the build was cancelled', { hint: 'it was interrupted (Ctrl-C, SIGTERM, or a newer build replacing it); nothing of this step was kept' });
 }
@@ -71,9 +95,10 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
   checkBwrap();
   // An abort that came before the sandbox started would never fire its event again.
   if (spec.signal?.aborted) throw cancelled();
-  const stubs = SANDBOX_MOUNT_POINTS.filter((m) => !existsSync(path.join(spec.rootfs, m.rel)) && (m.dir || existsSync(path.join(spec.rootfs, path.dirname(m.rel)))));
+  const stubs = [...SANDBOX_MOUNT_POINTS, ...(spec.mounts ?? []).map((m) => ({ rel: m.target.replace(/^\/+/, ''), dir: m.kind === 'tmpfs' || lstatSync(m.source).isDirectory() }))]
+    .flatMap((m) => stubChain(spec.rootfs, m.rel, m.dir));
   // Making and removing a stub moves its directory's times: they are put back, so that the diff sees no change there.
-  const stubParents = [...new Set(stubs.map((m) => path.dirname(path.join(spec.rootfs, m.rel))))].flatMap((dir) => {
+  const stubParents = [...new Set(stubs.map((m) => path.dirname(path.join(spec.rootfs, m.chain[0]!))))].flatMap((dir) => {
     const st = lstatSync(dir, { throwIfNoEntry: false });
     return st?.isDirectory() ? [{ dir, atime: st.atime, mtime: st.mtime }] : [];
   });
@@ -93,6 +118,10 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
   if (spec.network === 'none') args.push('--unshare-net');
   if (existsSync(path.join(spec.rootfs, 'etc'))) {
     for (const f of ['/etc/resolv.conf', '/etc/hosts']) if (existsSync(f)) args.push('--ro-bind-try', f, f);
+  }
+  for (const m of spec.mounts ?? []) {
+    if (m.kind === 'bind') args.push(m.readonly ? '--ro-bind' : '--bind', m.source, m.target);
+    else args.push(...(m.size ? ['--size', String(m.size)] : []), '--tmpfs', m.target);
   }
   for (const [k, v] of Object.entries(spec.env)) args.push('--setenv', k, v);
   const asUser = spec.user && spec.user.uid !== 0;
@@ -146,13 +175,15 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
     });
     return { exitCode, tail };
   } finally {
-    // Leave no trace of the sandbox in the root filesystem.
+    // Leave no trace of the sandbox in the root filesystem: what bwrap made for a mount, if still empty, goes.
     for (const stub of stubs) {
-      const p = path.join(spec.rootfs, stub.rel);
-      const st = lstatSync(p, { throwIfNoEntry: false });
-      if (!st) continue;
-      if (stub.dir && st.isDirectory() && readdirSync(p).length === 0) rmdirSync(p);
-      else if (!stub.dir && st.isFile() && st.size === 0) rmSync(p);
+      for (let i = stub.chain.length - 1; i >= 0; i--) {
+        const p = path.join(spec.rootfs, stub.chain[i]!);
+        const st = lstatSync(p, { throwIfNoEntry: false });
+        if (st?.isDirectory() && readdirSync(p).length === 0) rmdirSync(p);
+        else if (i === stub.chain.length - 1 && !stub.dir && st?.isFile() && st.size === 0) rmSync(p);
+        else break;
+      }
     }
     for (const { dir, atime, mtime } of stubParents) {
       try {

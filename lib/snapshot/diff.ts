@@ -26,7 +26,8 @@ export function scanTree(root: string): TreeScan {
       const st = lstatSync(path.join(root, p), { bigint: true });
       const link = st.isSymbolicLink() ? readlinkSync(path.join(root, p)) : '';
       out.set(p, {
-        key: st.isDirectory() ? `${st.mode}:${st.uid}:${st.gid}:${st.mtimeNs}:${st.ino}` : `${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${link}`,
+        // A directory's mtime to the millisecond: the sandbox puts times back with utimes, which has no finer grain.
+        key: st.isDirectory() ? `${st.mode}:${st.uid}:${st.gid}:${st.mtimeNs / 1_000_000n}:${st.ino}` : `${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${link}`,
         dir: st.isDirectory(),
       });
       if (st.isDirectory()) visit(p);

@@ -12,7 +12,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -174,24 +174,53 @@ function commitSnapshot(from: string, final: string): void {
   }
 }
 
-/** What an upper directory holds: entries to put in the layer, whiteouts (deleted paths) and opaque directories. */
-async function readUpper(upper: string): Promise<{ entries: string[]; removed: string[]; opaque: string[] }> {
+/** The topmost lower's entry at `rel`, or undefined if no lower has it (or a whiteout hides it). */
+function lowerEntry(lowerDirs: readonly string[], rel: string): Stats | undefined {
+  for (const dir of lowerDirs) {
+    const st = lstatSync(path.join(dir, rel), { throwIfNoEntry: false });
+    if (st) return st.isCharacterDevice() && st.rdev === 0 ? undefined : st;
+  }
+  return undefined;
+}
+
+/**
+ * What an upper directory holds: entries to put in the layer, whiteouts
+ * (deleted paths) and opaque directories. A directory overlay copied up
+ * only because something was made and removed in it again (a mount point
+ * of the sandbox) and that still matches the lower in mode, owner and
+ * mtime is no change: it is removed from the upper and left out.
+ */
+async function readUpper(upper: string, lowerDirs: readonly string[]): Promise<{ entries: string[]; removed: string[]; opaque: string[] }> {
   const entries: string[] = [];
   const removed: string[] = [];
-  const visit = (rel: string) => {
+  const opaque = new Set((await helper(['list-opaque', upper])).split('\0').filter(Boolean));
+  /** Returns whether the directory at rel ends up holding anything. */
+  const visit = (rel: string): boolean => {
+    let kept = false;
     for (const d of readdirSync(path.join(upper, rel), { withFileTypes: true })) {
       const p = rel ? `${rel}/${d.name}` : d.name;
       if (d.isCharacterDevice() && lstatSync(path.join(upper, p)).rdev === 0) {
         removed.push(p);
+        kept = true;
+        continue;
+      }
+      if (d.isDirectory() && !visit(p) && !opaque.has(p) && unchangedDir(p)) {
+        rmdirSync(path.join(upper, p));
         continue;
       }
       entries.push(p);
-      if (d.isDirectory()) visit(p);
+      kept = true;
     }
+    return kept;
+  };
+  const unchangedDir = (rel: string): boolean => {
+    const below = lowerEntry(lowerDirs, rel);
+    if (!below?.isDirectory()) return false;
+    const st = lstatSync(path.join(upper, rel));
+    return st.mode === below.mode && st.uid === below.uid && st.gid === below.gid && Math.floor(st.mtimeMs) === Math.floor(below.mtimeMs);
   };
   visit('');
-  const opaque = (await helper(['list-opaque', upper])).split('\0').filter(Boolean);
-  return { entries: entries.sort(), removed: removed.sort(), opaque };
+  return { entries: entries.sort(), removed: removed.sort(), opaque: [...opaque] };
 }
 
 export function overlaySnapshotter(store: string, scratch: string): Snapshotter {
@@ -247,7 +276,7 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
         async commit() {
           await end();
           try {
-            const { entries, removed, opaque } = await readUpper(upper);
+            const { entries, removed, opaque } = await readUpper(upper, lowers.map((l) => path.join(snapshotsDir(store), l)));
             if (!entries.length && !removed.length) return null;
             const blob = await writeEntriesLayer(store, upper, entries, removed, opaque);
             // The upper is the new layer, already in overlay's format: it becomes its snapshot as is.

@@ -317,6 +317,49 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.equal(readFileSync(path.join(root, 'copied-a.txt'), 'utf8'), 'A');
   });
 
+  it('runs heredocs as BuildKit does: a script alone, a #! script file, heredocs inside a command; COPY writes heredoc files', async () => {
+    const dir = project({
+      Dockerfile: [
+        'FROM busybox:local',
+        'ARG WHO=world',
+        'RUN <<EOF',
+        'echo "plain $WHO"',
+        'mkdir -p /out',
+        'EOF',
+        'RUN <<EOF',
+        '#!/bin/sh -e',
+        'echo "run as $0"',
+        'EOF',
+        'RUN cat <<A > /out/a && cat <<-B > /out/b',
+        'alpha $WHO',
+        'A',
+        '\tbeta',
+        '\tB',
+        'COPY <<CONF /out/conf.txt',
+        'hello $WHO',
+        'CONF',
+        "COPY --chmod=0600 <<'RAW' <<X /out/dir/",
+        'raw $WHO',
+        'RAW',
+        'x',
+        'X',
+      ].join('\n'),
+    });
+    const built = await strataBuild(dir, { tags: ['heredoc:1'] });
+    assert.ok(built.logs.includes('plain world'));
+    assert.ok(built.logs.includes('run as /dev/pipes/EOF'), built.logs.join('|'));
+    const root = await rootfsOf('heredoc:1');
+    const read = (p: string) => readFileSync(path.join(root, p), 'utf8');
+    assert.deepEqual([read('out/a'), read('out/b'), read('out/conf.txt'), read('out/dir/RAW'), read('out/dir/X')], ['alpha world\n', 'beta\n', 'hello world\n', 'raw $WHO\n', 'x\n']);
+    assert.equal(lstatSync(path.join(root, 'out/dir/RAW')).mode & 0o777, 0o600);
+    // The script's mount point lived in the sandbox's own /dev: nothing of it is in the image.
+    assert.equal(lstatSync(path.join(root, 'dev/pipes'), { throwIfNoEntry: false }), undefined);
+    // A heredoc's body is part of the key: the same Dockerfile is all cached, an edited body misses there.
+    assert.ok((await strataBuild(dir)).steps.every((st) => st.cached));
+    writeFileSync(path.join(dir, 'Dockerfile'), readFileSync(path.join(dir, 'Dockerfile'), 'utf8').replace('hello $WHO', 'hello again'));
+    assert.deepEqual((await strataBuild(dir)).steps.map((st) => st.cached), [true, true, true, false, false]);
+  });
+
   it('ADD unpacks a local tar archive; COPY copies it as a file', async () => {
     const dir = project({ Dockerfile: 'FROM busybox:local\nADD bundle.tar.gz /opt/\nCOPY bundle.tar.gz /copies/\n', 'x/readme.txt': 'inside' });
     execFileSync('tar', ['-C', dir, '-czf', path.join(dir, 'bundle.tar.gz'), 'x']);
