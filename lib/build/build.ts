@@ -7,11 +7,12 @@
  * store before its key is. Stages run in dependency order.
  */
 import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { cacheKey, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type Descriptor, type LayerRef } from '../cache/index.js';
 import { hashContext, selectSources, type HashedContext } from '../context/index.js';
-import { hostPlatform, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
+import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
 import { BuildError, CancelledError, ContextError, ImageError } from '../errors/index.js';
 import { runInSandbox, SANDBOX_MOUNT_POINTS, type SandboxMount } from '../exec/index.js';
 import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
@@ -19,6 +20,7 @@ import { applyLayer, openSnapshotter, unmountBelow, type Snapshotter, type Snaps
 import { applyMetadata, cloneStageConfig, createdBy, DEFAULT_PATH, resolveInContainer, shellOf, stageConfigFrom, toImageConfig, type StageConfig } from './config.js';
 import { copyInto, ensureDirs, isDirectoryIn } from './copy.js';
 import { runCommand, SCRIPT_DIR } from './run-command.js';
+import { prepareRunMounts } from './run-mounts.js';
 import { resolveOwner, resolveUser } from './users.js';
 import type { EventSink } from './events.js';
 
@@ -31,6 +33,10 @@ export interface BuildOptions {
   readonly statCacheFile?: string | undefined;
   readonly tags: readonly string[];
   readonly noCache: boolean;
+  /** Secrets for RUN --mount=type=secret, by id (never in a key, a layer or an event). */
+  readonly secrets?: ReadonlyMap<string, Buffer>;
+  /** At most this many RUN commands at once (default: the number of cores). */
+  readonly jobs?: number;
   /** How root filesystems are assembled (default auto: overlay where it mounts, else copy). */
   readonly snapshotter?: SnapshotterChoice;
   readonly onEvent: EventSink;
@@ -82,6 +88,30 @@ function archiveOf(file: string): 'tar' | 'unsupported' | undefined {
   if (n >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') return 'unsupported';
   if (n >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'unsupported';
   return undefined;
+}
+
+/** A limit on how many calls of the returned function run at once. */
+function semaphore(slots: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let free = slots;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    }
+  };
+}
+
+/** Masks every secret value in a line of output. */
+function redactor(secrets: readonly string[]): (line: string) => string {
+  const values = secrets.filter((v) => v.length > 0).sort((a, b) => b.length - a.length);
+  if (!values.length) return (line) => line;
+  return (line) => values.reduce((out, v) => out.split(v).join('****'), line);
 }
 
 /** The step as buildx shows it: the instruction as written, flags included, continuations joined. */
@@ -144,25 +174,28 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
    * hashed once per build however many steps copy from it.
    */
   const sourceHashes = new Map<string, Promise<HashedContext>>();
-  const hashedSource = (step: PlannedStep, from: string): Promise<HashedContext> => {
-    const key = step.stageRefs[0] !== undefined ? `stage:${step.stageRefs[0]}` : `image:${from}`;
+  const hashedSource = (from: string): Promise<HashedContext> => {
+    const stageIndex = stageOfRef(plan, from);
+    const key = stageIndex !== undefined ? `stage:${stageIndex}` : `image:${from}`;
     let hashed = sourceHashes.get(key);
     if (!hashed) {
-      hashed = sourceRoot(step, from).then((root) => hashContext(root, { inline: true }));
+      hashed = sourceRoot(from, stageIndex).then((root) => hashContext(root, { inline: true }));
       sourceHashes.set(key, hashed);
     }
     return hashed;
   };
 
-  /** The root filesystem of a stage or image that COPY --from reads. */
-  const sourceRoot = async (step: PlannedStep, from: string): Promise<string> => {
-    const stageIndex = step.stageRefs[0];
+  /** The root filesystem of a stage or image that COPY --from or a mount's from= reads. */
+  const sourceRoot = async (from: string, stageIndex: number | undefined): Promise<string> => {
     if (stageIndex !== undefined) return snapshots.view(states.get(stageIndex)!.layers);
     const image = requireImage(store, from);
     const manifest = readManifest(store, image.manifest);
     const diffIds = readConfig(store, manifest).rootfs.diff_ids;
     return snapshots.view(manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: diffIds[i]! })));
   };
+
+  /** At most `jobs` RUN commands execute at once, across all stages. */
+  const runSlots = semaphore(Math.max(1, options.jobs ?? availableParallelism()));
 
   /** A writable root filesystem on the stage's layers; its changes are the step's layer, or nothing if it fails. */
   const inWorkspace = async (state: StageState, options: WorkspaceOptions, act: (ws: Workspace) => Promise<readonly string[] | void>): Promise<LayerRef | null> => {
@@ -270,7 +303,6 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         };
       }
       case 'RUN': {
-        if (step.mounts.length) throw new BuildError('RUN --mount is not supported yet', where, { hint: 'remove the --mount flag for now (cache, bind, tmpfs and secret mounts are planned)' });
         if (step.flags.security === 'insecure') throw new BuildError('RUN --security=insecure is not supported', where, { hint: 'strata runs every step in the sandbox' });
         const user = c.user;
         const { argv, scripts } = runCommand(step, shellOf(c));
@@ -279,28 +311,40 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const keyEnv = { ...step.argsInScope, ...Object.fromEntries(c.env) };
         const workdir = c.workdir || '/';
         const network = typeof step.flags.network === 'string' ? (step.flags.network as 'default' | 'none' | 'host') : 'default';
+        const runMounts = await prepareRunMounts(step.mounts, {
+          store, scratch, context: ctx, where, secrets: options.secrets ?? new Map(), filesOf: hashedSource, resolveTarget: (t) => resolveInContainer(c, t),
+        });
         return {
-          key: cacheKey({ parent: state.key, op: 'RUN', argv, scripts: scripts.length ? scripts : undefined, env: keyEnv, user, workdir, network }),
+          key: cacheKey({ parent: state.key, op: 'RUN', argv, scripts: scripts.length ? scripts : undefined, env: keyEnv, user, workdir, network, mounts: runMounts.key.length ? runMounts.key : undefined }),
           execute: () => inWorkspace(state, { mountPoints: SANDBOX_MOUNT_POINTS }, async (ws) => {
             const runUser = user ? resolveUser(ws.root, user, where) : undefined;
-            const runEnv = { ...env, HOME: env.HOME ?? runUser?.home ?? '/root' };
-            const mounts: SandboxMount[] = scripts.map((script) => {
-              const file = path.join(mkdtempSync(path.join(scratch, 'script-')), script.name);
-              writeFileSync(file, script.content, { mode: 0o755 });
-              return { kind: 'bind', source: file, target: `${SCRIPT_DIR}/${script.name}`, readonly: true };
-            });
-            const execStart = Date.now();
-            const result = await runInSandbox({
-              rootfs: ws.root, argv, env: runEnv, cwd: workdir, network, signal: cancel.signal, user: runUser, mounts,
-              onOutput: (stream, line) => onEvent({ type: 'step-log', id, stream, line, time: Date.now() }),
-            });
-            execTime.seconds = (Date.now() - execStart) / 1000;
-            execTime.startedAt = execStart;
-            if (result.exitCode !== 0) {
-              const shown = argv.join(' ');
-              throw new BuildError(`process "${shown}" did not complete successfully: exit code: ${result.exitCode}`, where, {
-                hint: result.tail.length ? `its last output:\n  ${result.tail.join('\n  ')}` : 'it printed nothing',
+            const opened = await runMounts.open();
+            const redact = redactor(opened.secretValues);
+            try {
+              const runEnv = { ...env, HOME: env.HOME ?? runUser?.home ?? '/root', ...opened.env };
+              const mounts: SandboxMount[] = scripts.map((script) => {
+                const file = path.join(mkdtempSync(path.join(scratch, 'script-')), script.name);
+                writeFileSync(file, script.content, { mode: 0o755 });
+                return { kind: 'bind', source: file, target: `${SCRIPT_DIR}/${script.name}`, readonly: true };
               });
+              const result = await runSlots(async () => {
+                const execStart = Date.now();
+                const r = await runInSandbox({
+                  rootfs: ws.root, argv, env: runEnv, cwd: workdir, network, signal: cancel.signal, user: runUser, mounts: [...mounts, ...opened.mounts],
+                  onOutput: (stream, line) => onEvent({ type: 'step-log', id, stream, line: redact(line), time: Date.now() }),
+                });
+                execTime.seconds = (Date.now() - execStart) / 1000;
+                execTime.startedAt = execStart;
+                return r;
+              });
+              if (result.exitCode !== 0) {
+                const shown = argv.join(' ');
+                throw new BuildError(`process "${shown}" did not complete successfully: exit code: ${result.exitCode}`, where, {
+                  hint: result.tail.length ? `its last output:\n  ${result.tail.map(redact).join('\n  ')}` : 'it printed nothing',
+                });
+              }
+            } finally {
+              await opened.release();
             }
           }),
         };
@@ -312,7 +356,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         if (step.instr.kind === 'ADD' && sources.some((s) => /^(https?:\/\/|git@|git:\/\/)/.test(s))) {
           throw new BuildError('ADD of a URL is not supported yet', where, { hint: 'download it in a RUN step, or COPY a local file' });
         }
-        let srcCtx = from ? await hashedSource(step, from) : ctx;
+        let srcCtx = from ? await hashedSource(from) : ctx;
         const inline = step.heredocs.length > 0;
         if (inline) {
           // Each heredoc is a file named by its delimiter (BuildKit's rule), written here and copied like a context file.

@@ -4,3 +4,4 @@ export { blobPath, blobWriter, hasBlob, putBlob, putBlobFile, sweepStaleTemp, te
 export { withStoreLock } from './lock.js';
 export { cacheKey, canonicalJSONOf } from './key.js';
 export { readCacheRecord, writeCacheRecord, type CacheRecord, type LayerRef } from './records.js';
+export { cacheMountDir, listCacheMounts, pruneCacheMounts, withCacheMountLock, type CacheMountInfo } from './mounts.js';

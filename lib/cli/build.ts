@@ -1,4 +1,5 @@
 /** `strata build`: a Dockerfile and a context into an image. */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from '../build/index.js';
@@ -13,12 +14,16 @@ import type { Session } from './session.js';
 
 export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
                     [--progress auto|plain|json] [--output type=oci|docker,dest=PATH]
+                    [--secret id=ID,src=FILE|env=VAR]... [--jobs N]
                     [--snapshotter auto|overlay|copy] [--store DIR] CONTEXT
 
 Builds the image: every stage the target needs, each filesystem step from
 the cache when its key was seen before. -t names the result in the store;
 --output also writes it as an OCI layout (a directory, or PATH.tar) or a
-docker save archive. --snapshotter (default $STRATA_SNAPSHOTTER, else auto)
+docker save archive. --secret makes a value available to RUN
+--mount=type=secret,id=ID without it entering the image, the cache or the
+output; --jobs bounds the RUN commands running at once (default: cores).
+--snapshotter (default $STRATA_SNAPSHOTTER, else auto)
 picks how RUN gets its root filesystem: overlay mounts the stored layers
 (root only), copy applies them into a directory; auto is overlay where it
 can mount.`;
@@ -35,6 +40,37 @@ function parseOutput(spec: string | undefined): { format: 'oci' | 'docker'; dest
   return { format: type, dest: fields.dest };
 }
 
+/** `--secret id=ID,src=FILE` or `id=ID,env=VAR` (docker's spelling, `type=`, `source=` and a bare `id=` reading $ID too). */
+function parseSecrets(specs: readonly string[]): Map<string, Buffer> {
+  const secrets = new Map<string, Buffer>();
+  for (const spec of specs) {
+    const fields = new Map(spec.split(',').map((f) => {
+      const eq = f.indexOf('=');
+      return (eq < 0 ? [f, ''] : [f.slice(0, eq), f.slice(eq + 1)]) as [string, string];
+    }));
+    const id = fields.get('id');
+    if (!id) throw new UsageError(`--secret ${spec} has no id=`, { hint: 'write --secret id=NAME,src=FILE or --secret id=NAME,env=VARIABLE' });
+    const file = fields.get('src') ?? fields.get('source');
+    const type = fields.get('type') ?? (file !== undefined ? 'file' : 'env');
+    if (type === 'file') {
+      if (!file) throw new UsageError(`--secret ${spec} has no src=`, { hint: 'write --secret id=NAME,src=FILE' });
+      try {
+        secrets.set(id, readFileSync(file));
+      } catch (e) {
+        throw new UsageError(`cannot read the secret file ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { hint: 'check the path given in --secret src=' });
+      }
+    } else if (type === 'env') {
+      const variable = fields.get('env') ?? file ?? id;
+      const value = process.env[variable];
+      if (value === undefined) throw new UsageError(`--secret ${id}: the environment variable ${variable} is not set`, { hint: `export ${variable}=... before the build, or give src=FILE` });
+      secrets.set(id, Buffer.from(value));
+    } else {
+      throw new UsageError(`--secret ${spec}: unknown type "${type}"`, { hint: 'use type=file or type=env' });
+    }
+  }
+  return secrets;
+}
+
 export async function buildCommand(argv: string[], session: Session): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -49,11 +85,16 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       output: { type: 'string', short: 'o' },
       store: { type: 'string' },
       snapshotter: { type: 'string' },
+      secret: { type: 'string', multiple: true },
+      jobs: { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UsageError('build needs exactly one CONTEXT', { hint: 'strata build -t app .' });
   const progress = oneOf('--progress', values.progress, ['auto', 'plain', 'json'] as const, 'auto');
   const output = parseOutput(values.output);
+  const secrets = parseSecrets(values.secret ?? []);
+  const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
+  if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new UsageError(`invalid --jobs "${values.jobs}"`, { hint: 'give a whole number of at least 1, e.g. --jobs 4' });
   const snapshotter = oneOf('--snapshotter', values.snapshotter ?? process.env.STRATA_SNAPSHOTTER, SNAPSHOTTER_CHOICES, 'auto');
   const tags = (values.tag ?? []).map(normalizeRef);
   const store = resolveStoreDir(values.store);
@@ -75,6 +116,8 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       tags,
       noCache: values['no-cache'] === true,
       snapshotter,
+      secrets,
+      jobs,
       onEvent: report,
       signal: abort.signal,
     });

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { StrataError, UsageError } from '../errors/index.js';
 import { formatError, styleFor, writeErr, writeOut } from '../ui/index.js';
 import { buildCommand, buildUsage } from './build.js';
+import { cacheCommand, cacheUsage } from './cache.js';
 import { checkCommand, checkUsage } from './check.js';
 import { hashCommand, hashUsage } from './hash.js';
 import { historyCommand, historyUsage, imageCommand, imageUsage } from './image.js';
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, Command> = {
   hash: { run: hashCommand, usage: hashUsage, summary: 'digest a build context (and each COPY source); --bench to measure hashing' },
   image: { run: imageCommand, usage: imageUsage, summary: 'import, list, remove and save images in the store' },
   history: { run: historyCommand, usage: historyUsage, summary: 'show the layers and history of an image' },
+  cache: { run: cacheCommand, usage: cacheUsage, summary: 'list or empty the cache mounts of RUN --mount=type=cache' },
 };
 
 function version(): string {

@@ -14,7 +14,7 @@ export {
 } from './instructions.js';
 export { parseMount, type Mount, type MountType } from './mounts.js';
 export {
-  planBuild, hostPlatform, formatPlatform, PROXY_ARGS,
+  planBuild, hostPlatform, formatPlatform, PROXY_ARGS, stageOfRef,
   type Plan, type PlanOptions, type PlannedStage, type PlannedStep, type PlannedHeredoc, type Platform, type StageBase,
 } from './plan.js';
 export { planToJSON } from './plan-json.js';

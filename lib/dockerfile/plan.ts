@@ -146,6 +146,12 @@ function makeExpander(ctx: ErrorContext, escapeToken: string, scope: () => EnvLo
   };
 }
 
+/** The stage a planned step's `--from` (or mount `from=`) names, or undefined for an image. */
+export function stageOfRef(plan: Plan, ref: string): number | undefined {
+  const index = stageIndexFor(ref, new Map(plan.stages.flatMap((s, i) => (s.name ? [[s.name.toLowerCase(), i] as [string, number]] : []))), plan.stages.length);
+  return index === -1 ? undefined : index;
+}
+
 function stageIndexFor(
   ref: string,
   byName: ReadonlyMap<string, number>,

@@ -38,18 +38,23 @@ export interface RunResult {
 
 const TAIL_LINES = 12;
 
-let bwrapChecked = false;
+let bwrapPath: string | undefined;
 
-export function sandboxAvailable(): string | undefined {
-  const r = spawnSync('bwrap', ['--version'], { encoding: 'utf8' });
-  return r.status === 0 ? undefined : 'bubblewrap (bwrap) is not installed';
+/** Where bwrap is on the host's PATH (the step's own PATH is the container's). */
+function findBwrap(): string | undefined {
+  const r = spawnSync('sh', ['-c', 'command -v bwrap'], { encoding: 'utf8' });
+  const found = r.status === 0 ? r.stdout.trim() : '';
+  return found && spawnSync(found, ['--version']).status === 0 ? found : undefined;
 }
 
-function checkBwrap(): void {
-  if (bwrapChecked) return;
-  const problem = sandboxAvailable();
-  if (problem) throw new ExecError(problem, { hint: 'install it: apt-get install bubblewrap (scripts/setup-system.sh does)' });
-  bwrapChecked = true;
+export function sandboxAvailable(): string | undefined {
+  return findBwrap() ? undefined : 'bubblewrap (bwrap) is not installed';
+}
+
+function checkBwrap(): string {
+  bwrapPath ??= findBwrap();
+  if (!bwrapPath) throw new ExecError('bubblewrap (bwrap) is not installed', { hint: 'install it: apt-get install bubblewrap (scripts/setup-system.sh does)' });
+  return bwrapPath;
 }
 
 const RUN_AS = '.strata-run-as';
@@ -92,7 +97,7 @@ function cancelled(): CancelledError {
 }
 
 export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
-  checkBwrap();
+  const bwrap = checkBwrap();
   // An abort that came before the sandbox started would never fire its event again.
   if (spec.signal?.aborted) throw cancelled();
   const stubs = [...SANDBOX_MOUNT_POINTS, ...(spec.mounts ?? []).map((m) => ({ rel: m.target.replace(/^\/+/, ''), dir: m.kind === 'tmpfs' || lstatSync(m.source).isDirectory() }))]
@@ -113,7 +118,6 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
     '--die-with-parent',
     '--new-session',
     '--chdir', spec.cwd,
-    '--clearenv',
   ];
   if (spec.network === 'none') args.push('--unshare-net');
   if (existsSync(path.join(spec.rootfs, 'etc'))) {
@@ -123,7 +127,6 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
     if (m.kind === 'bind') args.push(m.readonly ? '--ro-bind' : '--bind', m.source, m.target);
     else args.push(...(m.size ? ['--size', String(m.size)] : []), '--tmpfs', m.target);
   }
-  for (const [k, v] of Object.entries(spec.env)) args.push('--setenv', k, v);
   const asUser = spec.user && spec.user.uid !== 0;
   if (asUser) {
     if (!existsSync(RUN_AS_HELPER)) {
@@ -141,7 +144,8 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
   const tail: string[] = [];
   try {
     const exitCode = await new Promise<number>((resolve, reject) => {
-      const child = spawn('bwrap', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      // The environment goes to bwrap itself, which hands it on: never on a command line another process could read.
+      const child = spawn(bwrap, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...spec.env } });
       const onAbort = () => child.kill('SIGKILL');
       spec.signal?.addEventListener('abort', onAbort, { once: true });
       if (spec.signal?.aborted) onAbort();

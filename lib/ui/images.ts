@@ -41,3 +41,15 @@ export function renderHistory(rows: readonly HistoryRow[]): string {
     ]),
   );
 }
+
+export interface CacheMountRow {
+  readonly id: string;
+  readonly bytes: number;
+  readonly files: number;
+  readonly lastUsed: string;
+}
+
+export function renderCacheMounts(rows: readonly CacheMountRow[]): string {
+  if (rows.length === 0) return 'no cache mounts in the store (RUN --mount=type=cache,target=DIR makes one)';
+  return table(['ID', 'SIZE', 'FILES', 'LAST USED'], rows.map((r) => [r.id, formatBytes(r.bytes), String(r.files), r.lastUsed]));
+}

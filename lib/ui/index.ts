@@ -4,5 +4,5 @@ export { renderPlanText, renderFindings } from './plan.js';
 export { styleFor, paint, writeOut, writeErr, type Style } from './terminal.js';
 export { progressBar, formatBytes, type ProgressBar } from './progress.js';
 export { renderHashText, hashReportJSON, renderBenchTable, type HashReport, type SourceDigest } from './hash.js';
-export { renderImageList, renderHistory, type ImageRow, type HistoryRow } from './images.js';
+export { renderImageList, renderHistory, renderCacheMounts, type ImageRow, type HistoryRow, type CacheMountRow } from './images.js';
 export { plainReporter, jsonReporter, type Reporter } from './build-progress.js';

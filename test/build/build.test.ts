@@ -199,13 +199,19 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     });
     const typed = loadDockerfile(readFileSync(path.join(dir, 'Dockerfile')), { file: 'Dockerfile' });
     const events: BuildEvent[] = [];
-    await build({ store, contextDir: dir, typed, plan: planBuild(typed), ignorePatterns: [], tags: [], noCache: true, onEvent: (e) => events.push(e) });
+    await build({ store, contextDir: dir, typed, plan: planBuild(typed), ignorePatterns: [], tags: [], noCache: true, onEvent: (e) => events.push(e), snapshotter: SNAPSHOTTER, jobs: 2 });
     const runs = events.filter((e): e is Extract<BuildEvent, { type: 'step-start' }> => e.type === 'step-start' && e.text.startsWith('RUN'));
     assert.equal(runs.length, 2);
     const doneOf = (id: number) => events.findIndex((e) => e.type === 'step-done' && e.id === id);
     const startOf = (id: number) => events.findIndex((e) => e.type === 'step-start' && e.id === id);
     // Each RUN started before the other finished: they overlapped.
     assert.ok(startOf(runs[1]!.id) < doneOf(runs[0]!.id) && startOf(runs[0]!.id) < doneOf(runs[1]!.id), events.map((e) => e.type).join(' '));
+    // With --jobs 1 the stages still go side by side, but one RUN command at a time: the commands' own spans do not overlap.
+    const serial: BuildEvent[] = [];
+    await build({ store, contextDir: dir, typed, plan: planBuild(typed), ignorePatterns: [], tags: [], noCache: true, onEvent: (e) => serial.push(e), snapshotter: SNAPSHOTTER, jobs: 1 });
+    const spans = serial.flatMap((e) => (e.type === 'step-done' && e.execSeconds > 0 ? [[e.execStartedAt, e.execStartedAt + e.execSeconds * 1000] as const] : [])).sort((a, b) => a[0] - b[0]);
+    assert.equal(spans.length, 2);
+    assert.ok(spans[1]![0] >= spans[0]![1], `RUN spans ${JSON.stringify(spans)}`);
   });
 
   it('cancels the sibling stages of a stage that fails, and reports the failing one', async () => {
