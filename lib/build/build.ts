@@ -6,19 +6,19 @@
  * the layers so far, and its diff becomes a new layer, committed to the
  * store before its key is. Stages run in dependency order.
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { cacheKey, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type Descriptor, type LayerRef } from '../cache/index.js';
 import { hashContext, selectSources, type HashedContext } from '../context/index.js';
 import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
-import { BuildError, CancelledError, ContextError, ImageError } from '../errors/index.js';
+import { BuildError, CancelledError, ContextError, ImageError, SnapshotError } from '../errors/index.js';
 import { runInSandbox, SANDBOX_MOUNT_POINTS, type SandboxMount } from '../exec/index.js';
 import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
-import { applyLayer, openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
+import { applyLayer, isTarArchive, openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
 import { applyMetadata, cloneStageConfig, createdBy, DEFAULT_PATH, resolveInContainer, shellOf, stageConfigFrom, toImageConfig, type StageConfig } from './config.js';
 import { copyInto, ensureDirs, isDirectoryIn } from './copy.js';
+import { download, GIT_SOURCE, parseChecksum, REMOTE_SOURCE, remoteFileName } from './remote.js';
 import { runCommand, SCRIPT_DIR } from './run-command.js';
 import { prepareRunMounts } from './run-mounts.js';
 import { resolveOwner, resolveUser } from './users.js';
@@ -65,30 +65,6 @@ const EPOCH = new Date(0).toISOString();
 
 /** Instructions that change only the image config: no layer, no key, no progress line (as in BuildKit). */
 const METADATA = new Set(['ENV', 'LABEL', 'ARG', 'USER', 'EXPOSE', 'VOLUME', 'CMD', 'ENTRYPOINT', 'STOPSIGNAL', 'SHELL', 'MAINTAINER', 'ONBUILD', 'HEALTHCHECK']);
-
-/** Whether a file is an archive ADD unpacks: a tar (plain or gzip) by its content, as Docker decides. */
-function archiveOf(file: string): 'tar' | 'unsupported' | undefined {
-  const head = Buffer.alloc(64 * 1024);
-  const fd = openSync(file, 'r');
-  let n: number;
-  try {
-    n = readSync(fd, head, 0, head.length, 0);
-  } finally {
-    closeSync(fd);
-  }
-  const isTar = (b: Buffer) => b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
-  if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
-    try {
-      return isTar(gunzipSync(head.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH })) ? 'tar' : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-  if (isTar(head.subarray(0, n))) return 'tar';
-  if (n >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') return 'unsupported';
-  if (n >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'unsupported';
-  return undefined;
-}
 
 /** A limit on how many calls of the returned function run at once. */
 function semaphore(slots: number): <T>(fn: () => Promise<T>) => Promise<T> {
@@ -290,6 +266,30 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     rmSync(scratch, { recursive: true, force: true });
   }
 
+  /** ADD of an http(s) URL: downloaded, never unpacked; keyed by --checksum, or else by the content downloaded. */
+  async function remoteAdd(step: PlannedStep, state: StageState, sources: readonly string[], where: { file: string; line: number }): Promise<{ key: string; execute: () => Promise<LayerRef | null> }> {
+    if (sources.length !== 1) throw new BuildError('ADD of a URL takes that URL as its only source', where, { hint: 'write one ADD per URL' });
+    const url = sources[0]!;
+    const checksum = typeof step.flags.checksum === 'string' ? parseChecksum(step.flags.checksum, where) : undefined;
+    const name = remoteFileName(url);
+    const rawDest = step.args[step.args.length - 1]!;
+    const dest = resolveInContainer(state.config, rawDest);
+    const chmod = typeof step.flags.chmod === 'string' ? parseInt(step.flags.chmod, 8) : undefined;
+    const chown = typeof step.flags.chown === 'string' ? step.flags.chown : undefined;
+    // Without a checksum the content is the key: it must be downloaded to know whether the step is a hit.
+    const fetched = checksum ? undefined : await download(url, scratch, where, cancel.signal);
+    return {
+      key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: 'ADD-url', name, content: checksum ? `${checksum.algorithm}:${checksum.hex}` : fetched!.digest, dest, destDir: rawDest.endsWith('/'), chown, chmod }),
+      execute: () => inWorkspace(state, { reportsWrites: true }, async (ws) => {
+        const got = fetched ?? await download(url, scratch, where, cancel.signal, checksum);
+        chmodSync(got.file, 0o600); // Docker's mode for a downloaded file
+        if (got.modified) utimesSync(got.file, got.modified, got.modified);
+        const destIsFile = !rawDest.endsWith('/') && !isDirectoryIn(ws.root, dest, where);
+        return copyInto(ws.root, { srcRoot: path.dirname(got.file), placed: [{ src: path.basename(got.file), dest: name }], dest, destIsFile, owner: resolveOwner(ws.root, chown, where), chmod, where });
+      }),
+    };
+  }
+
   /** The key of a filesystem step and how to carry it out on a miss. */
   async function filesystemStep(step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number, execTime: { seconds: number; startedAt: number }): Promise<{ key: string; execute: () => Promise<LayerRef | null>; after?: () => void }> {
     const c = state.config;
@@ -353,9 +353,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       case 'ADD': {
         const from = typeof step.flags.from === 'string' ? step.flags.from : undefined;
         let sources = step.args.slice(0, -1);
-        if (step.instr.kind === 'ADD' && sources.some((s) => /^(https?:\/\/|git@|git:\/\/)/.test(s))) {
-          throw new BuildError('ADD of a URL is not supported yet', where, { hint: 'download it in a RUN step, or COPY a local file' });
+        if (step.instr.kind === 'ADD' && sources.some((s) => GIT_SOURCE.test(s))) {
+          throw new BuildError('ADD of a git repository is not supported', where, { hint: 'clone it in a RUN step (with a secret mount for credentials)' });
         }
+        if (step.instr.kind === 'ADD' && sources.some((s) => REMOTE_SOURCE.test(s))) return remoteAdd(step, state, sources, where);
         let srcCtx = from ? await hashedSource(from) : ctx;
         const inline = step.heredocs.length > 0;
         if (inline) {
@@ -383,11 +384,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const rawDest = step.args[step.args.length - 1]!;
         const dest = resolveInContainer(c, rawDest);
         const single = sources.length === 1 && !WILDCARD.test(sources[0]!) && selection.placed.length === 1 && srcCtx.index.get(selection.placed[0]!.src)?.kind !== 'dir' && srcCtx.index.get(sources[0]!.replace(/^\.?\/+/, '').replace(/\/+$/, ''))?.kind !== 'dir';
-        const archiveKind = step.instr.kind === 'ADD' && single && !from && !inline ? archiveOf(path.join(srcCtx.root, selection.placed[0]!.src)) : undefined;
-        if (archiveKind === 'unsupported') {
-          throw new BuildError('ADD of a bzip2 or xz archive is not supported yet', where, { hint: 'use a .tar or .tar.gz, or unpack it in a RUN step' });
+        // ADD unpacks a local tar archive (plain, gzip, bzip2, xz or zstd), decided by its content as Docker does.
+        const candidate = step.instr.kind === 'ADD' && single && !from && !inline ? path.join(srcCtx.root, selection.placed[0]!.src) : undefined;
+        let archive: string | undefined;
+        try {
+          archive = candidate && isTarArchive(candidate) ? candidate : undefined;
+        } catch (e) {
+          if (e instanceof SnapshotError) throw new BuildError(`ADD cannot read ${sources[0]}: ${e.message}`, where, { hint: e.hint });
+          throw e;
         }
-        const archive = archiveKind === 'tar' ? path.join(srcCtx.root, selection.placed[0]!.src) : undefined;
         const chmod = typeof step.flags.chmod === 'string' ? parseInt(step.flags.chmod, 8) : undefined;
         const chown = typeof step.flags.chown === 'string' ? step.flags.chown : undefined;
         return {

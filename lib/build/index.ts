@@ -1,3 +1,4 @@
 /** lib/build: turning a plan and a context into an image. */
 export { build, type BuildOptions, type BuildResult } from './build.js';
 export type { BuildEvent, EventSink } from './events.js';
+export { isRemoteSource } from './remote.js';

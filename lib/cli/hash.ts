@@ -2,6 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { isRemoteSource } from '../build/index.js';
 import { resolveStoreDir, statCachePath } from '../cache/index.js';
 import { benchmarkHashing, closeHashPool, findIgnoreFile, hashContext, hashThreads, loadIgnoreFile, selectSources, type HashedContext } from '../context/index.js';
 import type { Plan } from '../dockerfile/index.js';
@@ -18,7 +19,6 @@ tree), its files and bytes, stat-cache hits and the time. With a Dockerfile
 (-f, or CONTEXT/Dockerfile) also the digest of each COPY/ADD's sources.
 --bench measures every hashing mode against floors measured in the same run.`;
 
-const REMOTE = /^(https?:\/\/|git@|git:\/\/)/;
 
 function sourceDigests(ctx: HashedContext, plan: Plan): SourceDigest[] {
   const out: SourceDigest[] = [];
@@ -27,7 +27,7 @@ function sourceDigests(ctx: HashedContext, plan: Plan): SourceDigest[] {
     for (const step of stage.steps) {
       if ((step.instruction !== 'COPY' && step.instruction !== 'ADD') || step.flags.from !== undefined) continue;
       const heredocs = new Set(step.heredocs.map((h) => h.name));
-      const sources = step.args.slice(0, -1).filter((s) => !REMOTE.test(s) && !heredocs.has(s.replace(/^\d*<<-?/, '').replace(/["']/g, '')));
+      const sources = step.args.slice(0, -1).filter((s) => !isRemoteSource(s) && !heredocs.has(s.replace(/^\d*<<-?/, '').replace(/["']/g, '')));
       if (sources.length === 0) continue;
       const exclude = Array.isArray(step.flags.exclude) ? step.flags.exclude : [];
       const selection = selectSources(ctx, { sources, exclude, parents: step.flags.parents === true });

@@ -7,12 +7,12 @@
  * or, for an overlay snapshot (a layer on its own, a lower of later
  * mounts), they are only recorded, for the caller to mark overlay's way.
  */
-import { createReadStream, lstatSync, mkdirSync, rmSync, symlinkSync, linkSync, chmodSync, lchownSync, utimesSync, lutimesSync, readdirSync, createWriteStream } from 'node:fs';
+import { lstatSync, mkdirSync, rmSync, symlinkSync, linkSync, chmodSync, lchownSync, utimesSync, lutimesSync, readdirSync, createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { SnapshotError } from '../errors/index.js';
+import { openDecompressed } from './compression.js';
 
 const OPAQUE = '.wh..wh..opq';
 const WHITEOUT = '.wh.';
@@ -134,7 +134,7 @@ export interface ApplyOptions {
   readonly whiteouts?: 'apply' | 'record';
 }
 
-/** Applies a layer blob (gzip or plain tar) onto `root`. */
+/** Applies a layer blob or archive (a tar, plain or gzip, bzip2, xz or zstd compressed) onto `root`. */
 export async function applyLayer(root: string, blobFile: string, options: ApplyOptions = {}): Promise<RecordedWhiteouts> {
   const record: RecordedWhiteouts | undefined = options.whiteouts === 'record' ? { removed: [], opaque: [] } : undefined;
   const ex = tarExtract();
@@ -148,14 +148,7 @@ export async function applyLayer(root: string, blobFile: string, options: ApplyO
       next(e as Error);
     });
   });
-  const head = createReadStream(blobFile, { start: 0, end: 1 });
-  const magic = await new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    head.on('data', (c) => chunks.push(c as Buffer)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
-  });
-  const source = createReadStream(blobFile);
-  if (magic[0] === 0x1f && magic[1] === 0x8b) await pipeline(source, createGunzip(), ex);
-  else await pipeline(source, ex);
+  await pipeline(openDecompressed(blobFile), ex);
   // Directory times last: writing into a directory moves its mtime.
   for (const [dir, header] of dirs.reverse()) {
     try {

@@ -4,3 +4,4 @@ export { applyLayer, safeEntryPath, type ApplyOptions, type RecordedWhiteouts } 
 export { scanTree, diffTrees, type TreeScan, type TreeDiff } from './diff.js';
 export { openSnapshotter, SNAPSHOTTER_CHOICES, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from './snapshotter.js';
 export { unmountBelow } from './overlay.js';
+export { compressionOf, isTarArchive, openDecompressed, type Compression } from './compression.js';

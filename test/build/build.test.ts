@@ -10,6 +10,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { build, type BuildEvent } from '../../lib/build/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../../lib/context/index.js';
@@ -366,13 +369,63 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.deepEqual((await strataBuild(dir)).steps.map((st) => st.cached), [true, true, true, false, false]);
   });
 
-  it('ADD unpacks a local tar archive; COPY copies it as a file', async () => {
-    const dir = project({ Dockerfile: 'FROM busybox:local\nADD bundle.tar.gz /opt/\nCOPY bundle.tar.gz /copies/\n', 'x/readme.txt': 'inside' });
+  it('ADD unpacks a local tar archive, plain or gzip, bzip2, xz or zstd compressed; COPY copies it as a file', async () => {
+    need('bzip2', 'ADD unpacks bzip2 archives with it');
+    need('xz', 'ADD unpacks xz archives with it');
+    need('zstd', 'ADD unpacks zstd archives with it');
+    const dir = project({
+      Dockerfile: 'FROM busybox:local\nADD bundle.tar.gz /opt/\nADD bundle.tar.bz2 /bz/\nADD bundle.tar.xz /xz/\nADD bundle.tzst /zst/\nADD notes.xz /notes/\nCOPY bundle.tar.gz /copies/\n',
+      'x/readme.txt': 'inside',
+    });
     execFileSync('tar', ['-C', dir, '-czf', path.join(dir, 'bundle.tar.gz'), 'x']);
+    execFileSync('tar', ['-C', dir, '-cjf', path.join(dir, 'bundle.tar.bz2'), 'x']);
+    execFileSync('tar', ['-C', dir, '-cJf', path.join(dir, 'bundle.tar.xz'), 'x']);
+    execFileSync('sh', ['-c', `tar -C "${dir}" -cf - x | zstd -q -o "${path.join(dir, 'bundle.tzst')}"`]);
+    // Compressed but not a tar: copied as it is, as Docker does.
+    execFileSync('sh', ['-c', `printf 'just text' | xz > "${path.join(dir, 'notes.xz')}"`]);
     await strataBuild(dir, { tags: ['add:1'] });
     const root = await rootfsOf('add:1');
-    assert.equal(readFileSync(path.join(root, 'opt/x/readme.txt'), 'utf8'), 'inside');
+    for (const d of ['opt', 'bz', 'xz', 'zst']) assert.equal(readFileSync(path.join(root, d, 'x/readme.txt'), 'utf8'), 'inside', d);
+    assert.ok(lstatSync(path.join(root, 'notes/notes.xz')).isFile());
     assert.ok(lstatSync(path.join(root, 'copies/bundle.tar.gz')).isFile());
+  });
+
+  it('ADD downloads a URL (not unpacked, mode 0600), keyed by --checksum without downloading, or by the content', async () => {
+    let requests = 0;
+    let body = 'first version\n';
+    const server = createServer((req, res) => {
+      requests++;
+      if (req.url === '/missing') {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'last-modified': 'Tue, 02 Jan 2024 03:04:05 GMT' }).end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const sum = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+      const dir = project({ Dockerfile: `FROM busybox:local\nADD --checksum=${sum(body)} --chmod=0755 ${base}/files/tool.txt /bin/tool\nADD ${base}/files/tool.txt /opt/\n` });
+      const first = await strataBuild(dir, { tags: ['url:1'] });
+      assert.equal(first.executed, 2);
+      const root = await rootfsOf('url:1');
+      assert.equal(readFileSync(path.join(root, 'opt/tool.txt'), 'utf8'), body);
+      assert.equal(lstatSync(path.join(root, 'opt/tool.txt')).mode & 0o777, 0o600);
+      assert.equal(lstatSync(path.join(root, 'opt/tool.txt')).mtime.toISOString(), '2024-01-02T03:04:05.000Z');
+      assert.equal(lstatSync(path.join(root, 'bin/tool')).mode & 0o777, 0o755);
+      // A rebuild fetches the unpinned URL to compare contents, and not the pinned one.
+      requests = 0;
+      assert.deepEqual((await strataBuild(dir)).steps.map((st) => st.cached), [true, true]);
+      assert.equal(requests, 1);
+      body = 'second version\n';
+      assert.deepEqual((await strataBuild(dir)).steps.map((st) => st.cached), [true, false]);
+      // The pinned one, when it has to be downloaded, is checked against its checksum.
+      await assert.rejects(strataBuild(dir, { noCache: true }), (e: BuildError) => e.line === 2 && /checksum mismatch/.test(e.message));
+      await assert.rejects(strataBuild(project({ Dockerfile: `FROM busybox:local\nADD ${base}/missing /x\n` })), (e: BuildError) => e.line === 2 && /404/.test(e.message));
+      await assert.rejects(strataBuild(project({ Dockerfile: `FROM busybox:local\nADD --checksum=sha256:abc ${base}/x /x\n` })), (e: BuildError) => e.line === 2 && /invalid --checksum/.test(e.message));
+    } finally {
+      server.close();
+    }
   });
 
   it('fails a RUN that exits non-zero with the exit code, the line and its last output; nothing of it is committed', async () => {
