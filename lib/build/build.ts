@@ -136,9 +136,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
     const manifest = readManifest(store, image.manifest);
     const config = readConfig(store, manifest);
-    if (config.config?.OnBuild?.length) {
-      throw new BuildError(`base image ${stage.base} has ONBUILD triggers, which strata does not run yet`, { file, line: stage.line }, {
-        hint: `its triggers: ${config.config.OnBuild.join('; ')}`,
+    const triggers = config.config?.OnBuild ?? [];
+    if (triggers.length !== stage.imageTriggers.length || triggers.some((t, i) => t !== stage.imageTriggers[i])) {
+      // The plan was made without looking the image up (or before it changed): its triggers would be skipped.
+      throw new BuildError(`base image ${stage.base} has ONBUILD triggers that the plan did not fire`, { file, line: stage.line }, {
+        hint: `plan with the image's triggers (planBuild's imageTriggers option; strata build does): ${triggers.join('; ')}`,
       });
     }
     const layers = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: config.rootfs.diff_ids[i]! }));

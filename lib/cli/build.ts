@@ -98,7 +98,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
   const snapshotter = oneOf('--snapshotter', values.snapshotter ?? process.env.STRATA_SNAPSHOTTER, SNAPSHOTTER_CHOICES, 'auto');
   const tags = (values.tag ?? []).map(normalizeRef);
   const store = resolveStoreDir(values.store);
-  const { input, typed, plan } = loadPlan(session, { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'] });
+  const { input, typed, plan } = loadPlan(session, { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'], store });
   const ignoreFile = findIgnoreFile(input.contextDir, input.path);
   const report = progress === 'json' ? jsonReporter(writeOut) : plainReporter(writeErr);
   const abort = new AbortController();

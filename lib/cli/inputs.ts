@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadDockerfile, planBuild, type Plan, type TypedDockerfile } from '../dockerfile/index.js';
 import { InputError, UsageError } from '../errors/index.js';
+import { findImage, readConfig, readManifest } from '../image/index.js';
 import type { Session } from './session.js';
 
 export interface DockerfileInput {
@@ -69,14 +70,21 @@ export function oneOf<T extends string>(flag: string, value: string | undefined,
   throw new UsageError(`invalid ${flag} "${value}"`, { hint: `use one of: ${allowed.join(', ')}` });
 }
 
+/** A base image's ONBUILD triggers, if the image is in the store (a missing one is the build's error to report, at its FROM). */
+export function imageTriggers(store: string, image: string): readonly string[] | undefined {
+  const found = findImage(store, image);
+  return found ? readConfig(store, readManifest(store, found.manifest)).config?.OnBuild ?? undefined : undefined;
+}
+
 /** Reads, parses and plans the Dockerfile a command names; keeps its lines for error excerpts. */
 export function loadPlan(
   session: Session,
-  args: { context: string | undefined; file: string | undefined; target?: string | undefined; buildArgs: readonly string[] | undefined },
+  args: { context: string | undefined; file: string | undefined; target?: string | undefined; buildArgs: readonly string[] | undefined; store?: string },
 ): { input: DockerfileInput; typed: TypedDockerfile; plan: Plan } {
   const input = readDockerfileInput(args.context, args.file);
   session.sourceLines = input.bytes.toString('utf8').split(/\r?\n/);
   const typed = loadDockerfile(input.bytes, { file: input.displayName });
-  const plan = planBuild(typed, { target: args.target, buildArgs: parseBuildArgs(args.buildArgs) });
+  const store = args.store;
+  const plan = planBuild(typed, { target: args.target, buildArgs: parseBuildArgs(args.buildArgs), imageTriggers: store ? (image) => imageTriggers(store, image) : undefined });
   return { input, typed, plan };
 }

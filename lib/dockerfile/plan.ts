@@ -4,9 +4,10 @@
  * --build-arg), the stage DAG, which stages the target needs, and levels of
  * stages that may build at the same time. Pure: no I/O.
  */
-import type { DockerfileParseError } from '../errors/index.js';
+import { DockerfileParseError } from '../errors/index.js';
 import { heredocBody, type InstructionNode } from './ast.js';
-import type { Flags, FlagValue, Instruction, Keyword, TypedDockerfile } from './instructions.js';
+import { toInstructions, type Flags, type FlagValue, type Instruction, type Keyword, type TypedDockerfile } from './instructions.js';
+import { parseDockerfile } from './parser.js';
 import { MountSyntaxError, parseMount, type Mount } from './mounts.js';
 import { expandWord, type EnvLookup, type LexOptions } from './shell-lexer.js';
 import { errorAt, errorContext, type ErrorContext } from './source-errors.js';
@@ -20,6 +21,12 @@ export interface Platform {
 
 export interface PlanOptions {
   readonly target?: string | undefined;
+  /**
+   * The ONBUILD triggers of a base image (from its config), which fire at
+   * the start of a stage built FROM it. The caller looks images up; this
+   * folder does no I/O. Without it, image bases are planned without them.
+   */
+  readonly imageTriggers?: (image: string) => readonly string[] | undefined;
   readonly buildArgs?: Readonly<Record<string, string>>;
   readonly buildPlatform?: Platform;
   readonly targetPlatform?: Platform;
@@ -82,6 +89,8 @@ export interface PlannedStage {
   readonly steps: PlannedStep[];
   /** ONBUILD triggers this stage declares (they fire in stages built on it). */
   readonly triggers: Instruction[];
+  /** The base image's ONBUILD triggers this plan fired at the stage's start (as the image config gives them). */
+  readonly imageTriggers: readonly string[];
   /** Names referenced in FROM that were unset. */
   readonly fromUnset: readonly string[];
 }
@@ -144,6 +153,28 @@ function makeExpander(ctx: ErrorContext, escapeToken: string, scope: () => EnvLo
       return result.expansion.value;
     },
   };
+}
+
+/**
+ * A base image's ONBUILD trigger as an instruction of this Dockerfile,
+ * placed at the FROM line that fires it (errors in it point there).
+ */
+function imageTrigger(ctx: ErrorContext, text: string, fromNode: InstructionNode): Instruction {
+  const refuse = (why: string) => errorAt(ctx, fromNode, `the base image's ONBUILD trigger ${JSON.stringify(text)} ${why}`, {
+    hint: 'rebuild the base image with a valid trigger, or build FROM another image',
+  });
+  let instructions: readonly Instruction[];
+  try {
+    instructions = toInstructions(parseDockerfile(text, { file: ctx.file })).instructions;
+  } catch (e) {
+    if (e instanceof DockerfileParseError) throw refuse(`is not a valid instruction: ${e.message}`);
+    throw e;
+  }
+  const instr = instructions[0];
+  if (!instr || instructions.length !== 1) throw refuse('is not one instruction');
+  if (instr.kind === 'FROM' || instr.kind === 'ONBUILD' || instr.kind === 'MAINTAINER') throw refuse(`is a ${instr.kind}, which a trigger may not be`);
+  const at = { startLine: fromNode.startLine, endLine: fromNode.endLine, startColumn: fromNode.startColumn, endColumn: fromNode.endColumn };
+  return { ...instr, node: { ...instr.node, ...at } } as Instruction;
 }
 
 /** The stage a planned step's `--from` (or mount `from=`) names, or undefined for an image. */
@@ -265,11 +296,13 @@ export function planBuild(typed: TypedDockerfile, options: PlanOptions = {}): Pl
       dependsOn: typeof base === 'object' ? [base.stage] : [],
       steps: [],
       triggers: [],
+      imageTriggers: typeof base === 'string' && base !== 'scratch' ? [...(options.imageTriggers?.(base) ?? [])] : [],
       fromUnset: [...fromUnset],
     };
 
     const body: { instr: Instruction; fromTrigger: boolean }[] = [
       ...(typeof base === 'object' ? stages[base.stage]!.triggers.map((instr) => ({ instr, fromTrigger: true })) : []),
+      ...stage.imageTriggers.map((text) => ({ instr: imageTrigger(ctx, text, fromNode), fromTrigger: true })),
       ...rawStage.body.map((instr) => ({ instr, fromTrigger: false })),
     ];
     for (const { instr, fromTrigger } of body) {

@@ -18,7 +18,7 @@ import { build, type BuildEvent } from '../../lib/build/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../../lib/context/index.js';
 import { loadDockerfile, planBuild } from '../../lib/dockerfile/index.js';
 import { BuildError } from '../../lib/errors/index.js';
-import { exportImage, importImage, readConfig, readManifest, requireImage } from '../../lib/image/index.js';
+import { exportImage, findImage, importImage, readConfig, readManifest, requireImage } from '../../lib/image/index.js';
 import { repoRoot } from '../helpers/conformance.js';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-build-'));
@@ -40,7 +40,10 @@ interface Outcome {
 
 async function strataBuild(dir: string, options: { buildArgs?: Record<string, string>; target?: string; noCache?: boolean; tags?: string[] } = {}): Promise<Outcome> {
   const typed = loadDockerfile(readFileSync(path.join(dir, 'Dockerfile')), { file: 'Dockerfile' });
-  const plan = planBuild(typed, { buildArgs: options.buildArgs, target: options.target });
+  const plan = planBuild(typed, { buildArgs: options.buildArgs, target: options.target, imageTriggers: (image) => {
+    const found = findImage(store, image);
+    return found ? readConfig(store, readManifest(store, found.manifest)).config?.OnBuild ?? undefined : undefined;
+  } });
   const events: BuildEvent[] = [];
   const ignore = findIgnoreFile(dir, path.join(dir, 'Dockerfile'));
   const result = await build({
@@ -269,15 +272,24 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.equal(lstatSync(path.join(await rootfsOf('users:1'), 'home/app/mine')).uid, 1234);
   });
 
-  it('fires a base stage\'s ONBUILD triggers once, and refuses an image base with triggers rather than ignore them', async () => {
+  it('fires ONBUILD triggers once, of a base stage and of a base image, with the child\'s context', async () => {
     const dir = project({ Dockerfile: 'FROM busybox:local AS base\nONBUILD RUN echo triggered > /t\nFROM base\nRUN cat /t\n' });
     const built = await strataBuild(dir, { tags: ['onb:1'] });
     assert.ok(built.logs.includes('triggered'));
     assert.equal(readConfig(store, readManifest(store, requireImage(store, 'onb:1').manifest)).config?.OnBuild, undefined);
-    const parent = project({ Dockerfile: 'FROM busybox:local\nONBUILD RUN echo hi\n' });
+    const parent = project({ Dockerfile: 'FROM busybox:local\nWORKDIR /app\nONBUILD COPY app.txt ./\nONBUILD RUN echo "fired in $(pwd)"\n' });
     await strataBuild(parent, { tags: ['with-triggers:1'] });
-    const child = project({ Dockerfile: 'FROM with-triggers:1\nRUN true\n' });
-    await assert.rejects(strataBuild(child), (e: BuildError) => e.line === 1 && /ONBUILD triggers/.test(e.message) && /RUN echo hi/.test(e.hint ?? ''));
+    assert.deepEqual(readConfig(store, readManifest(store, requireImage(store, 'with-triggers:1').manifest)).config?.OnBuild, ['COPY app.txt ./', 'RUN echo "fired in $(pwd)"']);
+    const child = project({ Dockerfile: 'FROM with-triggers:1\nRUN cat /app/app.txt\n', 'app.txt': 'from the child' });
+    const fired = await strataBuild(child, { tags: ['child:1'] });
+    assert.deepEqual(fired.steps.map((st) => st.text), ['COPY app.txt ./', 'RUN echo "fired in $(pwd)"', 'RUN cat /app/app.txt']);
+    assert.deepEqual(fired.logs, ['fired in /app', 'from the child']);
+    // Triggers fire once: the child image does not carry them on.
+    assert.equal(readConfig(store, readManifest(store, requireImage(store, 'child:1').manifest)).config?.OnBuild, undefined);
+    // A plan made without looking at the image would skip them: the build refuses it rather than build without them.
+    const typed = loadDockerfile(readFileSync(path.join(child, 'Dockerfile')), { file: 'Dockerfile' });
+    await assert.rejects(build({ store, contextDir: child, typed, plan: planBuild(typed), ignorePatterns: [], tags: [], noCache: false, onEvent: () => undefined }),
+      (e: BuildError) => e.line === 1 && /ONBUILD triggers that the plan did not fire/.test(e.message));
   });
 
   it('records deletions as whiteouts and a recreated directory as opaque; a RUN that changes nothing makes no layer', async () => {

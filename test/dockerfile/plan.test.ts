@@ -137,6 +137,19 @@ describe('plan: stages and the DAG', () => {
     ]);
   });
 
+  it('fires a base image\'s ONBUILD triggers (given by the caller) at the FROM line, and rejects a bad one there', () => {
+    const triggers = (image: string) => (image === 'onbuild:1' ? ['ARG V=3', 'COPY . /src$V'] : image === 'broken:1' ? ['FROM x'] : undefined);
+    const p = plan('FROM alpine\nRUN a\nFROM onbuild:1\nRUN b\n', { imageTriggers: triggers });
+    assert.deepEqual(p.stages[0]!.steps.map((s) => s.args), [['a']]);
+    assert.deepEqual(p.stages[1]!.steps.map((s) => [s.instruction, s.fromTrigger, s.line, s.args]), [
+      ['ARG', true, 3, ['V=3']], ['COPY', true, 3, ['.', '/src3']], ['RUN', false, 4, ['b']],
+    ]);
+    assert.deepEqual(p.stages[1]!.imageTriggers, ['ARG V=3', 'COPY . /src$V']);
+    const e = planError('FROM broken:1\n', { imageTriggers: triggers });
+    assert.equal(e.line, 1);
+    assert.match(e.message, /the base image's ONBUILD trigger "FROM x" is a FROM/);
+  });
+
   it('keeps the public JSON shape', () => {
     const json = planToJSON(plan('FROM busybox:local AS deps\nCOPY ${SRC:-src} /app\nFROM deps\nRUN echo $HOME\n', { target: 'deps' }));
     assert.deepEqual(json, {
