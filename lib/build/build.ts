@@ -219,20 +219,27 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           continue;
         }
         const execTime = { seconds: 0, startedAt: 0 };
-        const fs = await filesystemStep(step, state, ctx, where, id, execTime);
-        const record = !options.noCache ? readCacheRecord(store, fs.key) : undefined;
+        let fs: Awaited<ReturnType<typeof filesystemStep>>;
+        let record: ReturnType<typeof readCacheRecord>;
         let layer: LayerRef | null;
         let created: string;
-        if (record) {
-          layer = record.layer;
-          created = record.created;
-          cached++;
-          onEvent({ type: 'step-cached', id, time: Date.now() });
-        } else {
-          layer = await fs.execute();
-          created = new Date().toISOString();
-          writeCacheRecord(store, fs.key, { layer, createdBy: describe, created });
-          executed++;
+        try {
+          fs = await filesystemStep(step, state, ctx, where, id, execTime);
+          record = !options.noCache ? readCacheRecord(store, fs.key) : undefined;
+          if (record) {
+            layer = record.layer;
+            created = record.created;
+            cached++;
+            onEvent({ type: 'step-cached', id, time: Date.now() });
+          } else {
+            layer = await fs.execute();
+            created = new Date().toISOString();
+            writeCacheRecord(store, fs.key, { layer, createdBy: describe, created });
+            executed++;
+          }
+        } catch (e) {
+          onEvent({ type: 'step-error', id, message: e instanceof CancelledError || cancel.signal.aborted ? 'cancelled' : (e as Error).message, time: Date.now() });
+          throw e;
         }
         state.created = created;
         const history = { created, created_by: describe, comment: 'buildkit.dockerfile.v0' };

@@ -8,12 +8,12 @@ import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.
 import { UsageError } from '../errors/index.js';
 import { exportImage, normalizeRef } from '../image/index.js';
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
-import { jsonReporter, plainReporter, writeErr, writeOut } from '../ui/index.js';
+import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut } from '../ui/index.js';
 import { loadPlan, oneOf } from './inputs.js';
 import type { Session } from './session.js';
 
 export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
-                    [--progress auto|plain|json] [--output type=oci|docker,dest=PATH]
+                    [--progress auto|plain|tty|json] [--output type=oci|docker,dest=PATH]
                     [--secret id=ID,src=FILE|env=VAR]... [--jobs N]
                     [--snapshotter auto|overlay|copy] [--store DIR] CONTEXT
 
@@ -90,7 +90,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
     },
   });
   if (positionals.length !== 1) throw new UsageError('build needs exactly one CONTEXT', { hint: 'strata build -t app .' });
-  const progress = oneOf('--progress', values.progress, ['auto', 'plain', 'json'] as const, 'auto');
+  const progress = oneOf('--progress', values.progress, ['auto', 'plain', 'tty', 'json'] as const, 'auto');
   const output = parseOutput(values.output);
   const secrets = parseSecrets(values.secret ?? []);
   const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
@@ -100,7 +100,9 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
   const store = resolveStoreDir(values.store);
   const { input, typed, plan } = loadPlan(session, { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'], store });
   const ignoreFile = findIgnoreFile(input.contextDir, input.path);
-  const report = progress === 'json' ? jsonReporter(writeOut) : plainReporter(writeErr);
+  const tty = progress === 'tty' || (progress === 'auto' && process.stderr.isTTY && process.env.TERM !== 'dumb');
+  const live = tty ? ttyReporter(process.stderr, session.err) : undefined;
+  const report = progress === 'json' ? jsonReporter(writeOut) : live ? live.report : plainReporter(writeErr);
   const abort = new AbortController();
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
@@ -125,9 +127,11 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       await exportImage(store, tags[0] ?? `strata-build:${result.manifest.digest.slice(7, 19)}`, result.manifest, path.resolve(output.dest), output.format);
       report({ type: 'output', format: output.format, dest: output.dest });
     }
+    live?.close(); // the last frame before the digest, or the frame would be redrawn over it
     if (progress !== 'json') writeOut(result.manifest.digest);
     return 0;
   } finally {
+    live?.close();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     await closeHashPool();

@@ -6,3 +6,4 @@ export { progressBar, formatBytes, type ProgressBar } from './progress.js';
 export { renderHashText, hashReportJSON, renderBenchTable, type HashReport, type SourceDigest } from './hash.js';
 export { renderImageList, renderHistory, renderCacheMounts, type ImageRow, type HistoryRow, type CacheMountRow } from './images.js';
 export { plainReporter, jsonReporter, type Reporter } from './build-progress.js';
+export { ttyReporter, type TtyReporter, type TtyTarget } from './build-tty.js';

@@ -1,0 +1,150 @@
+/**
+ * The tty progress reporter: one frame redrawn in place (as buildx's tty
+ * mode), every step with its state and timer, the stages that run at the
+ * same time each showing their current step, and the last lines of output
+ * of the steps still running. Lines are cut to the terminal's width so a
+ * frame's height is known, and the oldest finished steps fold into one
+ * line when the frame would not fit.
+ */
+import type { BuildEvent } from '../build/index.js';
+import { formatBytes } from './progress.js';
+import { paint, type Style } from './terminal.js';
+
+export interface TtyTarget {
+  write(text: string): unknown;
+  readonly columns?: number;
+  readonly rows?: number;
+}
+
+export interface TtyReporter {
+  readonly report: (event: BuildEvent) => void;
+  /** Draws the last frame and stops the timer. */
+  close(): void;
+}
+
+interface StepView {
+  readonly id: number;
+  readonly label: string;
+  readonly start: number;
+  end: number | undefined;
+  state: 'running' | 'cached' | 'done' | 'error';
+  message: string | undefined;
+  readonly logs: string[];
+}
+
+const LOG_LINES = 5;
+const TICK_MS = 100;
+
+export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Date.now): TtyReporter {
+  const started = now();
+  const steps: StepView[] = [];
+  const byId = new Map<number, StepView>();
+  let total = 0;
+  let context: string | undefined;
+  const footer: string[] = [];
+  let drawn = 0;
+  let endedAt: number | undefined;
+
+  const seconds = (from: number, to: number | undefined) => `${(((to ?? now()) - from) / 1000).toFixed(1)}s`;
+
+  const frame = (): string[] => {
+    const width = Math.max(20, (out.columns || 80) - 1);
+    const fit = (text: string, right = '') => {
+      const room = width - right.length - 1;
+      const body = text.length > room ? `${text.slice(0, Math.max(0, room - 1))}…` : text;
+      return right ? `${body.padEnd(room)} ${right}` : body;
+    };
+    const finished = steps.filter((st) => st.state !== 'running').length;
+    const lines = [paint(style, 'bold', fit(`[+] Building ${seconds(started, endedAt)} (${finished}/${total})`))];
+    if (context) lines.push(fit(` => ${context}`));
+    const stepLines = steps.map((st) => {
+      const head = st.state === 'cached' ? ` => CACHED ${st.label}` : ` => ${st.label}`;
+      const time = st.state === 'cached' ? '0.0s' : seconds(st.start, st.end);
+      const line = fit(head, time);
+      const body = st.state === 'error' ? paint(style, 'red', line) : st.state === 'running' ? paint(style, 'cyan', line) : line;
+      const extra = st.state === 'running' ? st.logs.map((l) => paint(style, 'dim', fit(`    ${l}`))) : [];
+      if (st.state === 'error' && st.message) extra.push(paint(style, 'red', fit(`    ERROR: ${st.message}`)));
+      return [body, ...extra];
+    });
+    // Keep the frame within the terminal: the oldest finished steps fold first.
+    const room = Math.max(3, (out.rows || 40) - 2 - lines.length - footer.length);
+    let folded = 0;
+    while (stepLines.flat().length > room && folded < steps.length && steps[folded]!.state !== 'running') folded++;
+    if (folded) lines.push(paint(style, 'dim', fit(` => … ${folded} finished step${folded === 1 ? '' : 's'}`)));
+    lines.push(...stepLines.slice(folded).flat(), ...footer.map((f) => fit(f)));
+    return lines;
+  };
+
+  const draw = () => {
+    const lines = frame();
+    const up = drawn ? `\r\x1b[${drawn}A\x1b[J` : '';
+    out.write(up + lines.join('\n') + '\n');
+    drawn = lines.length;
+  };
+
+  const timer = setInterval(draw, TICK_MS);
+  timer.unref();
+
+  const report = (e: BuildEvent) => {
+    switch (e.type) {
+      case 'build-start':
+        total = e.steps;
+        break;
+      case 'context':
+        context = `context: ${e.files.toLocaleString('en-US')} files, ${formatBytes(e.bytes)} (${e.cacheHits.toLocaleString('en-US')} from the stat cache) ${e.seconds.toFixed(2)}s`;
+        break;
+      case 'step-start': {
+        const view: StepView = { id: e.id, label: `[${e.stage} ${e.index}/${e.count}] ${e.text}`, start: e.time, end: undefined, state: 'running', message: undefined, logs: [] };
+        steps.push(view);
+        byId.set(e.id, view);
+        break;
+      }
+      case 'step-log': {
+        const view = byId.get(e.id);
+        if (!view) break;
+        view.logs.push(e.line);
+        if (view.logs.length > LOG_LINES) view.logs.shift();
+        break;
+      }
+      case 'step-cached': {
+        const view = byId.get(e.id);
+        if (view) view.state = 'cached';
+        break;
+      }
+      case 'step-done': {
+        const view = byId.get(e.id);
+        if (view) {
+          view.end = e.time;
+          if (view.state === 'running') view.state = 'done';
+        }
+        break;
+      }
+      case 'step-error': {
+        const view = byId.get(e.id);
+        if (view) {
+          view.end = e.time;
+          view.state = 'error';
+          view.message = e.message;
+        }
+        break;
+      }
+      case 'image':
+        footer.push(` => image ${e.digest}${e.tags.length ? ` named ${e.tags.join(', ')}` : ''}`);
+        break;
+      case 'output':
+        footer.push(` => exported ${e.format} to ${e.dest}`);
+        break;
+    }
+    // Drawn by the timer: a burst of output costs one frame, not one per line.
+  };
+
+  return {
+    report,
+    close() {
+      if (endedAt !== undefined) return;
+      clearInterval(timer);
+      endedAt = now();
+      draw();
+    },
+  };
+}
