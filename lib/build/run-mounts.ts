@@ -90,19 +90,21 @@ export async function prepareRunMounts(specs: readonly Mount[], src: MountSource
   const key: unknown[] = [];
   const openers: Opener[] = [];
   const fail = (message: string, hint: string) => new BuildError(message, src.where, { hint });
+  /** What a mount shows of `ctx`: the path `source` (default its root), as COPY would select it. */
+  const selectFrom = (ctx: HashedContext, sourcePath: string | undefined, type: string) => {
+    const source = (sourcePath ?? '/').replace(/^\/+/, '') || '.';
+    try {
+      return { ctx, source, selection: selectSources(ctx, { sources: [source], exclude: [] }) };
+    } catch (e) {
+      if (e instanceof ContextError) throw fail(`--mount=type=${type}: ${e.message}`, e.hint ?? 'check source= (a path in the context, or in the stage named by from=)');
+      throw e;
+    }
+  };
   for (const m of specs) {
     switch (m.type) {
       case 'bind': {
         const target = src.resolveTarget(m.target!);
-        const ctx = m.from ? await src.filesOf(m.from) : src.context;
-        const source = (m.source ?? '/').replace(/^\/+/, '') || '.';
-        let selection: Selection;
-        try {
-          selection = selectSources(ctx, { sources: [source], exclude: [] });
-        } catch (e) {
-          if (e instanceof ContextError) throw fail(`--mount=type=bind: ${e.message}`, e.hint ?? 'check source= (a path in the context, or in the stage named by from=)');
-          throw e;
-        }
+        const { ctx, source, selection } = selectFrom(m.from ? await src.filesOf(m.from) : src.context, m.source, 'bind');
         key.push({ type: 'bind', target, from: m.from ? 'content' : undefined, digest: selection.digest, rw: !m.readOnly });
         const isDir = ctx.index.get(source === '.' ? '' : source.replace(/\/+$/, ''))?.kind === 'dir';
         openers.push(async (out) => {
@@ -119,10 +121,11 @@ export async function prepareRunMounts(specs: readonly Mount[], src: MountSource
       case 'cache': {
         const target = src.resolveTarget(m.target!);
         const id = m.id || target;
-        key.push({ type: 'cache', target, id, sharing: m.sharing, mode: m.mode, uid: m.uid, gid: m.gid, ro: m.readOnly });
-        if (m.from) throw fail('--mount=type=cache,from= is not supported yet', 'seed the cache in the RUN itself, or drop from=');
+        // from= (and source=) seed a cache the first time it is made, as BuildKit does; after that it keeps what RUNs left.
+        const seed = m.from ? selectFrom(await src.filesOf(m.from), m.source, 'cache') : undefined;
+        key.push({ type: 'cache', target, id, sharing: m.sharing, mode: m.mode, uid: m.uid, gid: m.gid, ro: m.readOnly, seed: seed?.selection.digest });
         openers.push(async (out) => {
-          let dir = cacheMountDir(src.store, id, m);
+          let dir = cacheMountDir(src.store, id, m, seed && ((data) => layOut(seed.ctx, seed.selection, data, false)));
           if (m.sharing !== 'shared') {
             const release = await holdLock(src.store, id, m.sharing === 'locked');
             if (release) {

@@ -24,9 +24,10 @@ const nameOf = (id: string) => createHash('sha256').update(id).digest('hex').sli
 
 /**
  * The data directory of the cache `id`, made on first use with `mode`,
- * `uid` and `gid` (BuildKit's defaults: 0755, root) and marked used now.
+ * `uid` and `gid` (BuildKit's defaults: 0755, root) and the files `seed`
+ * puts there, and marked used now.
  */
-export function cacheMountDir(store: string, id: string, owner: { mode?: number | undefined; uid?: number | undefined; gid?: number | undefined } = {}): string {
+export function cacheMountDir(store: string, id: string, owner: { mode?: number | undefined; uid?: number | undefined; gid?: number | undefined } = {}, seed?: (data: string) => void): string {
   const dir = path.join(mountsDir(store), nameOf(id));
   const data = path.join(dir, 'data');
   if (!existsSync(data)) {
@@ -38,6 +39,7 @@ export function cacheMountDir(store: string, id: string, owner: { mode?: number 
     } catch {
       // Not root: the cache stays ours.
     }
+    seed?.(path.join(tmp, 'data'));
     writeFileSync(path.join(tmp, 'meta.json'), JSON.stringify({ id }) + '\n');
     mkdirSync(mountsDir(store), { recursive: true });
     try {

@@ -67,8 +67,13 @@ describe('RUN --mount', () => {
     const ls = strata(['cache', 'ls', '--format', 'json']);
     const listed = JSON.parse(ls.stdout) as { id: string; files: number }[];
     assert.deepEqual(listed.map((m) => [m.id, m.files]), [['appcache', 1]]);
+    assert.deepEqual(JSON.parse(strata(['cache', 'ls', '--format', 'json']).stdout).length, 1);
     assert.match(strata(['cache', 'ls']).stdout, /appcache/);
-    assert.match(strata(['cache', 'prune', '--mounts']).stdout, /removed 1 cache mount/);
+    // from= seeds a new cache with a stage's files; later runs keep what the RUNs left.
+    const seeded = context({ Dockerfile: 'FROM busybox:local AS seeder\nRUN mkdir /seed && echo planted > /seed/x\nFROM busybox:local\nRUN --mount=type=cache,target=/c,id=seeded,from=seeder,source=/seed cat /c/x && echo grown >> /c/x\n' });
+    assert.match(strata(['build', '--progress', 'plain', seeded]).stderr, /#\d+ [\d.]+ planted\n/);
+    assert.match(strata(['build', '--progress', 'plain', '--no-cache', seeded]).stderr, /planted\n#\d+ [\d.]+ grown/);
+    assert.match(strata(['cache', 'prune', '--mounts']).stdout, /removed 2 cache mounts/);
     assert.deepEqual(JSON.parse(strata(['cache', 'ls', '--format', 'json']).stdout), []);
     assert.equal(strata(['cache', 'prune']).code, 2);
   });
