@@ -6,10 +6,10 @@
  * the layers so far, and its diff becomes a new layer, committed to the
  * store before its key is. Stages run in dependency order.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { cacheKey, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type Descriptor, type LayerRef } from '../cache/index.js';
+import { cacheKey, readCacheRecord, readCopyRecord, sweepStaleTemp, tempPath, writeCacheRecord, writeCopyRecord, type Descriptor, type LayerRef } from '../cache/index.js';
 import { hashContext, selectSources, type HashedContext } from '../context/index.js';
 import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
 import { BuildError, CancelledError, ContextError, ImageError, SnapshotError } from '../errors/index.js';
@@ -17,7 +17,7 @@ import { runInSandbox, SANDBOX_MOUNT_POINTS, type SandboxMount } from '../exec/i
 import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
 import { applyLayer, isTarArchive, openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
 import { applyMetadata, cloneStageConfig, createdBy, DEFAULT_PATH, resolveInContainer, shellOf, stageConfigFrom, toImageConfig, type StageConfig } from './config.js';
-import { copyInto, ensureDirs, isDirectoryIn } from './copy.js';
+import { copyInto, ensureDirs, isDirectoryIn, makeDirIn } from './copy.js';
 import { download, GIT_SOURCE, parseChecksum, REMOTE_SOURCE, remoteFileName } from './remote.js';
 import { runCommand, SCRIPT_DIR } from './run-command.js';
 import { prepareRunMounts } from './run-mounts.js';
@@ -275,6 +275,42 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     rmSync(scratch, { recursive: true, force: true });
   }
 
+  /**
+   * COPY (and ADD of local files) into a workspace. The copy knows what it
+   * wrote: that is the layer, with no scan of the whole root filesystem.
+   * Where the snapshotter keeps layers as directories, a file that the last
+   * run of the same COPY wrote identically (content, mode, owner, mtime) is
+   * hard-linked from that run's snapshot instead of copied again: a
+   * one-file edit under `COPY . .` then writes one file, not thousands.
+   */
+  async function copyStep(state: StageState, c: {
+    srcCtx: HashedContext; selection: ReturnType<typeof selectSources>; sources: readonly string[]; dest: string; destIsFile: (root: string) => boolean;
+    chown: string | undefined; chmod: number | undefined; from: string | undefined; where: { file: string; line: number };
+  }): Promise<LayerRef | null> {
+    const identity = cacheKey({ op: 'COPY-identity', sources: c.sources, dest: c.dest, from: c.from, chown: c.chown, chmod: c.chmod });
+    const previous = readCopyRecord(store, identity);
+    const previousDir = previous && existsSync(previous.layerDir) ? previous.layerDir : undefined;
+    const signatures: Record<string, string> = {};
+    const layer = await inWorkspace(state, { reportsWrites: true }, async (ws) => {
+      const owner = resolveOwner(ws.root, c.chown, c.where);
+      const destIsFile = c.destIsFile(ws.root);
+      const reuse = ws.writeRoot === ws.root ? undefined : (destRel: string, src: string, st: Stats) => {
+        const entry = c.srcCtx.index.get(src);
+        if (entry?.kind !== 'file') return undefined;
+        const signature = `${entry.digest.toString('hex')}:${c.chmod ?? st.mode & 0o7777}:${owner.uid}:${owner.gid}:${Math.floor(st.mtimeMs)}`;
+        signatures[destRel] = signature;
+        return previousDir && previous!.files[destRel] === signature ? path.join(previousDir, destRel) : undefined;
+      };
+      return copyInto(ws.root, {
+        srcRoot: c.srcCtx.root, placed: destIsFile ? [{ src: c.selection.placed[0]!.src, dest: '' }] : c.selection.placed, dest: c.dest, destIsFile,
+        owner, chmod: c.chmod, where: c.where, writeRoot: ws.writeRoot, reuse,
+      });
+    });
+    const layerDir = layer ? snapshots.layerDir(layer.diffId) : undefined;
+    if (layerDir && Object.keys(signatures).length) writeCopyRecord(store, identity, { layerDir, files: signatures });
+    return layer;
+  }
+
   /** ADD of an http(s) URL: downloaded, never unpacked; keyed by --checksum, or else by the content downloaded. */
   async function remoteAdd(step: PlannedStep, state: StageState, sources: readonly string[], where: { file: string; line: number }): Promise<{ key: string; execute: () => Promise<LayerRef | null> }> {
     if (sources.length !== 1) throw new BuildError('ADD of a URL takes that URL as its only source', where, { hint: 'write one ADD per URL' });
@@ -294,7 +330,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         chmodSync(got.file, 0o600); // Docker's mode for a downloaded file
         if (got.modified) utimesSync(got.file, got.modified, got.modified);
         const destIsFile = !rawDest.endsWith('/') && !isDirectoryIn(ws.root, dest, where);
-        return copyInto(ws.root, { srcRoot: path.dirname(got.file), placed: [{ src: path.basename(got.file), dest: name }], dest, destIsFile, owner: resolveOwner(ws.root, chown, where), chmod, where });
+        return copyInto(ws.root, { srcRoot: path.dirname(got.file), placed: [{ src: path.basename(got.file), dest: name }], dest, destIsFile, owner: resolveOwner(ws.root, chown, where), chmod, where, writeRoot: ws.writeRoot });
       }),
     };
   }
@@ -308,7 +344,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         return {
           key: cacheKey({ parent: state.key, op: 'WORKDIR', path: dir }),
           after: () => { c.workdir = dir; },
-          execute: () => inWorkspace(state, { reportsWrites: true }, async (ws) => ensureDirs(ws.root, dir, where)),
+          execute: () => inWorkspace(state, { reportsWrites: true }, async (ws) => ensureDirs(ws.root, dir, where, ws.writeRoot)),
         };
       }
       case 'RUN': {
@@ -409,14 +445,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           // ADD unpacks a local tar archive into the destination directory (safely: nothing may escape it).
           execute: () => archive
             ? inWorkspace(state, {}, async (ws) => {
-              mkdirSync(path.join(ws.root, dest), { recursive: true });
-              await applyLayer(path.join(ws.root, dest), archive);
+              await applyLayer(path.join(ws.writeRoot, makeDirIn(ws.root, dest, where, ws.writeRoot)), archive);
             })
-            // The copy knows what it wrote: that is the layer, with no scan of the whole root filesystem.
-            : inWorkspace(state, { reportsWrites: true }, async (ws) => {
-              const destIsFile = single && !rawDest.endsWith('/') && !isDirectoryIn(ws.root, dest, where);
-              return copyInto(ws.root, { srcRoot: srcCtx.root, placed: destIsFile ? [{ src: selection.placed[0]!.src, dest: '' }] : selection.placed, dest, destIsFile, owner: resolveOwner(ws.root, chown, where), chmod, where });
-            }),
+            : copyStep(state, { srcCtx, selection, sources, dest, destIsFile: (root) => single && !rawDest.endsWith('/') && !isDirectoryIn(root, dest, where), chown, chmod, from, where }),
         };
       }
       default:

@@ -6,7 +6,7 @@
  * through the image's /etc/passwd and /etc/group, see users.ts), with
  * --chmod applied.
  */
-import { chmodSync, copyFileSync, existsSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
 import type { Owner } from './users.js';
@@ -23,6 +23,13 @@ export interface CopyPlan {
   readonly chmod: number | undefined;
   /** The step, for errors. */
   readonly where: { readonly file: string; readonly line: number };
+  /** Where to write, when not into `rootfs` itself (the overlay snapshotter's upper directory; see Workspace). */
+  readonly writeRoot?: string;
+  /**
+   * A file identical to what copying `src` to `destRel` would make (content,
+   * mode, owner, times), to hard-link instead of copying; undefined to copy.
+   */
+  readonly reuse?: (destRel: string, src: string, st: Stats) => string | undefined;
 }
 
 function own(p: string, owner: Owner): void {
@@ -42,7 +49,7 @@ const MAX_SYMLINK_HOPS = 40;
  * missing directories are created on the way (root-owned, 0755, as Docker
  * does) and their root-relative paths collected. Returns the real path.
  */
-function walkInRoot(rootfs: string, containerPath: string, where: { readonly file: string; readonly line: number }, made?: string[]): string {
+function walkInRoot(rootfs: string, containerPath: string, where: { readonly file: string; readonly line: number }, made?: string[], writeRoot = rootfs): string {
   const todo = containerPath.split('/').filter(Boolean);
   let real: string[] = [];
   let hops = 0;
@@ -63,22 +70,39 @@ function walkInRoot(rootfs: string, containerPath: string, where: { readonly fil
       todo.unshift(...target.split('/').filter(Boolean));
       continue;
     }
-    if (!st && made) {
-      mkdirSync(full, { mode: 0o755 });
-      chmodSync(full, 0o755);
-      made.push(rel);
-    } else if (st && !st.isDirectory() && made) {
+    if (st && !st.isDirectory() && made) {
       throw new BuildError(`cannot make the directory ${containerPath}: /${rel} is a file in the image`, where, { hint: 'choose another destination, or remove that file in an earlier step' });
+    }
+    if (made) {
+      const out = path.join(writeRoot, rel);
+      if (!st) {
+        if (!existsSync(out)) {
+          mkdirSync(out, { mode: 0o755 });
+          chmodSync(out, 0o755);
+          made.push(rel);
+        }
+      } else if (writeRoot !== rootfs && !existsSync(out)) {
+        // Written apart from the root it reads: an existing directory is copied up as it is.
+        mkdirSync(out);
+        chmodSync(out, st.mode & 0o7777);
+        own(out, { uid: st.uid, gid: st.gid });
+        utimesSync(out, st.atime, st.mtime);
+      }
     }
     real.push(part);
   }
   return '/' + real.join('/');
 }
 
+/** Makes the directory a container path names (symlinks followed inside the root) and returns its real path. */
+export function makeDirIn(rootfs: string, containerDir: string, where: { readonly file: string; readonly line: number }, writeRoot = rootfs): string {
+  return walkInRoot(rootfs, containerDir, where, [], writeRoot);
+}
+
 /** Creates the missing directories of a container path; returns those it made (root-relative, parents first). */
-export function ensureDirs(rootfs: string, containerDir: string, where: { readonly file: string; readonly line: number }): string[] {
+export function ensureDirs(rootfs: string, containerDir: string, where: { readonly file: string; readonly line: number }, writeRoot = rootfs): string[] {
   const made: string[] = [];
-  walkInRoot(rootfs, containerDir, where, made);
+  walkInRoot(rootfs, containerDir, where, made, writeRoot);
   return made;
 }
 
@@ -88,12 +112,14 @@ export function ensureDirs(rootfs: string, containerDir: string, where: { readon
  */
 export function copyInto(rootfs: string, plan: CopyPlan): string[] {
   const written: string[] = [];
-  const destDir = walkInRoot(rootfs, plan.destIsFile ? path.posix.dirname(plan.dest) : plan.dest, plan.where, written);
-  const target = (dest: string) => path.join(rootfs, destDir, plan.destIsFile ? path.posix.basename(plan.dest) : dest);
+  const writeRoot = plan.writeRoot ?? rootfs;
+  const destDir = walkInRoot(rootfs, plan.destIsFile ? path.posix.dirname(plan.dest) : plan.dest, plan.where, written, writeRoot);
+  const target = (dest: string) => path.join(writeRoot, destDir, plan.destIsFile ? path.posix.basename(plan.dest) : dest);
   for (const { src, dest } of plan.placed) {
     const from = path.join(plan.srcRoot, src);
     const to = target(dest);
-    written.push(path.relative(rootfs, to));
+    const rel = path.relative(writeRoot, to);
+    written.push(rel);
     const st = lstatSync(from);
     const existing = lstatSync(to, { throwIfNoEntry: false });
     if (st.isDirectory()) {
@@ -110,12 +136,24 @@ export function copyInto(rootfs: string, plan: CopyPlan): string[] {
       lutimesSync(to, st.atime, st.mtime);
       continue;
     }
+    const same = st.isFile() ? plan.reuse?.(rel, src, st) : undefined;
+    if (same && tryLink(same, to)) continue;
     copyFileSync(from, to);
     chmodSync(to, plan.chmod ?? st.mode & 0o7777);
     own(to, plan.owner);
     utimesSync(to, st.atime, st.mtime);
   }
   return written;
+}
+
+/** A hard link, where the filesystem takes one (not across devices, not past the link limit). */
+function tryLink(existing: string, to: string): boolean {
+  try {
+    linkSync(existing, to);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether a container path is a directory in the root filesystem (symlinks followed inside it). */

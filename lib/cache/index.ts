@@ -5,3 +5,4 @@ export { withStoreLock } from './lock.js';
 export { cacheKey, canonicalJSONOf } from './key.js';
 export { readCacheRecord, writeCacheRecord, type CacheRecord, type LayerRef } from './records.js';
 export { cacheMountDir, listCacheMounts, pruneCacheMounts, withCacheMountLock, type CacheMountInfo } from './mounts.js';
+export { readCopyRecord, writeCopyRecord, type CopyRecord } from './copies.js';

@@ -92,6 +92,7 @@ export function copySnapshotter(store: string, scratch: string): Snapshotter {
       };
       return {
         root: rootfs.dir,
+        writeRoot: rootfs.dir,
         async commit(written) {
           end();
           try {
@@ -117,6 +118,9 @@ export function copySnapshotter(store: string, scratch: string): Snapshotter {
           drop(rootfs);
         },
       };
+    },
+    layerDir() {
+      return undefined;
     },
     async dispose() {
       for (const rootfs of [...pool]) drop(rootfs);

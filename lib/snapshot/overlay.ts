@@ -237,42 +237,53 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
     return [...new Set(names.reverse()), EMPTY];
   };
 
+  const view = (layers: readonly LayerRef[]): Promise<string> => {
+    const chain = layers.map((l) => l.diffId).join(',');
+    let mountedView = views.get(chain);
+    if (!mountedView) {
+      mountedView = (async () => {
+        const lowers = await lowersOf(layers);
+        if (lowers.length === 1) return path.join(snapshotsDir(store), EMPTY);
+        const target = mkdtempSync(path.join(scratch, 'view-'));
+        await mountOverlay(store, lowers, target);
+        mounted.add(target);
+        return target;
+      })();
+      views.set(chain, mountedView);
+    }
+    return mountedView;
+  };
+
   return {
     kind: 'overlay',
-    view(layers) {
-      const chain = layers.map((l) => l.diffId).join(',');
-      let view = views.get(chain);
-      if (!view) {
-        view = (async () => {
-          const lowers = await lowersOf(layers);
-          if (lowers.length === 1) return path.join(snapshotsDir(store), EMPTY);
-          const target = mkdtempSync(path.join(scratch, 'view-'));
-          await mountOverlay(store, lowers, target);
-          mounted.add(target);
-          return target;
-        })();
-        views.set(chain, view);
-      }
-      return view;
-    },
+    view,
     async workspace(layers, options = {}): Promise<Workspace> {
       const lowers = await lowersOf(layers);
       if (options.mountPoints?.length) lowers.splice(lowers.length - 1, 1, ensureMountPoints(store, options.mountPoints));
       const dir = mkdtempSync(path.join(scratch, 'ws-'));
-      const [upper, work, root] = ['u', 'w', 'm'].map((n) => path.join(dir, n)) as [string, string, string];
-      for (const d of [upper, work, root]) mkdirSync(d);
+      const [upper, work, merged] = ['u', 'w', 'm'].map((n) => path.join(dir, n)) as [string, string, string];
+      for (const d of [upper, work, merged]) mkdirSync(d);
       chmodSync(upper, 0o755); // the upper's root is the merged root: / must be reachable by a non-root USER
-      await mountOverlay(store, lowers, root, { upper, work });
-      mounted.add(root);
+      // A caller that names its writes (COPY) writes the upper directly and reads a read-only view: no
+      // per-file overlay cost, and files may be hard links into other snapshots (never into the context).
+      const direct = options.reportsWrites === true;
+      const root = direct ? await view(layers) : merged;
+      if (!direct) {
+        await mountOverlay(store, lowers, merged, { upper, work });
+        mounted.add(merged);
+      }
       let ended = false;
       const end = async () => {
         if (ended) throw new Error('a workspace ends once');
         ended = true;
-        await unmount(root);
-        mounted.delete(root);
+        if (!direct) {
+          await unmount(merged);
+          mounted.delete(merged);
+        }
       };
       return {
         root,
+        writeRoot: direct ? upper : merged,
         async commit() {
           await end();
           try {
@@ -291,6 +302,10 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
           rmSync(dir, { recursive: true, force: true });
         },
       };
+    },
+    layerDir(diffId) {
+      const dir = path.join(snapshotsDir(store), snapshotName(diffId));
+      return existsSync(dir) ? dir : undefined;
     },
     async dispose() {
       await Promise.allSettled(views.values());

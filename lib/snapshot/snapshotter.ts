@@ -32,7 +32,16 @@ export interface WorkspaceOptions {
 
 /** A writable root filesystem over some layers; what is written there becomes one new layer. */
 export interface Workspace {
+  /** The root filesystem to read (and, where `writeRoot` is the same, to write). */
   readonly root: string;
+  /**
+   * Where writes go. The same as `root`, except for a `reportsWrites`
+   * workspace of the overlay snapshotter: there `root` is a read-only view
+   * of the layers and the caller writes the new layer's files straight into
+   * `writeRoot` (its upper directory), copying up any existing directory
+   * it writes into, with that directory's mode, owner and times.
+   */
+  readonly writeRoot: string;
   /**
    * Ends the workspace and returns its changes as a layer blob in the
    * store (null when nothing changed). `written` is required when the
@@ -48,6 +57,8 @@ export interface Snapshotter {
   /** The files of `layers` to read (COPY --from, a stage's /etc/passwd); valid until dispose. Never write there. */
   view(layers: readonly LayerRef[]): Promise<string>;
   workspace(layers: readonly LayerRef[], options?: WorkspaceOptions): Promise<Workspace>;
+  /** The directory holding a committed layer's own files, where this snapshotter keeps one (overlay). */
+  layerDir(diffId: string): string | undefined;
   /** Unmounts and removes everything this snapshotter made in `scratch`. */
   dispose(): Promise<void>;
 }

@@ -319,6 +319,31 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.deepEqual(history.map((h) => Boolean(h.empty_layer)), [false, true, true]);
   });
 
+  it('shares the unchanged files of a COPY that runs again with its last run, by hard links between snapshots', { skip: SNAPSHOTTER === 'overlay' ? false : 'the copy snapshotter keeps no layer directories to share' }, async () => {
+    const files: Record<string, string> = { Dockerfile: 'FROM busybox:local\nCOPY src/ /app/\n' };
+    for (let i = 0; i < 50; i++) files[`src/f${i}.txt`] = `file ${i}\n`;
+    const dir = project(files);
+    const first = await strataBuild(dir, { tags: ['share:1'] });
+    writeFileSync(path.join(dir, 'src/f7.txt'), 'edited\n');
+    const second = await strataBuild(dir, { tags: ['share:2'] });
+    assert.deepEqual(second.steps.map((st) => st.cached), [false]);
+    assert.notEqual(first.digest, second.digest);
+    const layerDir = (ref: string) => {
+      const manifest = readManifest(store, requireImage(store, ref).manifest);
+      const diffIds = readConfig(store, manifest).rootfs.diff_ids;
+      return path.join(store, 'snapshots', diffIds[diffIds.length - 1]!.slice(7, 31));
+    };
+    const inode = (ref: string, file: string) => lstatSync(path.join(layerDir(ref), 'app', file)).ino;
+    assert.equal(inode('share:1', 'f3.txt'), inode('share:2', 'f3.txt'), 'an unchanged file is the same inode');
+    assert.notEqual(inode('share:1', 'f7.txt'), inode('share:2', 'f7.txt'), 'the edited file is a new one');
+    // The image is what a fresh copy would make, and the earlier image is untouched.
+    const root2 = await rootfsOf('share:2');
+    assert.equal(readFileSync(path.join(root2, 'app/f7.txt'), 'utf8'), 'edited\n');
+    assert.equal(readFileSync(path.join(root2, 'app/f3.txt'), 'utf8'), 'file 3\n');
+    assert.equal(lstatSync(path.join(root2, 'app/f3.txt')).mode & 0o777, 0o644);
+    assert.equal(readFileSync(path.join(await rootfsOf('share:1'), 'app/f7.txt'), 'utf8'), 'file 7\n');
+  });
+
   it('follows symlinks in a COPY or WORKDIR destination inside the image, never out of it', async () => {
     const dir = project({
       Dockerfile: [

@@ -1,0 +1,38 @@
+/**
+ * What the last run of a COPY left, for the next run of the same COPY to
+ * share: per destination file, a signature of what was written (content
+ * digest, mode, owner, mtime) and the snapshot holding it. A COPY that
+ * runs again because one file of thousands changed hard-links the
+ * unchanged ones from that snapshot instead of copying them from the
+ * context (snapshots are immutable; the context is never linked). Only a
+ * hint: a missing or stale record just means copying.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { tempPath } from './blobs.js';
+
+export interface CopyRecord {
+  /** The directory of the snapshot that holds the files. */
+  readonly layerDir: string;
+  /** Destination path (relative to the root filesystem) → signature. */
+  readonly files: Readonly<Record<string, string>>;
+}
+
+const recordPath = (store: string, identity: string) => path.join(store, 'cache', 'copies', identity.replace(/^sha256:/, ''));
+
+export function readCopyRecord(store: string, identity: string): CopyRecord | undefined {
+  try {
+    const record = JSON.parse(readFileSync(recordPath(store, identity), 'utf8')) as CopyRecord;
+    return typeof record.layerDir === 'string' && typeof record.files === 'object' ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeCopyRecord(store: string, identity: string, record: CopyRecord): void {
+  const file = recordPath(store, identity);
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = tempPath(store, 'copyrecord');
+  writeFileSync(tmp, JSON.stringify(record));
+  renameSync(tmp, file);
+}
