@@ -148,28 +148,50 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   };
 
   /**
-   * The digests of a finished stage's (or an image's) files, for COPY --from:
-   * hashed once per build however many steps copy from it.
+   * The digests of a finished stage's (or an image's) files, for COPY --from
+   * and mounts: hashed once per build however many steps read them, and
+   * kept in the store by layer chain. A chain of committed layers never
+   * changes, so its tree comes back from there without mounting or
+   * looking at a file; the files are mounted only when a step reads them.
    */
   const sourceHashes = new Map<string, Promise<HashedContext>>();
+  const pendingRoots = new WeakMap<HashedContext, () => Promise<string>>();
   const hashedSource = (from: string): Promise<HashedContext> => {
     const stageIndex = stageOfRef(plan, from);
     const key = stageIndex !== undefined ? `stage:${stageIndex}` : `image:${from}`;
     let hashed = sourceHashes.get(key);
     if (!hashed) {
-      hashed = sourceRoot(from, stageIndex).then((root) => hashContext(root, { inline: true }));
+      hashed = (async () => {
+        const layers = sourceLayers(from, stageIndex);
+        const statCacheFile = path.join(store, 'cache', 'trees', `${cacheKey({ chain: layers.map((l) => l.diffId) }).slice(7, 39)}.statcache`);
+        let mountedRoot: Promise<string> | undefined;
+        const root = () => (mountedRoot ??= snapshots.view(layers));
+        if (existsSync(statCacheFile)) {
+          try {
+            const restored = await hashContext(path.join(scratch, 'unmounted'), { inline: true, statCacheFile, immutable: true });
+            pendingRoots.set(restored, root);
+            return restored;
+          } catch {
+            // Not restorable after all (damaged): hash the mounted files below.
+          }
+        }
+        return hashContext(await root(), { inline: true, statCacheFile, immutable: true });
+      })();
       sourceHashes.set(key, hashed);
     }
     return hashed;
   };
 
-  /** The root filesystem of a stage or image that COPY --from or a mount's from= reads. */
-  const sourceRoot = async (from: string, stageIndex: number | undefined): Promise<string> => {
-    if (stageIndex !== undefined) return snapshots.view(states.get(stageIndex)!.layers);
+  /** Where a hashed source's files are, mounting them first if they came from the store's record. */
+  const rootOf = (hashed: HashedContext): Promise<string> => pendingRoots.get(hashed)?.() ?? Promise.resolve(hashed.root);
+
+  /** The layers of a stage or image that COPY --from or a mount's from= reads. */
+  const sourceLayers = (from: string, stageIndex: number | undefined): readonly LayerRef[] => {
+    if (stageIndex !== undefined) return states.get(stageIndex)!.layers;
     const image = requireImage(store, from);
     const manifest = readManifest(store, image.manifest);
     const diffIds = readConfig(store, manifest).rootfs.diff_ids;
-    return snapshots.view(manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: diffIds[i]! })));
+    return manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: diffIds[i]! }));
   };
 
   /** At most `jobs` RUN commands execute at once, across all stages. */
@@ -302,7 +324,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         return previousDir && previous!.files[destRel] === signature ? path.join(previousDir, destRel) : undefined;
       };
       return copyInto(ws.root, {
-        srcRoot: c.srcCtx.root, placed: destIsFile ? [{ src: c.selection.placed[0]!.src, dest: '' }] : c.selection.placed, dest: c.dest, destIsFile,
+        srcRoot: await rootOf(c.srcCtx), placed: destIsFile ? [{ src: c.selection.placed[0]!.src, dest: '' }] : c.selection.placed, dest: c.dest, destIsFile,
         owner, chmod: c.chmod, where: c.where, writeRoot: ws.writeRoot, reuse,
       });
     });
@@ -357,7 +379,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const workdir = c.workdir || '/';
         const network = typeof step.flags.network === 'string' ? (step.flags.network as 'default' | 'none' | 'host') : 'default';
         const runMounts = await prepareRunMounts(step.mounts, {
-          store, scratch, context: ctx, where, secrets: options.secrets ?? new Map(), filesOf: hashedSource, resolveTarget: (t) => resolveInContainer(c, t),
+          store, scratch, context: ctx, where, secrets: options.secrets ?? new Map(), filesOf: hashedSource, rootOf, resolveTarget: (t) => resolveInContainer(c, t),
         });
         return {
           key: cacheKey({ parent: state.key, op: 'RUN', argv, scripts: scripts.length ? scripts : undefined, env: keyEnv, user, workdir, network, mounts: runMounts.key.length ? runMounts.key : undefined }),

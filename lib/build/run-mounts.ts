@@ -27,6 +27,8 @@ export interface MountSources {
   readonly secrets: ReadonlyMap<string, Buffer>;
   /** The hashed files of the stage or image a mount names with from=. */
   readonly filesOf: (from: string) => Promise<HashedContext>;
+  /** Where a hashed source's files are on disk (mounted on first use). */
+  readonly rootOf: (files: HashedContext) => Promise<string>;
   /** A mount target as the container sees it (relative ones under WORKDIR). */
   readonly resolveTarget: (target: string) => string;
 }
@@ -71,9 +73,9 @@ async function holdLock(store: string, id: string, wait: boolean): Promise<(() =
 }
 
 /** Lays the selected files out under `dir` (hard links where they can be, for read-only use; else copies). */
-function layOut(ctx: HashedContext, selection: Selection, dir: string, link: boolean): void {
+function layOut(root: string, selection: Selection, dir: string, link: boolean): void {
   for (const { src, dest } of selection.placed) {
-    const from = path.join(ctx.root, src);
+    const from = path.join(root, src);
     const to = path.join(dir, dest);
     const st = lstatSync(from);
     if (st.isDirectory()) {
@@ -112,8 +114,9 @@ export async function prepareRunMounts(specs: readonly Mount[], src: MountSource
           const farm = mkdtempSync(path.join(src.scratch, 'bind-'));
           chmodSync(farm, 0o755);
           let root = farm;
-          if (isDir) layOut(ctx, selection, farm, m.readOnly);
-          else copyOrLink(path.join(ctx.root, selection.placed[0]!.src), (root = path.join(farm, 'file')), m.readOnly);
+          const filesRoot = await src.rootOf(ctx);
+          if (isDir) layOut(filesRoot, selection, farm, m.readOnly);
+          else copyOrLink(path.join(filesRoot, selection.placed[0]!.src), (root = path.join(farm, 'file')), m.readOnly);
           out.mounts.push({ kind: 'bind', source: root, target, readonly: m.readOnly });
         });
         break;
@@ -125,7 +128,8 @@ export async function prepareRunMounts(specs: readonly Mount[], src: MountSource
         const seed = m.from ? selectFrom(await src.filesOf(m.from), m.source, 'cache') : undefined;
         key.push({ type: 'cache', target, id, sharing: m.sharing, mode: m.mode, uid: m.uid, gid: m.gid, ro: m.readOnly, seed: seed?.selection.digest });
         openers.push(async (out) => {
-          let dir = cacheMountDir(src.store, id, m, seed && ((data) => layOut(seed.ctx, seed.selection, data, false)));
+          const seedRoot = seed && (await src.rootOf(seed.ctx));
+          let dir = cacheMountDir(src.store, id, m, seed && ((data) => layOut(seedRoot!, seed.selection, data, false)));
           if (m.sharing !== 'shared') {
             const release = await holdLock(src.store, id, m.sharing === 'locked');
             if (release) {

@@ -37,6 +37,13 @@ export interface ContextOptions {
   readonly inline?: boolean;
   /** Entries to walk or verify in the calling thread before the workers take over (tuning and tests). */
   readonly inlineBudget?: number;
+  /**
+   * The tree cannot have changed since its stat cache was written (it is a
+   * stack of committed layers, named by their digests): a cache that
+   * restores is taken as it is, without looking at the disk, and `root`
+   * need not exist until something reads the files.
+   */
+  readonly immutable?: boolean;
 }
 
 export interface ContextStats {
@@ -179,7 +186,6 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
   const patterns = options.ignorePatterns ?? [];
   const matcher = compileIgnore(patterns);
   const takenAtNs = nowNs();
-  const tree = rootEntry(absRoot);
   const loaded = options.statCacheFile ? loadStatCache(options.statCacheFile) : { cache: undefined, warning: undefined };
   const cache = loaded.cache;
   const warnings = loaded.warning ? [loaded.warning] : [];
@@ -188,7 +194,12 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
   if (!options.inline && !poolIsRunning() && (!cache || cache.count > BUDGET_BOOTING)) prestartPool();
 
   const warm = cache && cache.patternsKey === patternsKey(patterns) && cache.paths[0] === '' ? restoreTree(absRoot, matcher, patterns, cache, warnings) : undefined;
-  const ctx = warm ? await refreshFromDisk(warm, options) : await walkAndHash(absRoot, tree, matcher, patterns, cache, warnings, takenAtNs, options);
+  if (warm && options.immutable) {
+    count(warm.stats, warm.tree);
+    warm.stats.cacheHits = warm.stats.files;
+    return warm;
+  }
+  const ctx = warm ? await refreshFromDisk(warm, options) : await walkAndHash(absRoot, rootEntry(absRoot), matcher, patterns, cache, warnings, takenAtNs, options);
   const changed = !warm || ctx.stats.hashedFiles > 0 || ctx.takenAtNs !== cache!.takenAtNs;
   if (options.statCacheFile && changed) persistStatCache(ctx, options.statCacheFile);
   return ctx;

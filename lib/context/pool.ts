@@ -3,8 +3,9 @@
  * reused for the life of the process (watch mode hashes through the same
  * threads on every edit). Work goes out in batches, never a task per file.
  */
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { readRecord, type HashRecord } from './hash-record.js';
 import type { StatCache } from './stat-cache.js';
 import { unpackRecords, verifyRange, type PackedRecords, type StatRecord } from './walk-core.js';
@@ -19,8 +20,12 @@ export function hashThreads(): number {
   return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : availableParallelism();
 }
 
+/** piscina is loaded when a pool is first wanted: a build served from the stat cache never pays for it. */
+const load = createRequire(import.meta.url);
+
 function getPool(): Piscina {
-  pool ??= new Piscina({ filename: WORKER, minThreads: hashThreads(), maxThreads: hashThreads(), idleTimeout: 60_000, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+  const { Piscina: PiscinaPool } = load('piscina') as typeof import('piscina');
+  pool ??= new PiscinaPool({ filename: WORKER, minThreads: hashThreads(), maxThreads: hashThreads(), idleTimeout: 60_000, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
   return pool;
 }
 

@@ -10,11 +10,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { extract as tarExtract } from 'tar-stream';
+
 import { putBlobFile, tempPath, type Descriptor } from '../cache/index.js';
 import { hostPlatform } from '../dockerfile/index.js';
 import { ImageError } from '../errors/index.js';
-import { writeDirectoryLayer, writeLayer, type LayerBlob } from '../snapshot/index.js';
+import { tarExtract, writeDirectoryLayer, writeLayer, type LayerBlob } from '../snapshot/index.js';
 import { REF_NAME, type ImageConfig, type ImageIndex, type Manifest } from './oci.js';
 import { normalizeRef, tagImage } from './refs.js';
 import { writeImage } from './write.js';

@@ -6,7 +6,8 @@
 import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { pack as tarPack, type Pack } from 'tar-stream';
+import type { Pack } from 'tar-stream';
+import { tarPack } from '../snapshot/index.js';
 import { blobPath, type Descriptor } from '../cache/index.js';
 import { ImageError } from '../errors/index.js';
 import { MEDIA, REF_NAME, type ImageIndex } from './oci.js';

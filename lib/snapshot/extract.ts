@@ -10,7 +10,8 @@
 import { lstatSync, mkdirSync, rmSync, symlinkSync, linkSync, chmodSync, lchownSync, utimesSync, lutimesSync, readdirSync, createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { extract as tarExtract, type Header } from 'tar-stream';
+import type { Header } from 'tar-stream';
+import { tarExtract } from './tar.js';
 import { SnapshotError } from '../errors/index.js';
 import { openDecompressed } from './compression.js';
 

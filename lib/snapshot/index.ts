@@ -5,3 +5,4 @@ export { scanTree, diffTrees, type TreeScan, type TreeDiff } from './diff.js';
 export { openSnapshotter, SNAPSHOTTER_CHOICES, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from './snapshotter.js';
 export { unmountBelow } from './overlay.js';
 export { compressionOf, isTarArchive, openDecompressed, type Compression } from './compression.js';
+export { tarExtract, tarPack } from './tar.js';

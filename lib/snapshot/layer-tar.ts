@@ -10,7 +10,8 @@ import path from 'node:path';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { pack as tarPack, type Header, type Pack } from 'tar-stream';
+import type { Header, Pack } from 'tar-stream';
+import { tarPack } from './tar.js';
 import { blobWriter } from '../cache/index.js';
 
 export interface LayerBlob {

@@ -13,6 +13,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { release } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -105,6 +106,10 @@ async function probe(store: string): Promise<string | undefined> {
   if (!existsSync(HELPER)) return 'the strata-ovl helper was not built (it needs a C compiler: apt-get install gcc libc6-dev, then npm run build)';
   if (process.getuid?.() !== 0) return 'mounting overlayfs needs root';
   ensureEmpty(store);
+  // A store on which overlay mounted once under this kernel still will: the answer is kept, saving four processes a build.
+  const proof = path.join(snapshotsDir(store), '.overlay-works');
+  const machine = `${release()} ${HELPER}\n`;
+  if (existsSync(proof) && readFileSync(proof, 'utf8') === machine) return undefined;
   const dir = tempPath(store, 'probe');
   mkdirSync(dir);
   const [upper, work, target] = ['u', 'w', 'm'].map((n) => path.join(dir, n)) as [string, string, string];
@@ -114,6 +119,7 @@ async function probe(store: string): Promise<string | undefined> {
     await helper(['opaque', upper]);
     await mountOverlay(store, [EMPTY], target, { upper, work });
     await unmount(target);
+    writeFileSync(proof, machine);
     return undefined;
   } catch (e) {
     return (e as Error).message.split('\n')[0];
