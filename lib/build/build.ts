@@ -23,6 +23,7 @@ import { runCommand, SCRIPT_DIR } from './run-command.js';
 import { prepareRunMounts } from './run-mounts.js';
 import { resolveOwner, resolveUser } from './users.js';
 import type { EventSink } from './events.js';
+import { describeCause, explainMiss, readInputsRecord, readKeysRecord, writeInputsRecord, writeKeysRecord, type InputsRecord, type StepInputs } from './explain.js';
 
 export interface BuildOptions {
   readonly store: string;
@@ -35,6 +36,8 @@ export interface BuildOptions {
   readonly noCache: boolean;
   /** Secrets for RUN --mount=type=secret, by id (never in a key, a layer or an event). */
   readonly secrets?: ReadonlyMap<string, Buffer>;
+  /** Where the inputs of this Dockerfile's steps are kept between builds, to say why a step missed. */
+  readonly inputsFile?: string;
   /** At most this many RUN commands at once (default: the number of cores). */
   readonly jobs?: number;
   /** How root filesystems are assembled (default auto: overlay where it mounts, else copy). */
@@ -50,6 +53,14 @@ export interface BuildResult {
   readonly cached: number;
   readonly executed: number;
   readonly snapshotter: SnapshotterKind;
+}
+
+/** A filesystem step: its key, what went into it, and how to carry it out on a miss. */
+interface FilesystemStep {
+  readonly key: string;
+  readonly inputs: StepInputs;
+  readonly execute: () => Promise<LayerRef | null>;
+  readonly after?: () => void;
 }
 
 interface StageState {
@@ -155,6 +166,18 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
    * looking at a file; the files are mounted only when a step reads them.
    */
   const sourceHashes = new Map<string, Promise<HashedContext>>();
+
+  /**
+   * The inputs of each step in the last build of this Dockerfile and
+   * context (read at the first miss: for a big COPY they are big), and
+   * their keys (small, read every build) to know which records to renew.
+   */
+  let previousInputs: InputsRecord | undefined;
+  const lastInputs = (): InputsRecord => (previousInputs ??= options.inputsFile ? readInputsRecord(options.inputsFile) : {});
+  let previousKeys: Record<string, string> | undefined;
+  const lastKeys = (): Record<string, string> => (previousKeys ??= options.inputsFile ? readKeysRecord(`${options.inputsFile}.keys`) : {});
+  const currentInputs: InputsRecord = {};
+  const currentKeys: Record<string, string> = {};
   const pendingRoots = new WeakMap<HashedContext, () => Promise<string>>();
   const hashedSource = (from: string): Promise<HashedContext> => {
     const stageIndex = stageOfRef(plan, from);
@@ -224,6 +247,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       states.set(index, state);
       const label = stage.name ?? `stage-${index}`;
       const fsSteps = stage.steps.filter((st) => !METADATA.has(st.instruction));
+      let missed = false;
       for (const step of stage.steps) {
         if (cancel.signal.aborted) throw new CancelledError(`the build was cancelled before ${plan.file}:${step.line}`, { hint: 'it was interrupted (Ctrl-C, SIGTERM, a failing sibling stage, or a newer build replacing it)' });
         const metadata = METADATA.has(step.instruction);
@@ -248,6 +272,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         try {
           fs = await filesystemStep(step, state, ctx, where, id, execTime);
           record = !options.noCache ? readCacheRecord(store, fs.key) : undefined;
+          const identity = `${label}#${fsSteps.indexOf(step)}`;
+          if (!record && !missed) {
+            // The first miss of a stage says why; the steps after it miss because it did.
+            missed = true;
+            const cause = explainMiss(lastInputs()[identity], fs.inputs, { noCache: options.noCache, first: fsSteps.indexOf(step) === 0 });
+            onEvent({ type: 'step-explain', id, cause, text: describeCause(cause), time: Date.now() });
+          }
+          if (lastKeys()[identity] !== fs.key) {
+            currentInputs[identity] = fs.inputs;
+            currentKeys[identity] = fs.key;
+          }
           if (record) {
             layer = record.layer;
             created = record.created;
@@ -295,6 +330,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   } finally {
     await snapshots.dispose();
     rmSync(scratch, { recursive: true, force: true });
+    // What the steps that ran were made of, for the next build to explain its misses against.
+    if (options.inputsFile && Object.keys(currentInputs).length) {
+      writeInputsRecord(options.inputsFile, { ...lastInputs(), ...currentInputs });
+      writeKeysRecord(`${options.inputsFile}.keys`, { ...lastKeys(), ...currentKeys });
+    }
   }
 
   /**
@@ -334,7 +374,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
 
   /** ADD of an http(s) URL: downloaded, never unpacked; keyed by --checksum, or else by the content downloaded. */
-  async function remoteAdd(step: PlannedStep, state: StageState, sources: readonly string[], where: { file: string; line: number }): Promise<{ key: string; execute: () => Promise<LayerRef | null> }> {
+  async function remoteAdd(step: PlannedStep, state: StageState, sources: readonly string[], where: { file: string; line: number }): Promise<FilesystemStep> {
     if (sources.length !== 1) throw new BuildError('ADD of a URL takes that URL as its only source', where, { hint: 'write one ADD per URL' });
     const url = sources[0]!;
     const checksum = typeof step.flags.checksum === 'string' ? parseChecksum(step.flags.checksum, where) : undefined;
@@ -345,8 +385,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const chown = typeof step.flags.chown === 'string' ? step.flags.chown : undefined;
     // Without a checksum the content is the key: it must be downloaded to know whether the step is a hit.
     const fetched = checksum ? undefined : await download(url, scratch, where, cancel.signal);
+    const content = checksum ? `${checksum.algorithm}:${checksum.hex}` : fetched!.digest;
     return {
-      key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: 'ADD-url', name, content: checksum ? `${checksum.algorithm}:${checksum.hex}` : fetched!.digest, dest, destDir: rawDest.endsWith('/'), chown, chmod }),
+      key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: 'ADD-url', name, content, dest, destDir: rawDest.endsWith('/'), chown, chmod }),
+      inputs: { text: displayText(step), line: step.line, parent: step.flags.link === true ? 'link' : state.key, other: content },
       execute: () => inWorkspace(state, { reportsWrites: true }, async (ws) => {
         const got = fetched ?? await download(url, scratch, where, cancel.signal, checksum);
         chmodSync(got.file, 0o600); // Docker's mode for a downloaded file
@@ -358,13 +400,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
 
   /** The key of a filesystem step and how to carry it out on a miss. */
-  async function filesystemStep(step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number, execTime: { seconds: number; startedAt: number }): Promise<{ key: string; execute: () => Promise<LayerRef | null>; after?: () => void }> {
+  async function filesystemStep(step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number, execTime: { seconds: number; startedAt: number }): Promise<FilesystemStep> {
     const c = state.config;
+    const base = { text: displayText(step), line: step.line, parent: step.flags.link === true ? 'link' : state.key };
     switch (step.instr.kind) {
       case 'WORKDIR': {
         const dir = resolveInContainer(c, step.args[0] ?? '/');
         return {
           key: cacheKey({ parent: state.key, op: 'WORKDIR', path: dir }),
+          inputs: { ...base, settings: { WORKDIR: dir } },
           after: () => { c.workdir = dir; },
           execute: () => inWorkspace(state, { reportsWrites: true }, async (ws) => ensureDirs(ws.root, dir, where, ws.writeRoot)),
         };
@@ -383,6 +427,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         });
         return {
           key: cacheKey({ parent: state.key, op: 'RUN', argv, scripts: scripts.length ? scripts : undefined, env: keyEnv, user, workdir, network, mounts: runMounts.key.length ? runMounts.key : undefined }),
+          inputs: {
+            ...base, args: step.argsInScope, env: Object.fromEntries(c.env), settings: { USER: user ?? '', WORKDIR: workdir, network, SHELL: JSON.stringify(shellOf(c)) },
+            other: cacheKey({ scripts, mounts: runMounts.key }),
+          },
           execute: () => inWorkspace(state, { mountPoints: SANDBOX_MOUNT_POINTS }, async (ws) => {
             const runUser = user ? resolveUser(ws.root, user, where) : undefined;
             const opened = await runMounts.open();
@@ -464,6 +512,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const chown = typeof step.flags.chown === 'string' ? step.flags.chown : undefined;
         return {
           key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: archive ? 'ADD-unpack' : 'COPY', sources: selection.digest, dest, destDir: rawDest.endsWith('/'), chown, chmod, from: from ? 'content' : undefined }),
+          inputs: { ...base, files: Object.fromEntries(selection.files.map((f) => { const e = srcCtx.index.get(f); return [f, e ? `${e.digest.toString('hex')}:${e.mode.toString(8)}` : '']; })), other: selection.digest },
           // ADD unpacks a local tar archive into the destination directory (safely: nothing may escape it).
           execute: () => archive
             ? inWorkspace(state, {}, async (ws) => {

@@ -1,4 +1,5 @@
 /** The typed progress events a build emits; only lib/ui turns them into text. */
+import type { MissCause } from './explain.js';
 
 export type BuildEvent =
   | { readonly type: 'build-start'; readonly file: string; readonly target: string | null; readonly snapshotter: 'overlay' | 'copy'; readonly stages: number; readonly steps: number }
@@ -17,6 +18,8 @@ export type BuildEvent =
       readonly cached: boolean;
       readonly time: number;
     }
+  /** Why a stage's first missed step missed (see explain.ts). */
+  | { readonly type: 'step-explain'; readonly id: number; readonly cause: MissCause; readonly text: string; readonly time: number }
   | { readonly type: 'step-error'; readonly id: number; readonly message: string; readonly time: number }
   | { readonly type: 'image'; readonly digest: string; readonly config: string; readonly tags: readonly string[]; readonly seconds: number }
   | { readonly type: 'output'; readonly format: string; readonly dest: string };

@@ -2,3 +2,4 @@
 export { build, type BuildOptions, type BuildResult } from './build.js';
 export type { BuildEvent, EventSink } from './events.js';
 export { isRemoteSource } from './remote.js';
+export { describeCause, type MissCause, type StepInputs } from './explain.js';

@@ -1,5 +1,5 @@
 /** lib/cache: the strata store: where it lives, content-addressed blobs, cache keys and records, locks. */
-export { resolveStoreDir, statCachePath } from './store-location.js';
+export { resolveStoreDir, statCachePath, stepInputsPath } from './store-location.js';
 export { blobPath, blobWriter, hasBlob, putBlob, putBlobFile, sweepStaleTemp, tempPath, type BlobWriter, type Descriptor } from './blobs.js';
 export { withStoreLock } from './lock.js';
 export { cacheKey, canonicalJSONOf } from './key.js';

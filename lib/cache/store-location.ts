@@ -15,3 +15,9 @@ export function statCachePath(storeDir: string, contextRoot: string): string {
   const key = createHash('sha256').update(path.resolve(contextRoot)).digest('hex').slice(0, 32);
   return path.join(storeDir, 'context-cache', `${key}.statcache`);
 }
+
+/** Where the inputs of a Dockerfile's steps in one context are kept between builds (to explain cache misses). */
+export function stepInputsPath(storeDir: string, contextRoot: string, dockerfile: string): string {
+  const key = createHash('sha256').update(`${path.resolve(contextRoot)}\0${dockerfile}`).digest('hex').slice(0, 32);
+  return path.join(storeDir, 'cache', 'explain', `${key}.json`);
+}

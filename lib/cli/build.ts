@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from '../build/index.js';
-import { resolveStoreDir, statCachePath } from '../cache/index.js';
+import { resolveStoreDir, statCachePath, stepInputsPath } from '../cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
 import { UsageError } from '../errors/index.js';
 import { exportImage, normalizeRef } from '../image/index.js';
@@ -14,7 +14,7 @@ import type { Session } from './session.js';
 
 export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
                     [--progress auto|plain|tty|json] [--output type=oci|docker,dest=PATH]
-                    [--secret id=ID,src=FILE|env=VAR]... [--jobs N]
+                    [--secret id=ID,src=FILE|env=VAR]... [--jobs N] [--explain]
                     [--snapshotter auto|overlay|copy] [--store DIR] CONTEXT
 
 Builds the image: every stage the target needs, each filesystem step from
@@ -23,6 +23,8 @@ the cache when its key was seen before. -t names the result in the store;
 docker save archive. --secret makes a value available to RUN
 --mount=type=secret,id=ID without it entering the image, the cache or the
 output; --jobs bounds the RUN commands running at once (default: cores).
+--explain says, for the first step of each stage that missed the cache,
+what changed since the last build (files, a build arg, the line, the base).
 --snapshotter (default $STRATA_SNAPSHOTTER, else auto)
 picks how RUN gets its root filesystem: overlay mounts the stored layers
 (root only), copy applies them into a directory; auto is overlay where it
@@ -87,6 +89,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       snapshotter: { type: 'string' },
       secret: { type: 'string', multiple: true },
       jobs: { type: 'string' },
+      explain: { type: 'boolean' },
     },
   });
   if (positionals.length !== 1) throw new UsageError('build needs exactly one CONTEXT', { hint: 'strata build -t app .' });
@@ -101,8 +104,9 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
   const { input, typed, plan } = loadPlan(session, { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'], store });
   const ignoreFile = findIgnoreFile(input.contextDir, input.path);
   const tty = progress === 'tty' || (progress === 'auto' && process.stderr.isTTY && process.env.TERM !== 'dumb');
-  const live = tty ? ttyReporter(process.stderr, session.err) : undefined;
-  const report = progress === 'json' ? jsonReporter(writeOut) : live ? live.report : plainReporter(writeErr);
+  const explain = values.explain === true;
+  const live = tty ? ttyReporter(process.stderr, session.err, Date.now, { explain }) : undefined;
+  const report = progress === 'json' ? jsonReporter(writeOut) : live ? live.report : plainReporter(writeErr, { explain });
   const abort = new AbortController();
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
@@ -115,6 +119,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       plan,
       ignorePatterns: ignoreFile ? loadIgnoreFile(ignoreFile) : [],
       statCacheFile: statCachePath(store, input.contextDir),
+      inputsFile: stepInputsPath(store, input.contextDir, input.path ?? 'stdin'),
       tags,
       noCache: values['no-cache'] === true,
       snapshotter,

@@ -9,7 +9,7 @@ import { formatBytes } from './progress.js';
 
 export type Reporter = (event: BuildEvent) => void;
 
-export function plainReporter(write: (line: string) => void): Reporter {
+export function plainReporter(write: (line: string) => void, options: { explain?: boolean } = {}): Reporter {
   const startedAt = new Map<number, number>();
   return (e) => {
     switch (e.type) {
@@ -28,6 +28,9 @@ export function plainReporter(write: (line: string) => void): Reporter {
         break;
       case 'step-cached':
         write(`#${e.id} CACHED`);
+        break;
+      case 'step-explain':
+        if (options.explain) write(`#${e.id} CACHE MISS: ${e.text}`);
         break;
       case 'step-done':
         if (!e.cached) write(`#${e.id} DONE ${e.seconds.toFixed(1)}s`);

@@ -29,13 +29,14 @@ interface StepView {
   end: number | undefined;
   state: 'running' | 'cached' | 'done' | 'error';
   message: string | undefined;
+  why: string | undefined;
   readonly logs: string[];
 }
 
 const LOG_LINES = 5;
 const TICK_MS = 100;
 
-export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Date.now): TtyReporter {
+export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Date.now, options: { explain?: boolean } = {}): TtyReporter {
   const started = now();
   const steps: StepView[] = [];
   const byId = new Map<number, StepView>();
@@ -62,7 +63,8 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
       const time = st.state === 'cached' ? '0.0s' : seconds(st.start, st.end);
       const line = fit(head, time);
       const body = st.state === 'error' ? paint(style, 'red', line) : st.state === 'running' ? paint(style, 'cyan', line) : line;
-      const extra = st.state === 'running' ? st.logs.map((l) => paint(style, 'dim', fit(`    ${l}`))) : [];
+      const extra = st.why ? [paint(style, 'yellow', fit(`    cache miss: ${st.why}`))] : [];
+      if (st.state === 'running') extra.push(...st.logs.map((l) => paint(style, 'dim', fit(`    ${l}`))));
       if (st.state === 'error' && st.message) extra.push(paint(style, 'red', fit(`    ERROR: ${st.message}`)));
       return [body, ...extra];
     });
@@ -94,7 +96,7 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
         context = `context: ${e.files.toLocaleString('en-US')} files, ${formatBytes(e.bytes)} (${e.cacheHits.toLocaleString('en-US')} from the stat cache) ${e.seconds.toFixed(2)}s`;
         break;
       case 'step-start': {
-        const view: StepView = { id: e.id, label: `[${e.stage} ${e.index}/${e.count}] ${e.text}`, start: e.time, end: undefined, state: 'running', message: undefined, logs: [] };
+        const view: StepView = { id: e.id, label: `[${e.stage} ${e.index}/${e.count}] ${e.text}`, start: e.time, end: undefined, state: 'running', message: undefined, why: undefined, logs: [] };
         steps.push(view);
         byId.set(e.id, view);
         break;
@@ -109,6 +111,11 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
       case 'step-cached': {
         const view = byId.get(e.id);
         if (view) view.state = 'cached';
+        break;
+      }
+      case 'step-explain': {
+        const view = byId.get(e.id);
+        if (view && options.explain) view.why = e.text;
         break;
       }
       case 'step-done': {

@@ -33,6 +33,8 @@ function need(tool: string, why: string): void {
 
 interface Outcome {
   readonly steps: { text: string; cached: boolean }[];
+  /** Why each stage's first missed step missed: `text: explanation`. */
+  readonly explained: string[];
   readonly digest: string;
   readonly executed: number;
   readonly logs: string[];
@@ -49,6 +51,7 @@ async function strataBuild(dir: string, options: { buildArgs?: Record<string, st
   const result = await build({
     store, contextDir: dir, typed, plan, ignorePatterns: ignore ? loadIgnoreFile(ignore) : [], tags: options.tags ?? [], noCache: options.noCache ?? false,
     statCacheFile: path.join(scratch, `${path.basename(dir)}.statcache`), onEvent: (e) => events.push(e), snapshotter: SNAPSHOTTER,
+    inputsFile: path.join(scratch, `${path.basename(dir)}.inputs`),
   });
   assert.equal(result.snapshotter, SNAPSHOTTER);
   const texts = new Map<number, string>();
@@ -57,7 +60,8 @@ async function strataBuild(dir: string, options: { buildArgs?: Record<string, st
     if (e.type === 'step-start') texts.set(e.id, e.text);
     if (e.type === 'step-done') steps.push({ text: texts.get(e.id)!, cached: e.cached });
   }
-  return { steps, digest: result.manifest.digest, executed: result.executed, logs: events.flatMap((e) => (e.type === 'step-log' ? [e.line] : [])) };
+  const explained = events.flatMap((e) => (e.type === 'step-explain' ? [`${texts.get(e.id)}: ${e.text}`] : []));
+  return { steps, explained, digest: result.manifest.digest, executed: result.executed, logs: events.flatMap((e) => (e.type === 'step-log' ? [e.line] : [])) };
 }
 
 const cachedOf = (o: Outcome) => o.steps.map((s) => `${s.cached ? 'CACHED' : 'RAN   '} ${s.text}`);
@@ -188,6 +192,27 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     // An ENV change reaches the first RUN after it (which gets it as environment); everything after a miss misses.
     writeFileSync(path.join(dir, 'Dockerfile'), APP.Dockerfile.replace('ENV GREETING=hi', 'ENV GREETING=hello'));
     assert.deepEqual((await strataBuild(dir)).steps.map((s) => s.cached), [true, true, false, false, false]);
+  });
+
+  it('says why the first missed step of each stage missed: files, a build arg, the line, the base, --no-cache', async () => {
+    const dir = project({
+      Dockerfile: 'FROM busybox:local AS base\nARG MODE=dev\nRUN echo $MODE > /mode\nFROM base\nCOPY src/ /app/\nRUN ls /app\n',
+      'src/a.txt': 'a', 'src/b.txt': 'b',
+    });
+    assert.deepEqual((await strataBuild(dir)).explained, ['RUN echo $MODE > /mode: no earlier build of this step', 'COPY src/ /app/: no earlier build of this step']);
+    writeFileSync(path.join(dir, 'src/a.txt'), 'A');
+    writeFileSync(path.join(dir, 'src/c.txt'), 'c');
+    rmSync(path.join(dir, 'src/b.txt'));
+    assert.deepEqual((await strataBuild(dir)).explained, ['COPY src/ /app/: files changed: modified src/a.txt; added src/c.txt; removed src/b.txt']);
+    writeFileSync(path.join(dir, 'Dockerfile'), readFileSync(path.join(dir, 'Dockerfile'), 'utf8').replace('RUN ls /app', 'RUN ls -l /app'));
+    assert.deepEqual((await strataBuild(dir)).explained, ['RUN ls -l /app: line 6 changed: "RUN ls /app" -> "RUN ls -l /app"']);
+    // A build arg reaches the base stage's RUN; the stage built on it misses because its base changed.
+    assert.deepEqual((await strataBuild(dir, { buildArgs: { MODE: 'prod' } })).explained, [
+      'RUN echo $MODE > /mode: build arg MODE changed: "dev" -> "prod"',
+      'COPY src/ /app/: the base image or stage changed',
+    ]);
+    assert.deepEqual((await strataBuild(dir, { buildArgs: { MODE: 'prod' } })).explained, []);
+    assert.deepEqual((await strataBuild(dir, { buildArgs: { MODE: 'prod' }, noCache: true })).explained, ['RUN echo $MODE > /mode: --no-cache', 'COPY src/ /app/: --no-cache']);
   });
 
   it('--no-cache runs everything, and its fresh layers serve the next build', async () => {
