@@ -32,6 +32,8 @@ export interface BuildOptions {
   readonly plan: Plan;
   readonly ignorePatterns: readonly string[];
   readonly statCacheFile?: string | undefined;
+  /** The context already hashed (and kept current by the watcher); otherwise it is hashed from contextDir. */
+  readonly context?: HashedContext;
   readonly tags: readonly string[];
   readonly noCache: boolean;
   /** Secrets for RUN --mount=type=secret, by id (never in a key, a layer or an event). */
@@ -186,7 +188,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (!hashed) {
       hashed = (async () => {
         const layers = sourceLayers(from, stageIndex);
-        const statCacheFile = path.join(store, 'cache', 'trees', `${cacheKey({ chain: layers.map((l) => l.diffId) }).slice(7, 39)}.statcache`);
+        const statCacheFile = path.join(store, 'cache', 'trees', `${cacheKey({ chain: layers.map((l) => l.diffId), snapshotter: snapshots.kind }).slice(7, 39)}.statcache`);
         let mountedRoot: Promise<string> | undefined;
         const root = () => (mountedRoot ??= snapshots.view(layers));
         if (existsSync(statCacheFile)) {
@@ -236,7 +238,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   try {
     const t0 = Date.now();
-    const ctx = await hashContext(options.contextDir, { ignorePatterns: options.ignorePatterns, statCacheFile: options.statCacheFile });
+    // The dev loop hands over the context it keeps up to date; a build on its own hashes it here.
+    const ctx = options.context ?? await hashContext(options.contextDir, { ignorePatterns: options.ignorePatterns, statCacheFile: options.statCacheFile });
     onEvent({ type: 'context', files: ctx.stats.files, bytes: ctx.stats.bytes, cacheHits: ctx.stats.cacheHits, seconds: (Date.now() - t0) / 1000 });
 
     // Stages of one level need nothing from each other: they build at the same time. When one
@@ -356,9 +359,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const layer = await inWorkspace(state, { reportsWrites: true }, async (ws) => {
       const owner = resolveOwner(ws.root, c.chown, c.where);
       const destIsFile = c.destIsFile(ws.root);
-      const reuse = ws.writeRoot === ws.root ? undefined : (destRel: string, src: string, st: Stats) => {
+      const linkable = ws.writeRoot !== ws.root;
+      const reuse = (destRel: string, src: string, st: Stats) => {
         const entry = c.srcCtx.index.get(src);
         if (entry?.kind !== 'file') return undefined;
+        // What is copied must be what was hashed, or the layer would not be what its key says.
+        if (!c.from && (st.size !== Number(entry.stat.size) || Math.floor(st.mtimeMs) !== Number(entry.stat.mtimeNs / 1_000_000n))) {
+          throw new BuildError(`${src} changed while the build was copying it`, c.where, { hint: 'build again (strata dev --watch does so by itself when the edits stop)' });
+        }
+        if (!linkable) return undefined;
         const signature = `${entry.digest.toString('hex')}:${c.chmod ?? st.mode & 0o7777}:${owner.uid}:${owner.gid}:${Math.floor(st.mtimeMs)}`;
         signatures[destRel] = signature;
         return previousDir && previous!.files[destRel] === signature ? path.join(previousDir, destRel) : undefined;
