@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync, 
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { cacheKey, readCacheRecord, readCopyRecord, sweepStaleTemp, tempPath, writeCacheRecord, writeCopyRecord, type Descriptor, type LayerRef } from '../cache/index.js';
-import { hashContext, selectSources, type HashedContext } from '../context/index.js';
+import { fileDigest, hashContext, selectSources, type HashedContext } from '../context/index.js';
 import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
 import { BuildError, CancelledError, ContextError, ImageError, SnapshotError } from '../errors/index.js';
 import { runInSandbox, SANDBOX_MOUNT_POINTS, type SandboxMount } from '../exec/index.js';
@@ -55,6 +55,8 @@ export interface BuildResult {
   readonly cached: number;
   readonly executed: number;
   readonly snapshotter: SnapshotterKind;
+  /** The image's layers, bottom first. */
+  readonly layers: readonly LayerRef[];
 }
 
 /** A filesystem step: its key, what went into it, and how to carry it out on a miss. */
@@ -329,7 +331,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const manifest = await writeImage(store, final.layers, config);
     for (const tag of options.tags) await tagImage(store, tag, manifest);
     onEvent({ type: 'image', digest: manifest.digest, config: '', tags: options.tags, seconds: (Date.now() - started) / 1000 });
-    return { manifest, config, cached, executed, snapshotter: snapshots.kind };
+    return { manifest, config, cached, executed, snapshotter: snapshots.kind, layers: final.layers };
   } finally {
     await snapshots.dispose();
     rmSync(scratch, { recursive: true, force: true });
@@ -364,7 +366,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const entry = c.srcCtx.index.get(src);
         if (entry?.kind !== 'file') return undefined;
         // What is copied must be what was hashed, or the layer would not be what its key says.
-        if (!c.from && (st.size !== Number(entry.stat.size) || Math.floor(st.mtimeMs) !== Number(entry.stat.mtimeNs / 1_000_000n))) {
+        const restated = st.size !== Number(entry.stat.size) || Math.floor(st.mtimeMs) !== Number(entry.stat.mtimeNs / 1_000_000n);
+        // A file rewritten with the same bytes (an editor, a tool) is fine: only different content is refused.
+        if (!c.from && restated && !fileDigest(path.join(c.srcCtx.root, src))?.equals(entry.digest)) {
           throw new BuildError(`${src} changed while the build was copying it`, c.where, { hint: 'build again (strata dev --watch does so by itself when the edits stop)' });
         }
         if (!linkable) return undefined;

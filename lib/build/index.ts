@@ -3,3 +3,5 @@ export { build, type BuildOptions, type BuildResult } from './build.js';
 export type { BuildEvent, EventSink } from './events.js';
 export { isRemoteSource } from './remote.js';
 export { describeCause, type MissCause, type StepInputs } from './explain.js';
+export { contextReads, type ContextRead } from './selectors.js';
+export { resolveUser, type RunUser } from './users.js';

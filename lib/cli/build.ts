@@ -43,7 +43,7 @@ function parseOutput(spec: string | undefined): { format: 'oci' | 'docker'; dest
 }
 
 /** `--secret id=ID,src=FILE` or `id=ID,env=VAR` (docker's spelling, `type=`, `source=` and a bare `id=` reading $ID too). */
-function parseSecrets(specs: readonly string[]): Map<string, Buffer> {
+export function parseSecrets(specs: readonly string[]): Map<string, Buffer> {
   const secrets = new Map<string, Buffer>();
   for (const spec of specs) {
     const fields = new Map(spec.split(',').map((f) => {

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { isRemoteSource } from '../build/index.js';
+import { contextReads } from '../build/index.js';
 import { resolveStoreDir, statCachePath } from '../cache/index.js';
 import { benchmarkHashing, closeHashPool, findIgnoreFile, hashContext, hashThreads, loadIgnoreFile, selectSources, type HashedContext } from '../context/index.js';
 import type { Plan } from '../dockerfile/index.js';
@@ -21,20 +21,10 @@ tree), its files and bytes, stat-cache hits and the time. With a Dockerfile
 
 
 function sourceDigests(ctx: HashedContext, plan: Plan): SourceDigest[] {
-  const out: SourceDigest[] = [];
-  for (const stage of plan.stages) {
-    if (!stage.needed) continue;
-    for (const step of stage.steps) {
-      if ((step.instruction !== 'COPY' && step.instruction !== 'ADD') || step.flags.from !== undefined) continue;
-      const heredocs = new Set(step.heredocs.map((h) => h.name));
-      const sources = step.args.slice(0, -1).filter((s) => !isRemoteSource(s) && !heredocs.has(s.replace(/^\d*<<-?/, '').replace(/["']/g, '')));
-      if (sources.length === 0) continue;
-      const exclude = Array.isArray(step.flags.exclude) ? step.flags.exclude : [];
-      const selection = selectSources(ctx, { sources, exclude, parents: step.flags.parents === true });
-      out.push({ line: step.line, instruction: step.instruction, sources, digest: selection.digest, files: selection.files.length });
-    }
-  }
-  return out;
+  return contextReads(plan).filter((r) => r.instruction !== 'RUN').map(({ line, instruction, selector }) => {
+    const selection = selectSources(ctx, selector);
+    return { line, instruction, sources: selector.sources, digest: selection.digest, files: selection.files.length };
+  });
 }
 
 export async function hashCommand(argv: string[], session: Session): Promise<number> {

@@ -5,6 +5,7 @@ import { formatError, styleFor, writeErr, writeOut } from '../ui/index.js';
 import { buildCommand, buildUsage } from './build.js';
 import { cacheCommand, cacheUsage } from './cache.js';
 import { checkCommand, checkUsage } from './check.js';
+import { devCommand, devUsage } from './dev.js';
 import { hashCommand, hashUsage } from './hash.js';
 import { historyCommand, historyUsage, imageCommand, imageUsage } from './image.js';
 import { planCommand, planUsage } from './plan.js';
@@ -14,6 +15,7 @@ type Command = { run: (argv: string[], session: Session) => number | Promise<num
 
 const COMMANDS: Record<string, Command> = {
   build: { run: buildCommand, usage: buildUsage, summary: 'build an image from a Dockerfile and a context' },
+  dev: { run: devCommand, usage: devUsage, summary: 'build, and with --watch rebuild on every edit; --run runs the image' },
   plan: { run: planCommand, usage: planUsage, summary: 'show the stages, steps and build order of a Dockerfile' },
   check: { run: checkCommand, usage: checkUsage, summary: 'lint a Dockerfile, with a concrete fix for each finding' },
   hash: { run: hashCommand, usage: hashUsage, summary: 'digest a build context (and each COPY source); --bench to measure hashing' },

@@ -27,4 +27,4 @@ export function summarizeContext(contextDir: string, dockerfilePath: string | un
     topLevelNames: new Set(readdirSync(contextDir)),
   };
 }
-export { contentChanged } from './probe.js';
+export { contentChanged, fileDigest } from './probe.js';

@@ -16,6 +16,12 @@ function kindOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(
   return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
 }
 
+/** XXH128 of a file's content as the context engine computes it (undefined if it cannot be read as a file). */
+export function fileDigest(file: string): Buffer | undefined {
+  const record = hashOneFile(file);
+  return record.status === HashStatus.Ok ? record.digest : undefined;
+}
+
 export function contentChanged(ctx: HashedContext, paths: readonly string[]): boolean {
   for (const p of paths) {
     const rel = path.relative(ctx.root, path.resolve(ctx.root, p)).split(path.sep).join('/');

@@ -6,7 +6,7 @@
  * step's environment. Killing bwrap kills the namespace's every process.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, rmdirSync, utimesSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, rmdirSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CancelledError, ExecError } from '../errors/index.js';
@@ -23,7 +23,28 @@ export interface RunSpec {
   /** Extra mounts (RUN --mount, a heredoc script), in order; targets are container paths. */
   readonly mounts?: readonly SandboxMount[];
   readonly onOutput?: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** Kills the sandbox at once; the run then rejects with CancelledError. */
   readonly signal?: AbortSignal;
+  /**
+   * Stops it the way a container is stopped: `stop.signal` sends `sig` to
+   * the command (bwrap forwards nothing, so it goes to the processes inside
+   * directly), and what still runs after `graceMs` is killed. The run then
+   * resolves with the command's exit status.
+   */
+  readonly stop?: { readonly signal: AbortSignal; readonly sig: NodeJS.Signals; readonly graceMs: number };
+}
+
+/** The processes below `pid`, children first (from /proc; none where /proc cannot tell). */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      children.push(...readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+    }
+  } catch {
+    children = [];
+  }
+  return children.flatMap((c) => [c, ...descendants(c)]);
 }
 
 export type SandboxMount =
@@ -149,6 +170,20 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
       const onAbort = () => child.kill('SIGKILL');
       spec.signal?.addEventListener('abort', onAbort, { once: true });
       if (spec.signal?.aborted) onAbort();
+      let killTimer: NodeJS.Timeout | undefined;
+      const onStop = () => {
+        // bwrap -> its init in the new pid namespace -> the command: the command and what it started get the signal.
+        for (const pid of descendants(child.pid ?? -1).slice(1)) {
+          try {
+            process.kill(pid, spec.stop!.sig);
+          } catch {
+            // gone already
+          }
+        }
+        killTimer = setTimeout(() => child.kill('SIGKILL'), spec.stop!.graceMs);
+      };
+      spec.stop?.signal.addEventListener('abort', onStop, { once: true });
+      if (spec.stop?.signal.aborted) onStop();
       for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
         let pending = '';
         stream.setEncoding('utf8');
@@ -173,6 +208,8 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
       child.on('error', (e) => reject(new ExecError(`cannot start the sandbox: ${e.message}`, { cause: e, hint: 'is bubblewrap installed and usable here?' })));
       child.on('close', (code, signal) => {
         spec.signal?.removeEventListener('abort', onAbort);
+        spec.stop?.signal.removeEventListener('abort', onStop);
+        if (killTimer) clearTimeout(killTimer);
         if (spec.signal?.aborted) reject(cancelled());
         else resolve(code ?? (signal ? 128 + 9 : 1));
       });

@@ -7,3 +7,4 @@ export { renderHashText, hashReportJSON, renderBenchTable, type HashReport, type
 export { renderImageList, renderHistory, renderCacheMounts, type ImageRow, type HistoryRow, type CacheMountRow } from './images.js';
 export { plainReporter, jsonReporter, type Reporter } from './build-progress.js';
 export { ttyReporter, type TtyReporter, type TtyTarget } from './build-tty.js';
+export { devJsonReporter, devPlainReporter } from './dev-progress.js';

@@ -1,0 +1,105 @@
+/** `strata dev`: build, and with --watch rebuild on every change; --run runs the image. */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { resolveStoreDir, statCachePath, stepInputsPath } from '../cache/index.js';
+import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
+import { UsageError } from '../errors/index.js';
+import { normalizeRef } from '../image/index.js';
+import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
+import { devJsonReporter, devPlainReporter, writeErr, writeOut } from '../ui/index.js';
+import { runDev } from '../watch/index.js';
+import { parseSecrets } from './build.js';
+import { loadPlan, oneOf } from './inputs.js';
+import type { Session } from './session.js';
+
+export const devUsage = `usage: strata dev [--watch] [-f FILE] [--target STAGE] [-t NAME]... [--build-arg K=V]...
+                  [--debounce MS] [--run] [--run-cmd CMD] [--stop-timeout S]
+                  [--progress auto|plain|json] [--secret id=ID,src=FILE|env=VAR]...
+                  [--snapshotter auto|overlay|copy] [--store DIR] CONTEXT
+
+Builds the image; with --watch keeps watching the context, the Dockerfile
+and the ignore file, and rebuilds from the first step an edit invalidates
+(a burst of edits within --debounce ms, default 50, is one rebuild; an edit
+during a build cancels it). Every rebuild says what changed and why its
+first missed step missed. --run starts the image after each good build
+(its ENTRYPOINT/CMD, or --run-cmd through /bin/sh -c) on the host network,
+and restarts it on the next one: STOPSIGNAL, --stop-timeout seconds
+(default 10), then SIGKILL. Ctrl-C stops everything and leaves nothing
+behind.`;
+
+export async function devCommand(argv: string[], session: Session): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      watch: { type: 'boolean' },
+      file: { type: 'string', short: 'f' },
+      target: { type: 'string' },
+      tag: { type: 'string', short: 't', multiple: true },
+      'build-arg': { type: 'string', multiple: true },
+      debounce: { type: 'string' },
+      run: { type: 'boolean' },
+      'run-cmd': { type: 'string' },
+      'stop-timeout': { type: 'string' },
+      progress: { type: 'string' },
+      secret: { type: 'string', multiple: true },
+      snapshotter: { type: 'string' },
+      store: { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('dev needs exactly one CONTEXT', { hint: 'strata dev --watch .' });
+  const number = (flag: string, value: string | undefined, fallback: number) => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) throw new UsageError(`invalid ${flag} "${value}"`, { hint: `give a number, e.g. ${flag} ${fallback}` });
+    return n;
+  };
+  const debounceMs = number('--debounce', values.debounce, 50);
+  const graceMs = number('--stop-timeout', values['stop-timeout'], 10) * 1000;
+  const progress = oneOf('--progress', values.progress, ['auto', 'plain', 'json'] as const, 'auto');
+  const snapshotter = oneOf('--snapshotter', values.snapshotter ?? process.env.STRATA_SNAPSHOTTER, SNAPSHOTTER_CHOICES, 'auto');
+  const store = resolveStoreDir(values.store);
+  const secrets = parseSecrets(values.secret ?? []);
+  const args = { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'], store };
+  const first = loadPlan(session, args);
+  if (first.input.path === undefined && values.watch) throw new UsageError('strata dev --watch needs a Dockerfile on disk', { hint: 'pass -f PATH rather than -f -' });
+  const contextDir = first.input.contextDir;
+  const ignoreFile = findIgnoreFile(contextDir, first.input.path);
+  const report = progress === 'json' ? devJsonReporter(writeOut) : devPlainReporter(writeErr, session.err, () => session.sourceLines);
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let firstLoad = true;
+  try {
+    return await runDev({
+      store,
+      contextDir,
+      dockerfilePath: first.input.path ? path.resolve(first.input.path) : undefined,
+      loadPlan: () => {
+        if (firstLoad) {
+          firstLoad = false;
+          return first;
+        }
+        return loadPlan(session, args);
+      },
+      ignoreFile,
+      loadIgnore: () => (ignoreFile ? loadIgnoreFile(ignoreFile) : []),
+      tags: (values.tag ?? []).map(normalizeRef),
+      statCacheFile: statCachePath(store, contextDir),
+      inputsFile: stepInputsPath(store, contextDir, first.input.path ?? 'stdin'),
+      snapshotter,
+      secrets,
+      jobs: undefined,
+      watch: values.watch === true,
+      debounceMs,
+      run: values.run || values['run-cmd'] ? { command: values['run-cmd'], graceMs } : undefined,
+      onEvent: report,
+      signal: abort.signal,
+    });
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await closeHashPool();
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The dev loop: build once; with watching on, keep one hashed context
+ * current from the watcher's batches (only the changed paths are read
+ * again) and rebuild from the first step whose key changed. A batch that
+ * changes no content (a touch, an identical rewrite, an ignored file)
+ * does nothing; one that changes files no step reads says so and builds
+ * nothing; one that lands during a build cancels it (sandbox killed,
+ * nothing half-committed) and builds again, the finished steps from the
+ * cache. A Dockerfile or ignore-file edit re-plans (and re-reads the
+ * context under the new rules). With `run`, the image runs after every
+ * good build and is restarted on the next one; a failed build keeps the
+ * last good app running.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { build, contextReads, type BuildResult } from '../build/index.js';
+import { tempPath } from '../cache/index.js';
+import { contentChanged, hashContext, persistStatCache, updateContext, type HashedContext } from '../context/index.js';
+import type { Plan, TypedDockerfile } from '../dockerfile/index.js';
+import { CancelledError } from '../errors/index.js';
+import { openSnapshotter, type Snapshotter, type SnapshotterChoice } from '../snapshot/index.js';
+import { startApp, type RunningApp } from './app.js';
+import type { DevEventSink } from './events.js';
+import { watchTree, type TreeWatcher } from './watcher.js';
+
+export interface DevOptions {
+  readonly store: string;
+  readonly contextDir: string;
+  /** The Dockerfile's path on disk (undefined when read from stdin: then it is not watched). */
+  readonly dockerfilePath: string | undefined;
+  /** Reads and plans the Dockerfile (again, after an edit); throws its parse errors. */
+  readonly loadPlan: () => { typed: TypedDockerfile; plan: Plan };
+  /** The ignore file in force, if any, and how to read it. */
+  readonly ignoreFile: string | undefined;
+  readonly loadIgnore: () => string[];
+  readonly tags: readonly string[];
+  readonly statCacheFile: string;
+  readonly inputsFile: string;
+  readonly snapshotter: SnapshotterChoice;
+  readonly secrets: ReadonlyMap<string, Buffer>;
+  readonly jobs: number | undefined;
+  readonly watch: boolean;
+  readonly debounceMs: number;
+  readonly run: { readonly command: string | undefined; readonly graceMs: number } | undefined;
+  readonly onEvent: DevEventSink;
+  /** Ctrl-C: stop watching, the build and the app, and return. */
+  readonly signal: AbortSignal;
+}
+
+const SHOWN_PATHS = 10;
+
+interface RunningBuild {
+  readonly number: number;
+  readonly abort: AbortController;
+  readonly done: Promise<BuildResult | undefined>;
+}
+
+/** Runs the loop; resolves with the exit status when it ends (Ctrl-C, or the one build without watching). */
+export async function runDev(o: DevOptions): Promise<number> {
+  const emit = o.onEvent;
+  let { typed, plan } = o.loadPlan();
+  let patterns = o.loadIgnore();
+  let ctx: HashedContext = await hashContext(o.contextDir, { ignorePatterns: patterns, statCacheFile: o.statCacheFile });
+  emit({ type: 'dev-start', context: o.contextDir, files: ctx.stats.files, digest: ctx.tree.digest.toString('hex'), watching: o.watch });
+
+  const scratch = tempPath(o.store, 'dev');
+  mkdirSync(scratch, { recursive: true });
+  let appSnapshots: Snapshotter | undefined;
+  let app: RunningApp | undefined;
+  let buildNumber = 0;
+  let running: RunningBuild | undefined;
+  let lastStatus = 0;
+
+  const restartApp = async (result: BuildResult) => {
+    if (!o.run) return;
+    if (app) {
+      const old = app;
+      app = undefined;
+      emit({ type: 'app-exit', code: await old.stop() });
+    }
+    try {
+      appSnapshots ??= await openSnapshotter(o.store, scratch, o.snapshotter);
+      const started = await startApp({
+        snapshots: appSnapshots, layers: result.layers, config: result.config, command: o.run.command, graceMs: o.run.graceMs,
+        onOutput: (stream, line) => emit({ type: 'app-log', stream, line, time: Date.now() }),
+      });
+      app = started;
+      emit({ type: 'app-start', argv: started.argv });
+      void started.done.then((code) => {
+        if (app === started) {
+          app = undefined;
+          emit({ type: 'app-exit', code });
+        }
+      }, (error: unknown) => emit({ type: 'app-error', error }));
+    } catch (error) {
+      emit({ type: 'app-error', error });
+    }
+  };
+
+  const startBuild = (cause: 'start' | 'change'): RunningBuild => {
+    const number = ++buildNumber;
+    const abort = new AbortController();
+    emit({ type: 'rebuild', number, cause });
+    const started = Date.now();
+    const done = build({
+      store: o.store, contextDir: o.contextDir, typed, plan, ignorePatterns: patterns, context: ctx, statCacheFile: o.statCacheFile,
+      inputsFile: o.inputsFile, tags: o.tags, noCache: false, snapshotter: o.snapshotter, secrets: o.secrets, jobs: o.jobs,
+      onEvent: emit, signal: abort.signal,
+    }).then(async (result) => {
+      lastStatus = 0;
+      emit({ type: 'build-done', number, digest: result.manifest.digest, seconds: (Date.now() - started) / 1000, executed: result.executed, cached: result.cached });
+      await restartApp(result);
+      return result;
+    }, (error: unknown) => {
+      if (error instanceof CancelledError && abort.signal.aborted) emit({ type: 'build-cancelled', number });
+      else {
+        lastStatus = 1;
+        emit({ type: 'build-failed', number, error });
+      }
+      return undefined;
+    });
+    const handle = { number, abort, done };
+    void done.finally(() => {
+      if (running === handle) running = undefined;
+    });
+    return handle;
+  };
+
+  /** Stops the running build, if any; resolves once it is gone. Returns whether one was running. */
+  const cancelRunning = async (): Promise<boolean> => {
+    const current = running;
+    if (!current) return false;
+    current.abort.abort();
+    await current.done;
+    return true;
+  };
+
+  running = startBuild('start');
+  let watcher: TreeWatcher | undefined;
+  try {
+    if (!o.watch) {
+      await running.done;
+      // Without watching, a --run app runs in the foreground until it ends or Ctrl-C.
+      if (app) await Promise.race([app.done, new Promise((resolve) => o.signal.addEventListener('abort', resolve, { once: true }))]);
+      return lastStatus;
+    }
+
+    // Batches are handled one at a time, in order: each sees the context the one before left.
+    let queue = Promise.resolve();
+    const onBatch = (paths: string[]) => {
+      queue = queue.then(() => handleBatch(paths)).catch((error: unknown) => emit({ type: 'build-failed', number: buildNumber, error }));
+    };
+    const rel = (p: string) => path.relative(o.contextDir, p).split(path.sep).join('/');
+    const handleBatch = async (paths: string[]) => {
+      const dockerfileChanged = o.dockerfilePath !== undefined && paths.includes(path.resolve(o.dockerfilePath));
+      const ignoreChanged = o.ignoreFile !== undefined && paths.includes(path.resolve(o.ignoreFile));
+      const inContext = paths.filter((p) => !rel(p).startsWith('..'));
+      const special = new Set([o.dockerfilePath, o.ignoreFile].filter((f): f is string => f !== undefined).map((f) => path.resolve(f)));
+      const others = inContext.filter((p) => !special.has(p));
+      const shown = others.map(rel).sort().slice(0, SHOWN_PATHS);
+      if (!dockerfileChanged && !ignoreChanged && !contentChanged(ctx, inContext)) {
+        emit({ type: 'change-skipped', reason: 'unchanged', paths: shown, count: others.length });
+        // Nothing to build, but the context learns the new stats (unless a build is reading it now).
+        if (!running) await updateContext(ctx, inContext);
+        return;
+      }
+      if (dockerfileChanged) {
+        try {
+          ({ typed, plan } = o.loadPlan());
+        } catch (error) {
+          // A Dockerfile being edited is often broken for a moment: say so and keep the last good app.
+          emit({ type: 'build-failed', number: buildNumber, error });
+          return;
+        }
+      }
+      emit({ type: 'change', paths: shown, count: others.length, dockerfile: dockerfileChanged, ignoreFile: ignoreChanged });
+      const interrupted = await cancelRunning();
+      if (ignoreChanged) {
+        patterns = o.loadIgnore();
+        ctx = await hashContext(o.contextDir, { ignorePatterns: patterns, statCacheFile: o.statCacheFile });
+      } else if (inContext.length) {
+        const reads = contextReads(plan);
+        const update = await updateContext(ctx, inContext, { selectors: reads.map((r) => r.selector) });
+        if (!dockerfileChanged && !interrupted && update.selectorsChanged.length === 0) {
+          emit({ type: 'change-skipped', reason: 'unread', paths: shown, count: others.length });
+          return;
+        }
+      }
+      running = startBuild('change');
+    };
+    watcher = watchTree({
+      root: o.contextDir,
+      extraFiles: [o.dockerfilePath, o.ignoreFile].filter((f): f is string => f !== undefined),
+      matcher: () => ctx.matcher,
+      debounceMs: o.debounceMs,
+      onBatch,
+    });
+    await watcher.ready;
+    emit({ type: 'watch-ready' });
+    await new Promise<void>((resolve) => {
+      if (o.signal.aborted) resolve();
+      o.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await queue;
+    return 0;
+  } finally {
+    await watcher?.close();
+    await cancelRunning();
+    // The next `strata build` or `strata dev` starts from what this loop knew.
+    if (o.watch) persistStatCache(ctx, o.statCacheFile);
+    if (app) emit({ type: 'app-exit', code: await app.stop() });
+    await appSnapshots?.dispose();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
