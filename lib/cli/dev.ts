@@ -6,8 +6,8 @@ import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.
 import { UsageError } from '../errors/index.js';
 import { normalizeRef } from '../image/index.js';
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
-import { devJsonReporter, devPlainReporter, writeErr, writeOut } from '../ui/index.js';
-import { runDev } from '../watch/index.js';
+import { devJsonReporter, devPlainReporter, openDashboard, writeErr, writeOut } from '../ui/index.js';
+import { runDev, type DevController } from '../watch/index.js';
 import { parseSecrets } from './build.js';
 import { loadPlan, oneOf } from './inputs.js';
 import type { Session } from './session.js';
@@ -65,8 +65,13 @@ export async function devCommand(argv: string[], session: Session): Promise<numb
   if (first.input.path === undefined && values.watch) throw new UsageError('strata dev --watch needs a Dockerfile on disk', { hint: 'pass -f PATH rather than -f -' });
   const contextDir = first.input.contextDir;
   const ignoreFile = findIgnoreFile(contextDir, first.input.path);
-  const report = progress === 'json' ? devJsonReporter(writeOut) : devPlainReporter(writeErr, session.err, () => session.sourceLines);
   const abort = new AbortController();
+  const controller: DevController = {};
+  // On a terminal, watching: the dashboard. Otherwise (or asked for) plain lines or JSON, nothing of blessed.
+  const dashboard = progress === 'auto' && values.watch && process.stdout.isTTY && process.stdin.isTTY && process.env.TERM !== 'dumb'
+    ? openDashboard({ controller, running: Boolean(values.run || values['run-cmd']), onQuit: () => abort.abort() })
+    : undefined;
+  const report = dashboard ? dashboard.report : progress === 'json' ? devJsonReporter(writeOut) : devPlainReporter(writeErr, session.err, () => session.sourceLines);
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -96,8 +101,10 @@ export async function devCommand(argv: string[], session: Session): Promise<numb
       run: values.run || values['run-cmd'] ? { command: values['run-cmd'], graceMs } : undefined,
       onEvent: report,
       signal: abort.signal,
+      controller,
     });
   } finally {
+    dashboard?.destroy();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     await closeHashPool();

@@ -19,6 +19,9 @@ export function devPlainReporter(write: (line: string) => void, style: Style, so
       case 'dev-start':
         write(`#0 ${e.watching ? 'watching' : 'building'} ${e.context}: ${e.files.toLocaleString('en-US')} files, context ${e.digest.slice(0, 12)}`);
         break;
+      case 'watch-paused':
+        write(e.paused ? '#0 watching paused' : '#0 watching again');
+        break;
       case 'watch-ready':
         write('#0 watching for changes (Ctrl-C to stop)');
         break;
@@ -29,7 +32,7 @@ export function devPlainReporter(write: (line: string) => void, style: Style, so
         write(`#0 nothing to build: ${e.reason === 'unchanged' ? 'the content is the same' : 'no step reads'} ${more(e.paths, e.count)}`);
         break;
       case 'rebuild':
-        write(paint(style, 'bold', `#0 build ${e.number}${e.cause === 'change' ? ' (after a change)' : ''}`));
+        write(paint(style, 'bold', `#0 build ${e.number}${e.cause === 'change' ? ' (after a change)' : e.cause === 'manual' ? ' (asked for)' : ''}`));
         break;
       case 'build-cancelled':
         write(`#0 build ${e.number} cancelled: a newer change replaces it`);

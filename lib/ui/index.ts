@@ -8,3 +8,4 @@ export { renderImageList, renderHistory, renderCacheMounts, type ImageRow, type 
 export { plainReporter, jsonReporter, type Reporter } from './build-progress.js';
 export { ttyReporter, type TtyReporter, type TtyTarget } from './build-tty.js';
 export { devJsonReporter, devPlainReporter } from './dev-progress.js';
+export { openDashboard, type Dashboard } from './dashboard.js';

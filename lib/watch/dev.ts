@@ -45,6 +45,16 @@ export interface DevOptions {
   readonly onEvent: DevEventSink;
   /** Ctrl-C: stop watching, the build and the app, and return. */
   readonly signal: AbortSignal;
+  /** Filled in by the loop: what a dashboard's keys call. */
+  readonly controller?: DevController;
+}
+
+/** The loop's handles for an interactive front end (the dashboard's keys). */
+export interface DevController {
+  /** Builds now (cancelling a running build), optionally with --no-cache. */
+  rebuild?: (noCache: boolean) => void;
+  /** Pauses or resumes watching; returns whether it is now paused. */
+  togglePause?: () => boolean;
 }
 
 const SHOWN_PATHS = 10;
@@ -97,14 +107,14 @@ export async function runDev(o: DevOptions): Promise<number> {
     }
   };
 
-  const startBuild = (cause: 'start' | 'change'): RunningBuild => {
+  const startBuild = (cause: 'start' | 'change' | 'manual', noCache = false): RunningBuild => {
     const number = ++buildNumber;
     const abort = new AbortController();
     emit({ type: 'rebuild', number, cause });
     const started = Date.now();
     const done = build({
       store: o.store, contextDir: o.contextDir, typed, plan, ignorePatterns: patterns, context: ctx, statCacheFile: o.statCacheFile,
-      inputsFile: o.inputsFile, tags: o.tags, noCache: false, snapshotter: o.snapshotter, secrets: o.secrets, jobs: o.jobs,
+      inputsFile: o.inputsFile, tags: o.tags, noCache, snapshotter: o.snapshotter, secrets: o.secrets, jobs: o.jobs,
       onEvent: emit, signal: abort.signal,
     }).then(async (result) => {
       lastStatus = 0;
@@ -197,6 +207,23 @@ export async function runDev(o: DevOptions): Promise<number> {
     });
     await watcher.ready;
     emit({ type: 'watch-ready' });
+    let paused = false;
+    const activeWatcher = watcher;
+    if (o.controller) {
+      o.controller.rebuild = (noCache) => {
+        queue = queue.then(async () => {
+          await cancelRunning();
+          running = startBuild('manual', noCache);
+        });
+      };
+      o.controller.togglePause = () => {
+        paused = !paused;
+        if (paused) activeWatcher.pause();
+        else activeWatcher.resume();
+        emit({ type: 'watch-paused', paused });
+        return paused;
+      };
+    }
     await new Promise<void>((resolve) => {
       if (o.signal.aborted) resolve();
       o.signal.addEventListener('abort', () => resolve(), { once: true });

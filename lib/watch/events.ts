@@ -10,7 +10,8 @@ export type DevEvent =
   | { readonly type: 'change'; readonly paths: readonly string[]; readonly count: number; readonly dockerfile: boolean; readonly ignoreFile: boolean }
   /** A batch that needs no build: the content is the same, or no step reads what changed. */
   | { readonly type: 'change-skipped'; readonly reason: 'unchanged' | 'unread'; readonly paths: readonly string[]; readonly count: number }
-  | { readonly type: 'rebuild'; readonly number: number; readonly cause: 'start' | 'change' }
+  | { readonly type: 'rebuild'; readonly number: number; readonly cause: 'start' | 'change' | 'manual' }
+  | { readonly type: 'watch-paused'; readonly paused: boolean }
   | { readonly type: 'build-cancelled'; readonly number: number }
   | { readonly type: 'build-failed'; readonly number: number; readonly error: unknown }
   | { readonly type: 'build-done'; readonly number: number; readonly digest: string; readonly seconds: number; readonly executed: number; readonly cached: number }

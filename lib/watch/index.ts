@@ -1,3 +1,3 @@
 /** lib/watch: the dev loop (watch, rebuild, run the app). */
-export { runDev, type DevOptions } from './dev.js';
+export { runDev, type DevController, type DevOptions } from './dev.js';
 export type { DevEvent, DevEventSink } from './events.js';

@@ -1,0 +1,67 @@
+/**
+ * The dashboard as a person sees it: strata dev --watch in a real terminal
+ * (tmux, 120x40), read with capture-pane; an edit shows the stages with
+ * CACHED steps; `q` quits and leaves a usable shell.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { repoRoot } from '../helpers/conformance.js';
+
+const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
+const scratch = mkdtempSync(path.join(tmpdir(), 'strata-dash-'));
+const session = `strata-test-${process.pid}`;
+const store = path.join(scratch, 'store');
+after(() => {
+  spawnSync('tmux', ['kill-session', '-t', session], { env: tmuxEnv });
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+// CI runs with no terminal and maybe no TERM: tmux gets one to emulate.
+const tmuxEnv = { ...process.env, TERM: 'xterm-256color' };
+const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8', env: tmuxEnv });
+const screen = () => tmux('capture-pane', '-t', session, '-p');
+
+/** Reads the screen until it shows what `ready` looks for (a condition, not a clock: the limit only ends a hung test). */
+async function until(ready: (text: string) => boolean, what: string): Promise<string> {
+  for (let i = 0; i < 300; i++) {
+    const text = screen();
+    if (ready(text)) return text;
+    await delay(100);
+  }
+  assert.fail(`the terminal never showed ${what}:\n${screen()}`);
+}
+
+describe('strata dev dashboard', () => {
+  before(() => {
+    if (spawnSync('sh', ['-c', 'command -v tmux']).status !== 0) assert.fail('tmux is not installed (the dashboard test runs strata in it): run scripts/setup-system.sh');
+    const rootfs = path.join(scratch, 'rootfs');
+    execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
+    execFileSync(process.execPath, [bin, 'image', 'import', rootfs, '--tag', 'busybox:local', '--store', store]);
+  });
+
+  it('shows the stages and CACHED steps after an edit, and quits on q leaving the terminal usable', async () => {
+    const dir = path.join(scratch, 'ctx');
+    mkdirSync(path.join(dir, 'src'), { recursive: true });
+    writeFileSync(path.join(dir, 'src/a.txt'), 'one\n');
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox:local AS deps\nRUN echo deps > /deps\nFROM busybox:local AS app\nCOPY --from=deps /deps /deps\nCOPY src/ /app/\nRUN cat /app/a.txt\n');
+    tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '40', 'sh');
+    tmux('send-keys', '-t', session, `cd ${dir} && ${process.execPath} ${bin} dev --watch --store ${store} .`, 'Enter');
+    await until((t) => /build #1 +done/.test(t), 'the first build done');
+    writeFileSync(path.join(dir, 'src/a.txt'), 'two\n');
+    const shown = await until((t) => /build #2 +done/.test(t), 'the rebuild done');
+    assert.match(shown, / deps /);
+    assert.match(shown, / app /);
+    assert.match(shown, /CACHED +RUN echo deps > \/deps/);
+    assert.match(shown, /CACHED +COPY --from=deps \/deps \/deps/);
+    assert.match(shown, /COPY src\/ \/app\/: files changed: modified src\/a\.txt/);
+    tmux('send-keys', '-t', session, 'q');
+    await until((t) => !/strata dev +\//.test(t), 'the dashboard gone');
+    tmux('send-keys', '-t', session, 'echo usable-$((40+2))', 'Enter');
+    await until((t) => t.includes('usable-42'), 'the shell answering');
+  });
+});
