@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -169,6 +169,47 @@ describe('strata dev --watch', () => {
         assert.equal(clean.stdout.trim(), newest.digest);
       }
       assert.match(clean.stderr, /#2 CACHED/);
+    } finally {
+      assert.equal(await dev.stop(), 0);
+    }
+  });
+
+  it('turns each burst (a checkout of 2,000 files, an atomic save, a deleted and a new directory) into exactly one rebuild of its final state', async () => {
+    const files: Record<string, string> = { Dockerfile: 'FROM busybox:local\nCOPY src/ /app/\nRUN find /app -type f | wc -l && cat /app/main.txt\n', 'src/main.txt': 'v0\n' };
+    for (let i = 0; i < 20; i++) files[`src/old/f${i}.txt`] = `${i}\n`;
+    const dir = context(files);
+    const dev = new Dev(['--watch', '--debounce', '100', dir]);
+    try {
+      await Promise.all([dev.next(buildDone(1), 'the first build'), dev.next(isType('watch-ready'), 'the watcher')]);
+      const bursts: [string, () => void, string][] = [
+        ['a checkout rewriting 2,000 files', () => {
+          mkdirSync(path.join(dir, 'src/gen'), { recursive: true });
+          for (let i = 0; i < 2000; i++) writeFileSync(path.join(dir, 'src/gen', `g${i}.txt`), `generated ${i}\n`);
+          writeFileSync(path.join(dir, 'src/main.txt'), 'v1\n');
+        }, 'v1'],
+        ['an editor\'s atomic save', () => {
+          writeFileSync(path.join(dir, 'src/.main.txt.swp'), 'v2\n');
+          renameSync(path.join(dir, 'src/.main.txt.swp'), path.join(dir, 'src/main.txt'));
+        }, 'v2'],
+        ['a deleted directory and a new one', () => {
+          rmSync(path.join(dir, 'src/old'), { recursive: true });
+          mkdirSync(path.join(dir, 'src/new'));
+          writeFileSync(path.join(dir, 'src/new/n.txt'), 'n\n');
+          writeFileSync(path.join(dir, 'src/main.txt'), 'v3\n');
+        }, 'v3'],
+      ];
+      let number = 1;
+      for (const [what, burst, marker] of bursts) {
+        const mark = dev.events.length;
+        burst();
+        number++;
+        await dev.next((e) => e.type === 'build-done' && dev.since(mark).some((x) => x.type === 'step-log' && x.line === marker), `the build after ${what}`);
+        const rebuilds = dev.since(mark).filter(isType('rebuild'));
+        assert.deepEqual(rebuilds.map((e) => e.number), [number], `${what}: one rebuild`);
+      }
+      // The last build saw the final tree: main.txt, n.txt and the 2,000 generated files, no old ones.
+      const counted = dev.events.filter((e) => e.type === 'step-log' && /^\d+$/.test(e.line as string)).pop();
+      assert.equal(counted?.line, String(1 + 1 + 2000));
     } finally {
       assert.equal(await dev.stop(), 0);
     }
