@@ -3,9 +3,10 @@ import { benchBuild } from './build.js';
 import { benchHash } from './hash.js';
 import { benchMultistage } from './multistage.js';
 import { benchParse } from './parse.js';
+import { benchWatch } from './watch.js';
 
 const only = process.argv[2];
-const benches: Record<string, () => string[] | Promise<string[]>> = { parse: () => benchParse(), hash: () => benchHash(), build: () => benchBuild(), multistage: () => benchMultistage() };
+const benches: Record<string, () => string[] | Promise<string[]>> = { parse: () => benchParse(), hash: () => benchHash(), build: () => benchBuild(), multistage: () => benchMultistage(), watch: () => benchWatch() };
 if (only && !(only in benches)) {
   console.error(`unknown benchmark "${only}"; benchmarks: ${Object.keys(benches).join(', ')}`);
   process.exit(2);

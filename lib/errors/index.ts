@@ -82,6 +82,9 @@ export class ImageError extends SubjectError {}
 /** A layer or root filesystem that cannot be applied or read (subject: the layer). */
 export class SnapshotError extends SubjectError {}
 
+/** Watching the context for strata dev broke (a directory could not be watched). */
+export class WatchError extends SubjectError {}
+
 /** A step that could not run, or that failed. */
 export class ExecError extends StrataError {}
 

@@ -23,7 +23,7 @@ export function devPlainReporter(write: (line: string) => void, style: Style, so
         write(e.paused ? '#0 watching paused' : '#0 watching again');
         break;
       case 'watch-ready':
-        write('#0 watching for changes (Ctrl-C to stop)');
+        write(`#0 watching ${e.directories.toLocaleString('en-US')} directories for changes (Ctrl-C to stop)`);
         break;
       case 'change':
         write(`#0 changed: ${[e.dockerfile ? 'the Dockerfile' : '', e.ignoreFile ? 'the ignore file' : '', e.count ? more(e.paths, e.count) : ''].filter(Boolean).join(', ')}`);

@@ -200,13 +200,14 @@ export async function runDev(o: DevOptions): Promise<number> {
     };
     watcher = watchTree({
       root: o.contextDir,
+      dirs: [...ctx.index.values()].filter((e) => e.kind === 'dir').map((e) => e.path),
       extraFiles: [o.dockerfilePath, o.ignoreFile].filter((f): f is string => f !== undefined),
       matcher: () => ctx.matcher,
       debounceMs: o.debounceMs,
       onBatch,
+      onError: (error) => emit({ type: 'build-failed', number: buildNumber, error }),
     });
-    await watcher.ready;
-    emit({ type: 'watch-ready' });
+    emit({ type: 'watch-ready', directories: watcher.watched() });
     let paused = false;
     const activeWatcher = watcher;
     if (o.controller) {
@@ -231,7 +232,7 @@ export async function runDev(o: DevOptions): Promise<number> {
     await queue;
     return 0;
   } finally {
-    await watcher?.close();
+    watcher?.close();
     await cancelRunning();
     // The next `strata build` or `strata dev` starts from what this loop knew.
     if (o.watch) persistStatCache(ctx, o.statCacheFile);

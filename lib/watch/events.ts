@@ -5,7 +5,7 @@ export type DevEvent =
   | BuildEvent
   | { readonly type: 'dev-start'; readonly context: string; readonly files: number; readonly digest: string; readonly watching: boolean }
   /** The watcher has taken its first look: edits from now on are seen. */
-  | { readonly type: 'watch-ready' }
+  | { readonly type: 'watch-ready'; readonly directories: number }
   /** Paths that changed in a way the context sees (first few, context-relative), how many, and whether the Dockerfile or ignore file did. */
   | { readonly type: 'change'; readonly paths: readonly string[]; readonly count: number; readonly dockerfile: boolean; readonly ignoreFile: boolean }
   /** A batch that needs no build: the content is the same, or no step reads what changed. */
