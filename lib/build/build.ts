@@ -21,6 +21,7 @@ import { copyInto, ensureDirs, isDirectoryIn, makeDirIn } from './copy.js';
 import { download, GIT_SOURCE, parseChecksum, REMOTE_SOURCE, remoteFileName } from './remote.js';
 import { runCommand, SCRIPT_DIR } from './run-command.js';
 import { prepareRunMounts } from './run-mounts.js';
+import { METADATA, stageLabel } from './steps.js';
 import { resolveOwner, resolveUser } from './users.js';
 import type { EventSink } from './events.js';
 import { describeCause, explainMiss, readInputsRecord, readKeysRecord, writeInputsRecord, writeKeysRecord, type InputsRecord, type StepInputs } from './explain.js';
@@ -78,8 +79,6 @@ interface StageState {
 const WILDCARD = /[*?[]/;
 const EPOCH = new Date(0).toISOString();
 
-/** Instructions that change only the image config: no layer, no key, no progress line (as in BuildKit). */
-const METADATA = new Set(['ENV', 'LABEL', 'ARG', 'USER', 'EXPOSE', 'VOLUME', 'CMD', 'ENTRYPOINT', 'STOPSIGNAL', 'SHELL', 'MAINTAINER', 'ONBUILD', 'HEALTHCHECK']);
 
 /** A limit on how many calls of the returned function run at once. */
 function semaphore(slots: number): <T>(fn: () => Promise<T>) => Promise<T> {
@@ -250,7 +249,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const stage = plan.stages[index]!;
       const state = baseState(stage);
       states.set(index, state);
-      const label = stage.name ?? `stage-${index}`;
+      const label = stageLabel(plan, index);
       const fsSteps = stage.steps.filter((st) => !METADATA.has(st.instruction));
       let missed = false;
       for (const step of stage.steps) {
@@ -260,6 +259,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const where = { file, line: step.line };
         if (!metadata) {
           onEvent({ type: 'step-start', id, stage: label, index: fsSteps.indexOf(step) + 1, count: fsSteps.length, text: displayText(step), line: step.line, time: Date.now() });
+          // A listener may stop the build as a step begins (the dev loop does, where a change starts to matter).
+          if (cancel.signal.aborted) {
+            onEvent({ type: 'step-error', id, message: 'cancelled', time: Date.now() });
+            throw new CancelledError(`the build was cancelled at ${plan.file}:${step.line}`, { hint: 'a newer change replaces it' });
+          }
         }
         const stepStart = Date.now();
         const describe = createdBy(step, state.config);

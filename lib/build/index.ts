@@ -3,5 +3,6 @@ export { build, type BuildOptions, type BuildResult } from './build.js';
 export type { BuildEvent, EventSink } from './events.js';
 export { isRemoteSource } from './remote.js';
 export { describeCause, type MissCause, type StepInputs } from './explain.js';
-export { contextReads, type ContextRead } from './selectors.js';
+export { contextReads, mayRead, type ContextRead } from './selectors.js';
+export { stageLabel } from './steps.js';
 export { resolveUser, type RunUser } from './users.js';

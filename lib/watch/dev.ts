@@ -13,14 +13,13 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { build, contextReads, type BuildResult } from '../build/index.js';
+import { build, contextReads, mayRead, type BuildResult } from '../build/index.js';
 import { tempPath } from '../cache/index.js';
 import { contentChanged, hashContext, persistStatCache, updateContext, type HashedContext } from '../context/index.js';
 import type { Plan, TypedDockerfile } from '../dockerfile/index.js';
-import { CancelledError } from '../errors/index.js';
 import { openSnapshotter, type Snapshotter, type SnapshotterChoice } from '../snapshot/index.js';
 import { startApp, type RunningApp } from './app.js';
-import type { DevEventSink } from './events.js';
+import type { DevEvent, DevEventSink } from './events.js';
 import { watchTree, type TreeWatcher } from './watcher.js';
 
 export interface DevOptions {
@@ -80,6 +79,14 @@ export async function runDev(o: DevOptions): Promise<number> {
   let buildNumber = 0;
   let running: RunningBuild | undefined;
   let lastStatus = 0;
+  /** Context paths that changed while a build was running, applied to the context once it has stopped. */
+  const pending = new Set<string>();
+  /** Per stage, the first step (1-based index) the pending changes invalidate: the running build stops when it gets there. */
+  let cutAt: Map<string, number> | undefined;
+  /** How far the running build has come in each stage (the index of its last step-start). */
+  const progress = new Map<string, number>();
+  /** Runs once the running build has settled (set by the loop below, which owns the batch queue). */
+  let afterBuild: (cancelled: boolean) => void = () => undefined;
 
   const restartApp = async (result: BuildResult) => {
     if (!o.run) return;
@@ -111,18 +118,27 @@ export async function runDev(o: DevOptions): Promise<number> {
     const number = ++buildNumber;
     const abort = new AbortController();
     emit({ type: 'rebuild', number, cause });
+    progress.clear();
     const started = Date.now();
+    const onEvent = (e: DevEvent) => {
+      emit(e);
+      if (e.type !== 'step-start') return;
+      progress.set(e.stage, e.index);
+      // A change that only later steps read let the build go on; it stops where that change begins to matter.
+      if (cutAt && (cutAt.get(e.stage) ?? Infinity) <= e.index) abort.abort();
+    };
     const done = build({
       store: o.store, contextDir: o.contextDir, typed, plan, ignorePatterns: patterns, context: ctx, statCacheFile: o.statCacheFile,
       inputsFile: o.inputsFile, tags: o.tags, noCache, snapshotter: o.snapshotter, secrets: o.secrets, jobs: o.jobs,
-      onEvent: emit, signal: abort.signal,
+      onEvent, signal: abort.signal,
     }).then(async (result) => {
       lastStatus = 0;
       emit({ type: 'build-done', number, digest: result.manifest.digest, seconds: (Date.now() - started) / 1000, executed: result.executed, cached: result.cached });
       await restartApp(result);
       return result;
     }, (error: unknown) => {
-      if (error instanceof CancelledError && abort.signal.aborted) emit({ type: 'build-cancelled', number });
+      // Told to stop, it ends with whatever the interrupted step threw: that is a cancellation, not a failure.
+      if (abort.signal.aborted) emit({ type: 'build-cancelled', number });
       else {
         lastStatus = 1;
         emit({ type: 'build-failed', number, error });
@@ -132,6 +148,7 @@ export async function runDev(o: DevOptions): Promise<number> {
     const handle = { number, abort, done };
     void done.finally(() => {
       if (running === handle) running = undefined;
+      afterBuild(abort.signal.aborted);
     });
     return handle;
   };
@@ -161,6 +178,25 @@ export async function runDev(o: DevOptions): Promise<number> {
       queue = queue.then(() => handleBatch(paths)).catch((error: unknown) => emit({ type: 'build-failed', number: buildNumber, error }));
     };
     const rel = (p: string) => path.relative(o.contextDir, p).split(path.sep).join('/');
+    /** Applies the changes held back during a build, and `more`, to the context. */
+    const applyPending = async (more: readonly string[]) => {
+      const paths = [...new Set([...pending, ...more])];
+      pending.clear();
+      cutAt = undefined;
+      return updateContext(ctx, paths, { selectors: contextReads(plan).map((r) => r.selector) });
+    };
+    afterBuild = (cancelled) => {
+      if (!pending.size) {
+        cutAt = undefined;
+        return;
+      }
+      queue = queue.then(async () => {
+        if (running || !pending.size) return;
+        const update = await applyPending([]);
+        // A build stopped at its cut must run again; one that finished saw nothing the changes touch unless a selector moved.
+        if (cancelled || update.selectorsChanged.length) running = startBuild('change');
+      }).catch((error: unknown) => emit({ type: 'build-failed', number: buildNumber, error }));
+    };
     const handleBatch = async (paths: string[]) => {
       const dockerfileChanged = o.dockerfilePath !== undefined && paths.includes(path.resolve(o.dockerfilePath));
       const ignoreChanged = o.ignoreFile !== undefined && paths.includes(path.resolve(o.ignoreFile));
@@ -172,6 +208,7 @@ export async function runDev(o: DevOptions): Promise<number> {
         emit({ type: 'change-skipped', reason: 'unchanged', paths: shown, count: others.length });
         // Nothing to build, but the context learns the new stats (unless a build is reading it now).
         if (!running) await updateContext(ctx, inContext);
+        else for (const p of inContext) pending.add(p);
         return;
       }
       if (dockerfileChanged) {
@@ -184,13 +221,24 @@ export async function runDev(o: DevOptions): Promise<number> {
         }
       }
       emit({ type: 'change', paths: shown, count: others.length, dockerfile: dockerfileChanged, ignoreFile: ignoreChanged });
+      if (running && !dockerfileChanged && !ignoreChanged) {
+        // Let the running build go on while the steps it is at, and those before them, read nothing that changed.
+        for (const p of others) pending.add(p);
+        const cut = new Map<string, number>();
+        for (const read of contextReads(plan)) {
+          if ([...pending].some((p) => mayRead(read, rel(p)))) cut.set(read.stage, Math.min(cut.get(read.stage) ?? Infinity, read.index));
+        }
+        if ([...cut].some(([stage, index]) => (progress.get(stage) ?? 0) >= index)) running.abort.abort();
+        else cutAt = cut;
+        return; // afterBuild takes it from here
+      }
       const interrupted = await cancelRunning();
       if (ignoreChanged) {
         patterns = o.loadIgnore();
+        pending.clear();
         ctx = await hashContext(o.contextDir, { ignorePatterns: patterns, statCacheFile: o.statCacheFile });
-      } else if (inContext.length) {
-        const reads = contextReads(plan);
-        const update = await updateContext(ctx, inContext, { selectors: reads.map((r) => r.selector) });
+      } else if (inContext.length || pending.size) {
+        const update = await applyPending(inContext);
         if (!dockerfileChanged && !interrupted && update.selectorsChanged.length === 0) {
           emit({ type: 'change-skipped', reason: 'unread', paths: shown, count: others.length });
           return;

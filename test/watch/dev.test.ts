@@ -174,6 +174,28 @@ describe('strata dev --watch', () => {
     }
   });
 
+  it('lets a running step finish when the edit only matters to a later step, and stops the build there', async () => {
+    const dir = context({
+      Dockerfile: 'FROM busybox:local\nRUN echo start && sleep 1.5 && echo slow-done\nCOPY src/ /app/\nRUN cat /app/msg.txt\n',
+      'src/msg.txt': 'one\n',
+    });
+    const dev = new Dev(['--watch', '--debounce', '30', dir]);
+    try {
+      await Promise.all([dev.next((e) => e.type === 'step-log' && e.line === 'start', 'the long first step'), dev.next(isType('watch-ready'), 'the watcher')]);
+      writeFileSync(path.join(dir, 'src/msg.txt'), 'two\n');
+      await dev.next((e) => e.type === 'build-done' && dev.events.some((x) => x.type === 'step-log' && x.line === 'two'), 'the build with the edit');
+      const first = dev.events.slice(0, dev.events.findIndex((e) => e.type === 'rebuild' && e.number === 2));
+      // The long step was not killed: it finished, and build 1 stopped at the COPY the edit invalidated.
+      assert.ok(first.some((e) => e.type === 'step-log' && e.line === 'slow-done'), 'the running step finished');
+      assert.ok(!first.some(isType('step-error')) || first.filter(isType('step-error')).every((e) => e.message === 'cancelled'));
+      assert.ok(first.some((e) => e.type === 'build-cancelled' && e.number === 1) || first.some(buildDone(1)));
+      const second = stepsOf(dev.since(dev.events.findIndex((e) => e.type === 'rebuild' && e.number === 2)));
+      assert.deepEqual(second.steps, ['CACHED RUN echo start && sleep 1.5 && echo slow-done', 'RAN COPY src/ /app/', 'RAN RUN cat /app/msg.txt']);
+    } finally {
+      assert.equal(await dev.stop(), 0);
+    }
+  });
+
   it('turns each burst (a checkout of 2,000 files, an atomic save, a deleted and a new directory) into exactly one rebuild of its final state', async () => {
     const files: Record<string, string> = { Dockerfile: 'FROM busybox:local\nCOPY src/ /app/\nRUN find /app -type f | wc -l && cat /app/main.txt\n', 'src/main.txt': 'v0\n' };
     for (let i = 0; i < 20; i++) files[`src/old/f${i}.txt`] = `${i}\n`;
