@@ -59,6 +59,7 @@ export function openDashboard(options: DashboardOptions): Dashboard {
   const stages = new Map<string, { box: Widgets.BoxElement; rows: StepRow[] }>();
   const rowsById = new Map<number, StepRow>();
   let causeLines: string[] = [];
+  let hashing: { filesDone: number; filesTotal: number } | undefined;
 
   const seconds = (row: StepRow) => `${(((row.end ?? Date.now()) - row.start) / 1000).toFixed(1)}s`;
   const stageBox = (name: string) => {
@@ -80,7 +81,14 @@ export function openDashboard(options: DashboardOptions): Dashboard {
   const render = () => {
     tick++;
     const watching = paused ? '{yellow-fg}paused{/}' : 'watching';
-    header.setContent(` {bold}strata dev{/}  ${context}  ${files.toLocaleString('en-US')} files  context ${digest.slice(0, 12)}  build #${buildNumber}  ${state}  ${watching}`);
+    if (hashing) {
+      // A large context takes a while the first time: a bar, not a frozen screen.
+      const width = 30;
+      const done = Math.round((hashing.filesDone / Math.max(1, hashing.filesTotal)) * width);
+      header.setContent(` {bold}strata dev{/}  reading the context  [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${hashing.filesDone.toLocaleString('en-US')}/${hashing.filesTotal.toLocaleString('en-US')} files`);
+    } else {
+      header.setContent(` {bold}strata dev{/}  ${context}  ${files.toLocaleString('en-US')} files  context ${digest.slice(0, 12)}  build #${buildNumber}  ${state}  ${watching}`);
+    }
     cause.setContent(causeLines.join('\n'));
     const width = Math.floor(100 / Math.max(1, stageOrder.length));
     stageOrder.forEach((name, i) => {
@@ -125,7 +133,11 @@ export function openDashboard(options: DashboardOptions): Dashboard {
 
   const report = (e: DevEvent) => {
     switch (e.type) {
+      case 'hashing':
+        hashing = { filesDone: e.filesDone, filesTotal: e.filesTotal };
+        break;
       case 'dev-start':
+        hashing = undefined;
         context = e.context;
         files = e.files;
         digest = e.digest;
@@ -137,6 +149,7 @@ export function openDashboard(options: DashboardOptions): Dashboard {
         causeLines = [`nothing to build: ${e.reason === 'unchanged' ? 'the content is the same' : 'no step reads'} ${e.paths.join(', ')}`];
         break;
       case 'rebuild':
+        hashing = undefined;
         buildNumber = e.number;
         state = '{cyan-fg}building{/}';
         if (e.cause === 'manual') causeLines = ['rebuild asked for'];

@@ -14,8 +14,16 @@ const more = (paths: readonly string[], count: number) => `${paths.join(', ')}${
 
 export function devPlainReporter(write: (line: string) => void, style: Style, sourceLines: () => readonly string[] | undefined): (e: DevEvent) => void {
   const builds = plainReporter(write, { explain: true });
+  let lastHashLine = 0;
   return (e) => {
     switch (e.type) {
+      case 'hashing':
+        // A line every two seconds at most while a large context is read the first time.
+        if (Date.now() - lastHashLine >= 2000) {
+          lastHashLine = Date.now();
+          write(`#0 reading the context: ${e.filesDone.toLocaleString('en-US')}/${e.filesTotal.toLocaleString('en-US')} files`);
+        }
+        break;
       case 'dev-start':
         write(`#0 ${e.watching ? 'watching' : 'building'} ${e.context}: ${e.files.toLocaleString('en-US')} files, context ${e.digest.slice(0, 12)}`);
         break;

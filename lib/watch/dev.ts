@@ -69,7 +69,8 @@ export async function runDev(o: DevOptions): Promise<number> {
   const emit = o.onEvent;
   let { typed, plan } = o.loadPlan();
   let patterns = o.loadIgnore();
-  let ctx: HashedContext = await hashContext(o.contextDir, { ignorePatterns: patterns, statCacheFile: o.statCacheFile });
+  const onProgress = (p: { filesDone: number; filesTotal: number; bytesDone: number; bytesTotal: number }) => emit({ type: 'hashing', ...p });
+  let ctx: HashedContext = await hashContext(o.contextDir, { ignorePatterns: patterns, statCacheFile: o.statCacheFile, onProgress });
   emit({ type: 'dev-start', context: o.contextDir, files: ctx.stats.files, digest: ctx.tree.digest.toString('hex'), watching: o.watch });
 
   const scratch = tempPath(o.store, 'dev');
@@ -236,7 +237,7 @@ export async function runDev(o: DevOptions): Promise<number> {
       if (ignoreChanged) {
         patterns = o.loadIgnore();
         pending.clear();
-        ctx = await hashContext(o.contextDir, { ignorePatterns: patterns, statCacheFile: o.statCacheFile });
+        ctx = await hashContext(o.contextDir, { ignorePatterns: patterns, statCacheFile: o.statCacheFile, onProgress });
       } else if (inContext.length || pending.size) {
         const update = await applyPending(inContext);
         if (!dockerfileChanged && !interrupted && update.selectorsChanged.length === 0) {
