@@ -5,16 +5,18 @@ import { parseArgs } from 'node:util';
 import { build } from '../build/index.js';
 import { resolveStoreDir, statCachePath, stepInputsPath } from '../cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
-import { UsageError } from '../errors/index.js';
-import { exportImage, normalizeRef } from '../image/index.js';
+import { BuildError, ImageError, UsageError } from '../errors/index.js';
+import { exportImage, findImage, normalizeRef, pullImage, pushImage } from '../image/index.js';
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut } from '../ui/index.js';
+import type { Plan } from '../dockerfile/index.js';
 import { loadPlan, oneOf } from './inputs.js';
 import type { Session } from './session.js';
 
 export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
                     [--progress auto|plain|tty|json] [--output type=oci|docker,dest=PATH]
                     [--secret id=ID,src=FILE|env=VAR]... [--jobs N] [--explain]
+                    [--pull] [--push] [--insecure-registry HOST[:PORT]]...
                     [--snapshotter auto|overlay|copy] [--store DIR] CONTEXT
 
 Builds the image: every stage the target needs, each filesystem step from
@@ -23,6 +25,8 @@ the cache when its key was seen before. -t names the result in the store;
 docker save archive. --secret makes a value available to RUN
 --mount=type=secret,id=ID without it entering the image, the cache or the
 output; --jobs bounds the RUN commands running at once (default: cores).
+A base image the store lacks is pulled (--pull pulls them all again);
+--push pushes each -t name to its registry after the build.
 --explain says, for the first step of each stage that missed the cache,
 what changed since the last build (files, a build arg, the line, the base).
 --snapshotter (default $STRATA_SNAPSHOTTER, else auto)
@@ -73,6 +77,28 @@ export function parseSecrets(specs: readonly string[]): Map<string, Buffer> {
   return secrets;
 }
 
+/**
+ * The base images the plan needs that the store lacks (all of them with
+ * --pull), pulled before the build. Returns whether any was.
+ */
+async function pullBaseImages(store: string, plan: Plan, options: { always: boolean; insecure: readonly string[] }): Promise<boolean> {
+  let any = false;
+  for (const stage of plan.stages) {
+    if (!stage.needed || typeof stage.base !== 'string' || stage.base === 'scratch') continue;
+    if (!options.always && findImage(store, stage.base)) continue;
+    try {
+      await pullImage(store, stage.base, normalizeRef(stage.base), { insecure: options.insecure, platform: stage.platform });
+    } catch (e) {
+      if (!(e instanceof ImageError) || (!options.always && findImage(store, stage.base))) throw e;
+      throw new BuildError(`base image ${stage.base} is not in the store and could not be pulled: ${e.message}`, { file: plan.file, line: stage.line }, {
+        hint: `import it (strata image import ROOTFS --tag ${stage.base}) or make its registry reachable${e.hint ? `: ${e.hint}` : ''}`,
+      });
+    }
+    any = true;
+  }
+  return any;
+}
+
 export async function buildCommand(argv: string[], session: Session): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -90,6 +116,9 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       secret: { type: 'string', multiple: true },
       jobs: { type: 'string' },
       explain: { type: 'boolean' },
+      pull: { type: 'boolean' },
+      push: { type: 'boolean' },
+      'insecure-registry': { type: 'string', multiple: true },
     },
   });
   if (positionals.length !== 1) throw new UsageError('build needs exactly one CONTEXT', { hint: 'strata build -t app .' });
@@ -101,7 +130,11 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
   const snapshotter = oneOf('--snapshotter', values.snapshotter ?? process.env.STRATA_SNAPSHOTTER, SNAPSHOTTER_CHOICES, 'auto');
   const tags = (values.tag ?? []).map(normalizeRef);
   const store = resolveStoreDir(values.store);
-  const { input, typed, plan } = loadPlan(session, { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'], store });
+  const insecure = values['insecure-registry'] ?? [];
+  const loaded = loadPlan(session, { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'], store });
+  const { input, typed } = loaded;
+  const pulled = await pullBaseImages(store, loaded.plan, { always: values.pull === true, insecure });
+  const plan = pulled ? loaded.replan() : loaded.plan;
   const ignoreFile = findIgnoreFile(input.contextDir, input.path);
   const tty = progress === 'tty' || (progress === 'auto' && process.stderr.isTTY && process.env.TERM !== 'dumb');
   const explain = values.explain === true;
@@ -131,6 +164,13 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
     if (output) {
       await exportImage(store, tags[0] ?? `strata-build:${result.manifest.digest.slice(7, 19)}`, result.manifest, path.resolve(output.dest), output.format);
       report({ type: 'output', format: output.format, dest: output.dest });
+    }
+    if (values.push) {
+      if (!tags.length) throw new UsageError('--push needs -t REGISTRY/NAME:TAG', { hint: 'strata build --push -t localhost:5000/app:1 .' });
+      for (const tag of tags) {
+        const digest = await pushImage(store, tag, tag, { insecure });
+        report({ type: 'output', format: 'registry', dest: `${tag}@${digest}` });
+      }
     }
     live?.close(); // the last frame before the digest, or the frame would be redrawn over it
     if (progress !== 'json') writeOut(result.manifest.digest);

@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util';
 import { resolveStoreDir } from '../cache/index.js';
 import { UsageError } from '../errors/index.js';
-import { importImage, listImages, readConfig, readManifest, requireImage, saveImage, untagImage } from '../image/index.js';
-import { renderHistory, renderImageList, writeOut, type HistoryRow } from '../ui/index.js';
+import { importImage, listImages, normalizeRef, pullImage, pushImage, readConfig, readManifest, requireImage, saveImage, untagImage } from '../image/index.js';
+import { formatBytes, renderHistory, renderImageList, writeErr, writeOut, type HistoryRow } from '../ui/index.js';
 import { oneOf } from './inputs.js';
 import type { Session } from './session.js';
 
@@ -11,10 +11,17 @@ export const imageUsage = `usage: strata image import SRC --tag NAME[:TAG] [--fr
        strata image ls [--format text|json] [--store DIR]
        strata image rm NAME... [--store DIR]
        strata image save NAME -o FILE|DIR [--format oci|docker] [--store DIR]
+       strata image pull REF [--platform OS/ARCH] [--insecure-registry HOST[:PORT]]... [--store DIR]
+       strata image push NAME [REF] [--insecure-registry HOST[:PORT]]... [--store DIR]
 
 import: SRC is a root filesystem (directory, or tar, gzip or not), an OCI
 image layout (directory or tar) or a docker save archive. save: an OCI
-layout (a directory, or FILE.tar) or a docker save archive (FILE.tar).`;
+layout (a directory, or FILE.tar) or a docker save archive (FILE.tar).
+pull: REF is [REGISTRY/]NAME[:TAG|@DIGEST] (busybox is
+docker.io/library/busybox:latest); it is named as written. push: the local
+image NAME to REF (default NAME), uploading only the blobs the registry
+lacks. Credentials come from strata login or ~/.docker/config.json;
+loopback registries and --insecure-registry ones are spoken to over HTTP.`;
 
 export const historyUsage = `usage: strata history NAME [--store DIR]
 
@@ -31,10 +38,28 @@ export async function imageCommand(argv: string[], _session: Session): Promise<n
       output: { type: 'string', short: 'o' },
       format: { type: 'string' },
       store: { type: 'string' },
+      platform: { type: 'string' },
+      'insecure-registry': { type: 'string', multiple: true },
     },
   });
   const store = resolveStoreDir(values.store);
+  const insecure = values['insecure-registry'] ?? [];
   switch (sub) {
+    case 'pull': {
+      const [ref] = positionals;
+      if (!ref) throw new UsageError('image pull needs a REF', { hint: 'strata image pull localhost:5000/app:1' });
+      const name = localNameOf(ref);
+      const manifest = await pullImage(store, ref, name, { platform: values.platform, insecure, onBlob: (p) => writeErr(`  ${p.digest.slice(7, 19)} ${formatBytes(p.bytes)} pulled`) });
+      writeOut(`pulled ${name} ${manifest.digest}`);
+      return 0;
+    }
+    case 'push': {
+      const [name, dest] = positionals;
+      if (!name) throw new UsageError('image push needs a NAME', { hint: 'strata image push app:1 localhost:5000/app:1' });
+      const digest = await pushImage(store, name, dest ?? name, { insecure, onBlob: (p) => writeErr(`  ${p.digest.slice(7, 19)} ${formatBytes(p.bytes)} ${p.state === 'exists' ? 'already there' : 'pushed'}`) });
+      writeOut(`pushed ${dest ?? name} ${digest}`);
+      return 0;
+    }
     case 'import': {
       const [src] = positionals;
       if (!src || !values.tag) throw new UsageError('image import needs SRC and --tag NAME', { hint: 'strata image import ./rootfs --tag busybox:local' });
@@ -73,8 +98,14 @@ export async function imageCommand(argv: string[], _session: Session): Promise<n
       return 0;
     }
     default:
-      throw new UsageError(sub ? `unknown image command "${sub}"` : 'image needs a command', { hint: 'strata image import|ls|rm|save' });
+      throw new UsageError(sub ? `unknown image command "${sub}"` : 'image needs a command', { hint: 'strata image import|ls|rm|save|pull|push' });
   }
+}
+
+/** The store name of a pulled reference: as written, with :latest added (a digest pull is named by its digest). */
+export function localNameOf(ref: string): string {
+  const at = ref.indexOf('@');
+  return at < 0 ? normalizeRef(ref) : normalizeRef(`${ref.slice(0, at).replace(/:[\w][\w.-]*$/, '')}:${ref.slice(at + 1).replace(':', '-').slice(0, 19)}`);
 }
 
 export async function historyCommand(argv: string[], _session: Session): Promise<number> {

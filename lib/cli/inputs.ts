@@ -80,11 +80,12 @@ export function imageTriggers(store: string, image: string): readonly string[] |
 export function loadPlan(
   session: Session,
   args: { context: string | undefined; file: string | undefined; target?: string | undefined; buildArgs: readonly string[] | undefined; store?: string },
-): { input: DockerfileInput; typed: TypedDockerfile; plan: Plan } {
+): { input: DockerfileInput; typed: TypedDockerfile; plan: Plan; replan: () => Plan } {
   const input = readDockerfileInput(args.context, args.file);
   session.sourceLines = input.bytes.toString('utf8').split(/\r?\n/);
   const typed = loadDockerfile(input.bytes, { file: input.displayName });
   const store = args.store;
-  const plan = planBuild(typed, { target: args.target, buildArgs: parseBuildArgs(args.buildArgs), imageTriggers: store ? (image) => imageTriggers(store, image) : undefined });
-  return { input, typed, plan };
+  // Planned again once missing base images are pulled: their ONBUILD triggers are known only then.
+  const replan = () => planBuild(typed, { target: args.target, buildArgs: parseBuildArgs(args.buildArgs), imageTriggers: store ? (image) => imageTriggers(store, image) : undefined });
+  return { input, typed, plan: replan(), replan };
 }

@@ -8,6 +8,7 @@ import { checkCommand, checkUsage } from './check.js';
 import { devCommand, devUsage } from './dev.js';
 import { hashCommand, hashUsage } from './hash.js';
 import { historyCommand, historyUsage, imageCommand, imageUsage } from './image.js';
+import { loginCommand, loginUsage, logoutCommand } from './login.js';
 import { planCommand, planUsage } from './plan.js';
 import type { Session } from './session.js';
 
@@ -19,8 +20,10 @@ const COMMANDS: Record<string, Command> = {
   plan: { run: planCommand, usage: planUsage, summary: 'show the stages, steps and build order of a Dockerfile' },
   check: { run: checkCommand, usage: checkUsage, summary: 'lint a Dockerfile, with a concrete fix for each finding' },
   hash: { run: hashCommand, usage: hashUsage, summary: 'digest a build context (and each COPY source); --bench to measure hashing' },
-  image: { run: imageCommand, usage: imageUsage, summary: 'import, list, remove and save images in the store' },
+  image: { run: imageCommand, usage: imageUsage, summary: 'import, list, remove, save, pull and push images' },
   history: { run: historyCommand, usage: historyUsage, summary: 'show the layers and history of an image' },
+  login: { run: loginCommand, usage: loginUsage, summary: 'keep credentials for a registry (checked first)' },
+  logout: { run: logoutCommand, usage: loginUsage, summary: 'forget the credentials for a registry' },
   cache: { run: cacheCommand, usage: cacheUsage, summary: 'list or empty the cache mounts of RUN --mount=type=cache' },
 };
 

@@ -42,7 +42,7 @@ export function plainReporter(write: (line: string) => void, options: { explain?
         write(`#0 image ${e.digest}${e.tags.length ? ` named ${e.tags.join(', ')}` : ''} in ${e.seconds.toFixed(1)}s`);
         break;
       case 'output':
-        write(`#0 exported ${e.format} to ${e.dest}`);
+        write(e.format === 'registry' ? `#0 pushed ${e.dest}` : `#0 exported ${e.format} to ${e.dest}`);
         break;
     }
   };

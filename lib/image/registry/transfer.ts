@@ -1,0 +1,156 @@
+/**
+ * Pulling and pushing images. A pull negotiates OCI and Docker manifests
+ * and indexes (picking the platform from an index), verifies every blob's
+ * digest and size as it lands in the store (each written to a temp file
+ * and renamed only once verified, so a failed pull leaves nothing
+ * partial), keeps blobs it already has, and names the image last. A push
+ * uploads only the blobs the registry lacks (a HEAD first), in parallel,
+ * then the manifest.
+ */
+import { createHash } from 'node:crypto';
+import { openAsBlob, readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { blobPath, blobWriter, hasBlob, putBlob, type Descriptor } from '../../cache/index.js';
+import { ImageError } from '../../errors/index.js';
+import { MEDIA, type Manifest } from '../oci.js';
+import { readManifest } from '../read.js';
+import { requireImage, tagImage } from '../refs.js';
+import { openRepository, request, type RegistryOptions, type Repository } from './client.js';
+import { formatRemoteRef, parseRemoteRef } from './reference.js';
+
+const MANIFEST_TYPES = [MEDIA.manifest, MEDIA.index, MEDIA.dockerManifest, 'application/vnd.docker.distribution.manifest.list.v2+json'];
+const PARALLEL = 4;
+
+export interface TransferProgress {
+  readonly digest: string;
+  readonly bytes: number;
+  /** 'exists': the other side had it already. */
+  readonly state: 'done' | 'exists';
+}
+
+export interface PullOptions extends RegistryOptions {
+  /** os/arch[/variant] to take from an index (default: linux/amd64, the host's). */
+  readonly platform?: string;
+  readonly onBlob?: (progress: TransferProgress) => void;
+}
+
+/** Runs `work` on each item, at most `limit` at a time. */
+async function bounded<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  }));
+}
+
+function notFound(ref: string, what: string): ImageError {
+  return new ImageError(`${ref} was not found in the registry (${what})`, ref, { hint: 'check the name and tag; strata image pull REGISTRY/NAME:TAG' });
+}
+
+async function getManifest(repo: Repository, reference: string): Promise<{ bytes: Buffer; mediaType: string; digest: string }> {
+  const where = formatRemoteRef(repo.ref);
+  const response = await request(repo, `manifests/${reference}`, { headers: { accept: MANIFEST_TYPES.join(', ') } });
+  if (response.status === 404) throw notFound(where, `no manifest ${reference}`);
+  if (!response.ok) throw new ImageError(`the registry answered ${response.status} for the manifest of ${where}`, where, { hint: 'try again later' });
+  const bytes = Buffer.from(await response.arrayBuffer());
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const claimed = response.headers.get('docker-content-digest');
+  if ((reference.startsWith('sha256:') && reference !== digest) || (claimed && claimed.startsWith('sha256:') && claimed !== digest)) {
+    throw new ImageError(`the manifest of ${where} does not match its digest (got ${digest})`, where, { hint: 'the registry sent something else than it names; nothing was stored' });
+  }
+  const mediaType = (response.headers.get('content-type') ?? '').split(';')[0]!.trim() || (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType || MEDIA.manifest;
+  return { bytes, mediaType, digest };
+}
+
+async function fetchBlob(repo: Repository, store: string, desc: Descriptor): Promise<void> {
+  const where = formatRemoteRef(repo.ref);
+  const response = await request(repo, `blobs/${desc.digest}`);
+  if (response.status === 404) throw notFound(where, `no blob ${desc.digest}`);
+  if (!response.ok || !response.body) throw new ImageError(`the registry answered ${response.status} for blob ${desc.digest} of ${where}`, where, { hint: 'try again later' });
+  const writer = blobWriter(store);
+  let size = 0;
+  try {
+    const source = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+    source.on('data', (chunk: Buffer) => (size += chunk.length));
+    await pipeline(source, writer.stream);
+  } catch (e) {
+    writer.abort();
+    throw new ImageError(`the download of ${desc.digest} from ${where} broke off: ${(e as Error).message}`, where, { hint: 'try again; what was stored is whole' });
+  }
+  if (size !== desc.size) {
+    writer.abort();
+    throw new ImageError(`blob ${desc.digest} of ${where} is ${size} bytes, the manifest says ${desc.size}`, where, { hint: 'the registry holds a damaged blob; nothing was stored' });
+  }
+  await writer.finish(desc.digest).catch((e: unknown) => {
+    throw new ImageError(`blob ${desc.digest} of ${where} does not match its digest`, where, { cause: e, hint: 'the registry holds a damaged blob; nothing was stored' });
+  });
+}
+
+function hostPlatformName(): string {
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : process.arch;
+  return `linux/${arch}`;
+}
+
+/** Pulls `ref` into the store and names it `localName` (default: the reference as written). Returns the manifest's descriptor. */
+export async function pullImage(store: string, ref: string, localName: string, options: PullOptions = {}): Promise<Descriptor> {
+  const remote = parseRemoteRef(ref);
+  const repo = openRepository(remote, 'pull', options);
+  let top = await getManifest(repo, remote.digest ?? remote.tag!);
+  let parsed = JSON.parse(top.bytes.toString('utf8')) as Manifest & { manifests?: (Descriptor & { platform?: { os: string; architecture: string; variant?: string } })[] };
+  if (parsed.manifests) {
+    const want = options.platform ?? hostPlatformName();
+    const [os, arch, variant] = want.split('/');
+    const pick = parsed.manifests.find((m) => m.platform?.os === os && m.platform?.architecture === arch && (!variant || m.platform?.variant === variant));
+    if (!pick) {
+      const offered = parsed.manifests.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? `/${m.platform.variant}` : ''}` : '?')).join(', ');
+      throw new ImageError(`${ref} has no image for ${want}`, ref, { hint: `it offers ${offered || 'none'}; pass --platform` });
+    }
+    top = await getManifest(repo, pick.digest);
+    parsed = JSON.parse(top.bytes.toString('utf8')) as typeof parsed;
+  }
+  if (!parsed.config || !Array.isArray(parsed.layers)) throw new ImageError(`${ref} is not an image manifest`, ref, { hint: 'strata pulls container images' });
+  const blobs = [parsed.config, ...parsed.layers];
+  await bounded(blobs.filter((b) => !hasBlob(store, b.digest)), PARALLEL, async (desc) => {
+    await fetchBlob(repo, store, desc);
+    options.onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'done' });
+  });
+  const manifest = { mediaType: top.mediaType, ...(await putBlob(store, top.bytes, top.digest)) };
+  // Named only now: a pull that broke off left blobs, never a name that points at half an image.
+  await tagImage(store, localName, manifest);
+  return manifest;
+}
+
+export interface PushOptions extends RegistryOptions {
+  readonly onBlob?: (progress: TransferProgress) => void;
+}
+
+/** Pushes the local image `localRef` as `destRef`; returns the manifest digest the registry holds. */
+export async function pushImage(store: string, localRef: string, destRef: string, options: PushOptions = {}): Promise<string> {
+  const image = requireImage(store, localRef);
+  const manifest = readManifest(store, image.manifest);
+  const remote = parseRemoteRef(destRef);
+  const repo = openRepository(remote, 'pull,push', options);
+  const where = formatRemoteRef(remote);
+  const blobs = [manifest.config, ...manifest.layers];
+  // One cheap request first, so the token is in hand before the parallel uploads.
+  await request(repo, `blobs/${blobs[0]!.digest}`, { method: 'HEAD' });
+  await bounded(blobs, PARALLEL, async (desc) => {
+    const head = await request(repo, `blobs/${desc.digest}`, { method: 'HEAD' });
+    if (head.ok) {
+      options.onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'exists' });
+      return;
+    }
+    const start = await request(repo, 'blobs/uploads/', { method: 'POST' });
+    const location = start.headers.get('location');
+    if (start.status !== 202 || !location) throw new ImageError(`the registry refused to start an upload to ${where} (${start.status})`, where, { hint: 'check that you may push there (strata login)' });
+    const url = new URL(location, repo.base);
+    url.searchParams.set('digest', desc.digest);
+    const put = await request(repo, url.toString(), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: await openAsBlob(blobPath(store, desc.digest)) });
+    if (put.status !== 201) throw new ImageError(`the registry refused blob ${desc.digest} for ${where} (${put.status}: ${(await put.text()).slice(0, 200)})`, where, { hint: 'check that you may push there (strata login)' });
+    options.onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'done' });
+  });
+  const bytes = readFileSync(blobPath(store, image.manifest.digest));
+  const put = await request(repo, `manifests/${remote.tag ?? image.manifest.digest}`, { method: 'PUT', headers: { 'content-type': image.manifest.mediaType || MEDIA.manifest }, body: bytes });
+  if (put.status !== 201) throw new ImageError(`the registry refused the manifest of ${where} (${put.status}: ${(await put.text()).slice(0, 200)})`, where, { hint: 'check that you may push there (strata login)' });
+  return image.manifest.digest;
+}
