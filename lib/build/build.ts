@@ -9,7 +9,7 @@
 import { chmodSync, existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { cacheKey, readCacheRecord, readCopyRecord, sweepStaleTemp, tempPath, writeCacheRecord, writeCopyRecord, type Descriptor, type LayerRef } from '../cache/index.js';
+import { cacheKey, readCacheRecord, readCopyRecord, sweepStaleTemp, tempPath, writeCacheRecord, writeCopyRecord, type CacheRecord, type CacheSource, type Descriptor, type LayerRef } from '../cache/index.js';
 import { fileDigest, hashContext, selectSources, type HashedContext } from '../context/index.js';
 import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
 import { BuildError, CancelledError, ContextError, ImageError, SnapshotError } from '../errors/index.js';
@@ -39,6 +39,8 @@ export interface BuildOptions {
   readonly noCache: boolean;
   /** Secrets for RUN --mount=type=secret, by id (never in a key, a layer or an event). */
   readonly secrets?: ReadonlyMap<string, Buffer>;
+  /** Caches to import from (--cache-from): a key missing here is looked up there, its layer brought in on a hit. */
+  readonly cacheFrom?: readonly CacheSource[];
   /** Where the inputs of this Dockerfile's steps are kept between builds, to say why a step missed. */
   readonly inputsFile?: string;
   /** At most this many RUN commands at once (default: the number of cores). */
@@ -58,6 +60,8 @@ export interface BuildResult {
   readonly snapshotter: SnapshotterKind;
   /** The image's layers, bottom first. */
   readonly layers: readonly LayerRef[];
+  /** Every filesystem step's key and record, by stage index: what --cache-to exports. */
+  readonly entries: readonly { readonly stage: number; readonly key: string; readonly record: CacheRecord }[];
 }
 
 /** A filesystem step: its key, what went into it, and how to carry it out on a miss. */
@@ -180,6 +184,28 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   let previousKeys: Record<string, string> | undefined;
   const lastKeys = (): Record<string, string> => (previousKeys ??= options.inputsFile ? readKeysRecord(`${options.inputsFile}.keys`) : {});
   const currentInputs: InputsRecord = {};
+  const entries: { stage: number; key: string; record: CacheRecord }[] = [];
+
+  /**
+   * A key this store lacks, from an imported cache: the layer is brought in
+   * (verified) now that the step hits it; a layer that fails is reported and
+   * the step is built instead.
+   */
+  const importedRecord = async (key: string, id: number): Promise<CacheRecord | undefined> => {
+    for (const source of options.cacheFrom ?? []) {
+      const record = source.records.get(key);
+      if (!record) continue;
+      try {
+        if (record.layer) await source.fetchLayer(store, record.layer);
+      } catch (e) {
+        onEvent({ type: 'cache-import-error', id, source: source.describe, message: (e as Error).message, time: Date.now() });
+        continue;
+      }
+      writeCacheRecord(store, key, record);
+      return record;
+    }
+    return undefined;
+  };
   const currentKeys: Record<string, string> = {};
   const pendingRoots = new WeakMap<HashedContext, () => Promise<string>>();
   const hashedSource = (from: string): Promise<HashedContext> => {
@@ -280,7 +306,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         let created: string;
         try {
           fs = await filesystemStep(step, state, ctx, where, id, execTime);
-          record = !options.noCache ? readCacheRecord(store, fs.key) : undefined;
+          record = !options.noCache ? readCacheRecord(store, fs.key) ?? (await importedRecord(fs.key, id)) : undefined;
           const identity = `${label}#${fsSteps.indexOf(step)}`;
           if (!record && !missed) {
             // The first miss of a stage says why; the steps after it miss because it did.
@@ -307,6 +333,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           onEvent({ type: 'step-error', id, message: e instanceof CancelledError || cancel.signal.aborted ? 'cancelled' : (e as Error).message, time: Date.now() });
           throw e;
         }
+        entries.push({ stage: index, key: fs.key, record: { layer, createdBy: describe, created } });
         state.created = created;
         const history = { created, created_by: describe, comment: 'buildkit.dockerfile.v0' };
         state.key = fs.key;
@@ -335,7 +362,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const manifest = await writeImage(store, final.layers, config);
     for (const tag of options.tags) await tagImage(store, tag, manifest);
     onEvent({ type: 'image', digest: manifest.digest, config: '', tags: options.tags, seconds: (Date.now() - started) / 1000 });
-    return { manifest, config, cached, executed, snapshotter: snapshots.kind, layers: final.layers };
+    return { manifest, config, cached, executed, snapshotter: snapshots.kind, layers: final.layers, entries };
   } finally {
     await snapshots.dispose();
     rmSync(scratch, { recursive: true, force: true });

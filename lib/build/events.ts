@@ -20,6 +20,8 @@ export type BuildEvent =
     }
   /** Why a stage's first missed step missed (see explain.ts). */
   | { readonly type: 'step-explain'; readonly id: number; readonly cause: MissCause; readonly text: string; readonly time: number }
+  /** An imported cache had the step's key but its layer could not be brought in: the step is built instead. */
+  | { readonly type: 'cache-import-error'; readonly id: number; readonly source: string; readonly message: string; readonly time: number }
   | { readonly type: 'step-error'; readonly id: number; readonly message: string; readonly time: number }
   | { readonly type: 'image'; readonly digest: string; readonly config: string; readonly tags: readonly string[]; readonly seconds: number }
   | { readonly type: 'output'; readonly format: string; readonly dest: string };

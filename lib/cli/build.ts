@@ -3,13 +3,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from '../build/index.js';
-import { resolveStoreDir, statCachePath, stepInputsPath } from '../cache/index.js';
+import { exportCacheLocal, openLocalCache, resolveStoreDir, statCachePath, stepInputsPath, type CacheEntry, type CacheRecord } from '../cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
 import { BuildError, ImageError, UsageError } from '../errors/index.js';
-import { exportImage, findImage, normalizeRef, pullImage, pushImage } from '../image/index.js';
+import { exportCacheRegistry, exportImage, findImage, normalizeRef, openRegistryCache, pullImage, pushImage } from '../image/index.js';
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut } from '../ui/index.js';
-import type { Plan } from '../dockerfile/index.js';
+import type { Plan, StageBase } from '../dockerfile/index.js';
 import { loadPlan, oneOf } from './inputs.js';
 import type { Session } from './session.js';
 
@@ -17,6 +17,8 @@ export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-a
                     [--progress auto|plain|tty|json] [--output type=oci|docker,dest=PATH]
                     [--secret id=ID,src=FILE|env=VAR]... [--jobs N] [--explain]
                     [--pull] [--push] [--insecure-registry HOST[:PORT]]...
+                    [--cache-to type=local,dest=DIR|type=registry,ref=REF[,mode=min|max]]...
+                    [--cache-from type=local,src=DIR|type=registry,ref=REF]...
                     [--snapshotter auto|overlay|copy] [--store DIR] CONTEXT
 
 Builds the image: every stage the target needs, each filesystem step from
@@ -27,6 +29,9 @@ docker save archive. --secret makes a value available to RUN
 output; --jobs bounds the RUN commands running at once (default: cores).
 A base image the store lacks is pulled (--pull pulls them all again);
 --push pushes each -t name to its registry after the build.
+--cache-to exports the build cache (mode=min: the final image's steps;
+max: every stage's) to a directory or a registry; --cache-from imports one
+lazily (a layer is fetched only when its step hits).
 --explain says, for the first step of each stage that missed the cache,
 what changed since the last build (files, a build arg, the line, the base).
 --snapshotter (default $STRATA_SNAPSHOTTER, else auto)
@@ -77,6 +82,39 @@ export function parseSecrets(specs: readonly string[]): Map<string, Buffer> {
   return secrets;
 }
 
+interface CacheSpec {
+  readonly type: 'local' | 'registry';
+  /** The directory (local) or the reference (registry). */
+  readonly location: string;
+  readonly mode: 'min' | 'max';
+}
+
+/** `type=local,dest=DIR|src=DIR` or `type=registry,ref=REF`, with `mode=min|max` for --cache-to. */
+function parseCacheSpec(flag: string, spec: string): CacheSpec {
+  const fields = new Map(spec.split(',').map((f) => {
+    const eq = f.indexOf('=');
+    return (eq < 0 ? [f, ''] : [f.slice(0, eq), f.slice(eq + 1)]) as [string, string];
+  }));
+  const type = fields.get('type') ?? 'local';
+  const location = type === 'registry' ? fields.get('ref') : fields.get(flag === '--cache-to' ? 'dest' : 'src');
+  const mode = fields.get('mode') ?? 'min';
+  if ((type !== 'local' && type !== 'registry') || !location || (mode !== 'min' && mode !== 'max')) {
+    throw new UsageError(`invalid ${flag} ${spec}`, { hint: flag === '--cache-to' ? 'write --cache-to type=local,dest=DIR[,mode=min|max] or type=registry,ref=REGISTRY/NAME:TAG[,mode=...]' : 'write --cache-from type=local,src=DIR or type=registry,ref=REGISTRY/NAME:TAG' });
+  }
+  return { type, location, mode };
+}
+
+/** What --cache-to carries: mode=min the steps whose layers are in the final image, mode=max every step built. */
+function cacheEntriesFor(plan: Plan, entries: readonly { stage: number; key: string; record: CacheRecord }[], mode: 'min' | 'max'): CacheEntry[] {
+  const inImage = new Set<number>();
+  for (let at: number | undefined = plan.targetIndex; at !== undefined; ) {
+    inImage.add(at);
+    const base: StageBase = plan.stages[at]!.base;
+    at = typeof base === 'object' ? base.stage : undefined;
+  }
+  return entries.filter((e) => mode === 'max' || inImage.has(e.stage)).map(({ key, record }) => ({ key, record }));
+}
+
 /**
  * The base images the plan needs that the store lacks (all of them with
  * --pull), pulled before the build. Returns whether any was.
@@ -119,6 +157,8 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       pull: { type: 'boolean' },
       push: { type: 'boolean' },
       'insecure-registry': { type: 'string', multiple: true },
+      'cache-to': { type: 'string', multiple: true },
+      'cache-from': { type: 'string', multiple: true },
     },
   });
   if (positionals.length !== 1) throw new UsageError('build needs exactly one CONTEXT', { hint: 'strata build -t app .' });
@@ -133,6 +173,11 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
   const insecure = values['insecure-registry'] ?? [];
   const loaded = loadPlan(session, { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'], store });
   const { input, typed } = loaded;
+  const cacheTo = (values['cache-to'] ?? []).map((spec) => parseCacheSpec('--cache-to', spec));
+  const cacheFrom = await Promise.all((values['cache-from'] ?? []).map((spec) => {
+    const c = parseCacheSpec('--cache-from', spec);
+    return c.type === 'local' ? openLocalCache(c.location) : openRegistryCache(c.location, { insecure });
+  }));
   const pulled = await pullBaseImages(store, loaded.plan, { always: values.pull === true, insecure });
   const plan = pulled ? loaded.replan() : loaded.plan;
   const ignoreFile = findIgnoreFile(input.contextDir, input.path);
@@ -158,12 +203,19 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       snapshotter,
       secrets,
       jobs,
+      cacheFrom,
       onEvent: report,
       signal: abort.signal,
     });
     if (output) {
       await exportImage(store, tags[0] ?? `strata-build:${result.manifest.digest.slice(7, 19)}`, result.manifest, path.resolve(output.dest), output.format);
       report({ type: 'output', format: output.format, dest: output.dest });
+    }
+    for (const c of cacheTo) {
+      const entries = cacheEntriesFor(plan, result.entries, c.mode);
+      if (c.type === 'local') await exportCacheLocal(store, c.location, entries);
+      else await exportCacheRegistry(store, c.location, entries, { insecure });
+      report({ type: 'output', format: `cache (${c.type}, mode=${c.mode}, ${entries.length} steps)`, dest: c.location });
     }
     if (values.push) {
       if (!tags.length) throw new UsageError('--push needs -t REGISTRY/NAME:TAG', { hint: 'strata build --push -t localhost:5000/app:1 .' });

@@ -5,4 +5,4 @@ export { readManifest, readConfig } from './read.js';
 export { importImage, type Imported, type SourceKind } from './import.js';
 export { saveImage, exportImage, type SaveFormat } from './save.js';
 export { writeImage, type ImageLayer } from './write.js';
-export { checkCredentials, pullImage, pushImage, parseRemoteRef, formatRemoteRef, saveCredentials, removeCredentials, openRepository, request, type RemoteRef, type RegistryOptions, type TransferProgress } from './registry/index.js';
+export { checkCredentials, exportCacheRegistry, openRegistryCache, pullImage, pushImage, parseRemoteRef, formatRemoteRef, saveCredentials, removeCredentials, openRepository, request, type RemoteRef, type RegistryOptions, type TransferProgress } from './registry/index.js';

@@ -29,6 +29,9 @@ export function plainReporter(write: (line: string) => void, options: { explain?
       case 'step-cached':
         write(`#${e.id} CACHED`);
         break;
+      case 'cache-import-error':
+        write(`#${e.id} WARNING: the imported cache ${e.source} failed: ${e.message}; building the step instead`);
+        break;
       case 'step-explain':
         if (options.explain) write(`#${e.id} CACHE MISS: ${e.text}`);
         break;

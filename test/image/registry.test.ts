@@ -104,6 +104,23 @@ describe('registries', () => {
     assert.equal(again.stderr.match(/already there/g)?.length, 3, again.stderr);
   });
 
+  it('shares the build cache through the registry: an empty store rebuilds with every step CACHED and no RUN run', () => {
+    const ctx = path.join(scratch, 'ctx-cache');
+    mkdirSync(ctx, { recursive: true });
+    writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${open}/base/busybox:1 AS builder\nRUN echo compiled > /artifact\nFROM ${open}/base/busybox:1\nCOPY --from=builder /artifact /artifact\nRUN cat /artifact\n`);
+    const cacheRef = `${open}/cache/app:buildcache`;
+    const first = strata(['build', '--progress', 'plain', '--cache-to', `type=registry,ref=${cacheRef},mode=max`, ctx], path.join(scratch, 'ci-1'));
+    assert.equal(first.code, 0, first.stderr);
+    const second = strata(['build', '--progress', 'plain', '--cache-from', `type=registry,ref=${cacheRef}`, ctx], path.join(scratch, 'ci-2'));
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stderr.match(/#\d+ CACHED/g)?.length, 3, second.stderr);
+    assert.doesNotMatch(second.stderr, /#\d+ DONE/);
+    assert.equal(second.stdout.trim(), first.stdout.trim());
+    const notCache = strata(['build', '--cache-from', `type=registry,ref=${open}/base/busybox:1`, ctx], path.join(scratch, 'ci-3'));
+    assert.equal(notCache.code, 1);
+    assert.match(notCache.stderr, /is not a strata build cache/);
+  });
+
   it('says clearly what went wrong: an unknown tag, a registry that is down, credentials missing or wrong', async () => {
     const store = path.join(scratch, 'error-store');
     const missing = strata(['image', 'pull', `${open}/base/busybox:nope`], store);

@@ -47,7 +47,7 @@ function notFound(ref: string, what: string): ImageError {
   return new ImageError(`${ref} was not found in the registry (${what})`, ref, { hint: 'check the name and tag; strata image pull REGISTRY/NAME:TAG' });
 }
 
-async function getManifest(repo: Repository, reference: string): Promise<{ bytes: Buffer; mediaType: string; digest: string }> {
+export async function getManifest(repo: Repository, reference: string): Promise<{ bytes: Buffer; mediaType: string; digest: string }> {
   const where = formatRemoteRef(repo.ref);
   const response = await request(repo, `manifests/${reference}`, { headers: { accept: MANIFEST_TYPES.join(', ') } });
   if (response.status === 404) throw notFound(where, `no manifest ${reference}`);
@@ -62,7 +62,7 @@ async function getManifest(repo: Repository, reference: string): Promise<{ bytes
   return { bytes, mediaType, digest };
 }
 
-async function fetchBlob(repo: Repository, store: string, desc: Descriptor): Promise<void> {
+export async function fetchBlob(repo: Repository, store: string, desc: Descriptor): Promise<void> {
   const where = formatRemoteRef(repo.ref);
   const response = await request(repo, `blobs/${desc.digest}`);
   if (response.status === 404) throw notFound(where, `no blob ${desc.digest}`);
@@ -130,14 +130,21 @@ export async function pushImage(store: string, localRef: string, destRef: string
   const manifest = readManifest(store, image.manifest);
   const remote = parseRemoteRef(destRef);
   const repo = openRepository(remote, 'pull,push', options);
-  const where = formatRemoteRef(remote);
   const blobs = [manifest.config, ...manifest.layers];
   // One cheap request first, so the token is in hand before the parallel uploads.
   await request(repo, `blobs/${blobs[0]!.digest}`, { method: 'HEAD' });
+  await uploadBlobs(repo, store, blobs, options.onBlob);
+  await putManifest(repo, remote.tag ?? image.manifest.digest, image.manifest.mediaType || MEDIA.manifest, readFileSync(blobPath(store, image.manifest.digest)));
+  return image.manifest.digest;
+}
+
+/** Uploads the blobs the repository lacks (a HEAD first), a few at a time. */
+export async function uploadBlobs(repo: Repository, store: string, blobs: readonly Descriptor[], onBlob?: (progress: TransferProgress) => void): Promise<void> {
+  const where = formatRemoteRef(repo.ref);
   await bounded(blobs, PARALLEL, async (desc) => {
     const head = await request(repo, `blobs/${desc.digest}`, { method: 'HEAD' });
     if (head.ok) {
-      options.onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'exists' });
+      onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'exists' });
       return;
     }
     const start = await request(repo, 'blobs/uploads/', { method: 'POST' });
@@ -147,10 +154,12 @@ export async function pushImage(store: string, localRef: string, destRef: string
     url.searchParams.set('digest', desc.digest);
     const put = await request(repo, url.toString(), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: await openAsBlob(blobPath(store, desc.digest)) });
     if (put.status !== 201) throw new ImageError(`the registry refused blob ${desc.digest} for ${where} (${put.status}: ${(await put.text()).slice(0, 200)})`, where, { hint: 'check that you may push there (strata login)' });
-    options.onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'done' });
+    onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'done' });
   });
-  const bytes = readFileSync(blobPath(store, image.manifest.digest));
-  const put = await request(repo, `manifests/${remote.tag ?? image.manifest.digest}`, { method: 'PUT', headers: { 'content-type': image.manifest.mediaType || MEDIA.manifest }, body: bytes });
+}
+
+export async function putManifest(repo: Repository, reference: string, mediaType: string, bytes: Buffer): Promise<void> {
+  const where = formatRemoteRef(repo.ref);
+  const put = await request(repo, `manifests/${reference}`, { method: 'PUT', headers: { 'content-type': mediaType }, body: bytes });
   if (put.status !== 201) throw new ImageError(`the registry refused the manifest of ${where} (${put.status}: ${(await put.text()).slice(0, 200)})`, where, { hint: 'check that you may push there (strata login)' });
-  return image.manifest.digest;
 }

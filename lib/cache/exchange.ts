@@ -1,0 +1,129 @@
+/**
+ * The build cache carried between machines: an OCI image layout whose one
+ * manifest has a cache config (cache key -> layer, as the key index keeps
+ * them) and, as its layers, every layer blob those records name. A CI
+ * system's own directory cache can carry it (type=local), and so can a
+ * registry (type=registry, lib/image/registry), since it is an ordinary
+ * manifest.
+ *
+ * Importing is lazy: the records are read first; a layer blob is copied
+ * (and verified) only when a step hits its key. A blob that does not match
+ * its digest is refused, and that step is built instead.
+ */
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { StoreError } from '../errors/index.js';
+import { blobPath, hasBlob, putBlob, putBlobFile, type Descriptor } from './blobs.js';
+import type { CacheRecord, LayerRef } from './records.js';
+
+export const CACHE_CONFIG_MEDIA = 'application/vnd.strata.cache.config.v1+json';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
+const REF_NAME = 'org.opencontainers.image.ref.name';
+
+export interface CacheEntry {
+  readonly key: string;
+  readonly record: CacheRecord;
+}
+
+export interface CacheConfig {
+  readonly strataCache: 1;
+  readonly records: readonly CacheEntry[];
+}
+
+/** A cache to import from: its records, and how to bring a layer blob into the store (verified). */
+export interface CacheSource {
+  readonly describe: string;
+  readonly records: ReadonlyMap<string, CacheRecord>;
+  fetchLayer(store: string, layer: LayerRef): Promise<void>;
+}
+
+/** The manifest (and its config) that carries `entries`: what a local or registry export writes. */
+export function cacheManifest(entries: readonly CacheEntry[]): { config: Buffer; layers: LayerRef[]; manifest: (configDesc: Descriptor) => Buffer } {
+  const config = Buffer.from(JSON.stringify({ strataCache: 1, records: entries } satisfies CacheConfig));
+  const seen = new Set<string>();
+  const layers: LayerRef[] = [];
+  for (const { record } of entries) {
+    if (record.layer && !seen.has(record.layer.digest)) {
+      seen.add(record.layer.digest);
+      layers.push(record.layer);
+    }
+  }
+  const manifest = (configDesc: Descriptor) => Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: CACHE_CONFIG_MEDIA, digest: configDesc.digest, size: configDesc.size },
+    layers: layers.map((l) => ({ mediaType: LAYER_GZIP, digest: l.digest, size: l.size })),
+  }));
+  return { config, layers, manifest };
+}
+
+export function parseCacheConfig(bytes: Buffer, where: string): Map<string, CacheRecord> {
+  let parsed: CacheConfig;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8')) as CacheConfig;
+  } catch {
+    throw new StoreError(`${where} holds no strata cache (its config is not JSON)`, where, { hint: 'point --cache-from at a cache that --cache-to wrote' });
+  }
+  if (parsed.strataCache !== 1 || !Array.isArray(parsed.records)) throw new StoreError(`${where} holds no strata cache`, where, { hint: 'point --cache-from at a cache that --cache-to wrote' });
+  return new Map(parsed.records.map((e) => [e.key, e.record]));
+}
+
+const blobIn = (dir: string, digest: string) => path.join(dir, 'blobs', 'sha256', digest.replace(/^sha256:/, ''));
+
+/** Copies (or hard-links) a store blob into a layout directory, unless it is there. */
+function placeBlob(store: string, dir: string, digest: string): void {
+  const to = blobIn(dir, digest);
+  if (existsSync(to)) return;
+  const tmp = `${to}.${process.pid}.tmp`;
+  try {
+    linkSync(blobPath(store, digest), tmp);
+  } catch {
+    copyFileSync(blobPath(store, digest), tmp);
+  }
+  renameSync(tmp, to);
+}
+
+/** Writes the cache to an OCI layout directory (--cache-to type=local,dest=DIR); the index is replaced last. */
+export async function exportCacheLocal(store: string, dir: string, entries: readonly CacheEntry[]): Promise<void> {
+  mkdirSync(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  const { config, layers, manifest } = cacheManifest(entries);
+  for (const layer of layers) placeBlob(store, dir, layer.digest);
+  const configDesc = await putBlob(store, config);
+  placeBlob(store, dir, configDesc.digest);
+  const manifestBytes = manifest({ mediaType: CACHE_CONFIG_MEDIA, ...configDesc });
+  const manifestDesc = await putBlob(store, manifestBytes);
+  placeBlob(store, dir, manifestDesc.digest);
+  writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, ...manifestDesc, annotations: { [REF_NAME]: 'buildcache' } }] };
+  const tmp = path.join(dir, `index.json.${process.pid}.tmp`);
+  writeFileSync(tmp, JSON.stringify(index));
+  renameSync(tmp, path.join(dir, 'index.json'));
+}
+
+/** Reads a cache an export left in `dir` (--cache-from type=local,src=DIR): the records now, blobs when asked. */
+export function openLocalCache(dir: string): CacheSource {
+  const where = path.resolve(dir);
+  let index: { manifests?: Descriptor[] };
+  try {
+    index = JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')) as typeof index;
+  } catch {
+    throw new StoreError(`no cache at ${where} (no index.json)`, where, { hint: 'run a build with --cache-to type=local,dest=DIR first, or drop --cache-from' });
+  }
+  const top = index.manifests?.[0];
+  if (!top) throw new StoreError(`the cache at ${where} is empty`, where, { hint: 'run a build with --cache-to first' });
+  const manifest = JSON.parse(readFileSync(blobIn(dir, top.digest), 'utf8')) as { config: Descriptor };
+  const records = parseCacheConfig(readFileSync(blobIn(dir, manifest.config.digest)), where);
+  return {
+    describe: where,
+    records,
+    async fetchLayer(store, layer) {
+      if (hasBlob(store, layer.digest)) return;
+      const file = blobIn(dir, layer.digest);
+      if (!existsSync(file)) throw new StoreError(`the cache at ${where} lacks the layer ${layer.digest}`, where, { hint: 'the step is built instead' });
+      // putBlobFile verifies the digest before anything lands under its name.
+      await putBlobFile(store, file, layer.digest);
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * --cache-to and --cache-from through a directory (what a CI system's own
+ * cache carries): an empty store that imports a build's cache rebuilds it
+ * with every step CACHED and no RUN run, to the identical image; mode=min
+ * carries only the final image's steps; a damaged layer in the cache is
+ * refused and its step built instead.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { repoRoot } from '../helpers/conformance.js';
+
+const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
+const scratch = mkdtempSync(path.join(tmpdir(), 'strata-cache-x-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+let rootfs: string;
+
+function strata(args: string[], store: string) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A store with only the base image in it (the same image each time, as a registry would give every CI machine). */
+function freshStore(name: string): string {
+  const seed = path.join(scratch, 'seed');
+  if (!existsSync(seed)) assert.equal(strata(['image', 'import', rootfs, '--tag', 'busybox:local'], seed).code, 0);
+  const store = path.join(scratch, name);
+  cpSync(seed, store, { recursive: true });
+  return store;
+}
+
+/** `#N CACHED` / `#N DONE` per step text, from plain progress. */
+function outcomes(stderr: string): Record<string, string> {
+  const texts = new Map<string, string>();
+  const out: Record<string, string> = {};
+  for (const line of stderr.split('\n')) {
+    const start = /^#(\d+) \[[^\]]+\] (.*)$/.exec(line);
+    if (start) texts.set(start[1]!, start[2]!);
+    const end = /^#(\d+) (CACHED|DONE)/.exec(line);
+    if (end) out[texts.get(end[1]!)!] = end[2]!;
+  }
+  return out;
+}
+
+const DOCKERFILE = 'FROM busybox:local AS builder\nRUN echo compiled > /artifact\nFROM busybox:local\nCOPY --from=builder /artifact /app/artifact\nCOPY app.txt /app/\nRUN cat /app/artifact /app/app.txt > /app/all\n';
+
+describe('cache export and import (type=local)', () => {
+  let ctx: string;
+  before(() => {
+    rootfs = path.join(scratch, 'rootfs');
+    execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
+    ctx = mkdtempSync(path.join(scratch, 'ctx-'));
+    writeFileSync(path.join(ctx, 'Dockerfile'), DOCKERFILE);
+    writeFileSync(path.join(ctx, 'app.txt'), 'app\n');
+  });
+
+  it('an empty store importing a mode=max cache rebuilds everything CACHED, to the identical image', () => {
+    const cacheDir = path.join(scratch, 'cache-max');
+    const first = strata(['build', '--progress', 'plain', '--cache-to', `type=local,dest=${cacheDir},mode=max`, ctx], freshStore('a'));
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /exported cache \(local, mode=max, 4 steps\)/);
+    const second = strata(['build', '--progress', 'plain', '--cache-from', `type=local,src=${cacheDir}`, ctx], freshStore('b'));
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(Object.values(outcomes(second.stderr)), ['CACHED', 'CACHED', 'CACHED', 'CACHED']);
+    assert.equal(second.stdout.trim(), first.stdout.trim(), 'the same image, byte for byte');
+  });
+
+  it('mode=min carries the final image\'s steps: the builder runs again, and its identical output keeps the rest CACHED', () => {
+    const cacheDir = path.join(scratch, 'cache-min');
+    const first = strata(['build', '--progress', 'plain', '--cache-to', `type=local,dest=${cacheDir}`, ctx], freshStore('c'));
+    assert.equal(first.code, 0, first.stderr);
+    const second = strata(['build', '--progress', 'plain', '--cache-from', `type=local,src=${cacheDir}`, ctx], freshStore('d'));
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(outcomes(second.stderr), {
+      'RUN echo compiled > /artifact': 'DONE',
+      'COPY --from=builder /artifact /app/artifact': 'CACHED',
+      'COPY app.txt /app/': 'CACHED',
+      'RUN cat /app/artifact /app/app.txt > /app/all': 'CACHED',
+    });
+  });
+
+  it('refuses a damaged layer in the cache and builds that step instead', () => {
+    const cacheDir = path.join(scratch, 'cache-damaged');
+    assert.equal(strata(['build', '--cache-to', `type=local,dest=${cacheDir},mode=max`, ctx], freshStore('e')).code, 0);
+    // Truncate every layer blob of the cache (the gzip ones), leaving the records intact.
+    const blobs = path.join(cacheDir, 'blobs', 'sha256');
+    for (const name of readdirSync(blobs)) {
+      const data = readFileSync(path.join(blobs, name));
+      if (data[0] === 0x1f && data[1] === 0x8b) truncateSync(path.join(blobs, name), Math.floor(data.length / 2));
+    }
+    const r = strata(['build', '--progress', 'plain', '--cache-from', `type=local,src=${cacheDir}`, ctx], freshStore('f'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /WARNING: the imported cache .* failed: .*; building the step instead/);
+    assert.equal(outcomes(r.stderr)['RUN echo compiled > /artifact'], 'DONE');
+    const missing = strata(['build', '--cache-from', `type=local,src=${path.join(scratch, 'nowhere')}`, ctx], freshStore('g'));
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no cache at .*nowhere \(no index.json\)/);
+  });
+});
