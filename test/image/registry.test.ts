@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, createPrivateKey, sign, X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,6 +32,28 @@ function strata(args: string[], store: string, input?: string) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** As strata() but without blocking this process (which may be serving the registry's token service). */
+function strataAsync(args: string[], store: string, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store, STRATA_AUTH_FILE: authFile, DOCKER_CONFIG: path.join(scratch, 'no-docker') } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+function run(command: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
@@ -40,11 +64,11 @@ function freePort(): Promise<number> {
 }
 
 /** Starts a registry and resolves with its host:port once /v2/ answers. */
-async function startRegistry(name: string, htpasswd?: string): Promise<string> {
+async function startRegistry(name: string, htpasswd?: string, authYaml?: string): Promise<string> {
   const port = await freePort();
   const dir = path.join(scratch, name);
   mkdirSync(dir, { recursive: true });
-  const auth = htpasswd ? `auth:\n  htpasswd:\n    realm: strata-test\n    path: ${htpasswd}\n` : '';
+  const auth = authYaml ?? (htpasswd ? `auth:\n  htpasswd:\n    realm: strata-test\n    path: ${htpasswd}\n` : '');
   writeFileSync(path.join(dir, 'config.yml'), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`);
   const child = spawn('docker-registry', ['serve', path.join(dir, 'config.yml')], { stdio: 'ignore' });
   registries.push(child);
@@ -119,6 +143,82 @@ describe('registries', () => {
     const notCache = strata(['build', '--cache-from', `type=registry,ref=${open}/base/busybox:1`, ctx], path.join(scratch, 'ci-3'));
     assert.equal(notCache.code, 1);
     assert.match(notCache.stderr, /is not a strata build cache/);
+  });
+
+  it('refuses a blob of the wrong size and an index without the wanted platform, naming the reference', async () => {
+    const tampered = await startRegistry('tampered');
+    execFileSync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${seedStore}:busybox:local`, `docker://${tampered}/base/busybox:1`], { stdio: 'pipe' });
+    // Cut every blob the registry keeps in half: it serves what is on its disk.
+    const blobs = execFileSync('find', [path.join(scratch, 'tampered', 'data'), '-path', '*/blobs/sha256/*/data', '-size', '+2k'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    assert.ok(blobs.length > 0);
+    for (const blob of blobs) truncateSync(blob, Math.floor(statSync(blob).size / 2));
+    const store = path.join(scratch, 'tamper-store');
+    const r = strata(['image', 'pull', `${tampered}/base/busybox:1`], store);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /base\/busybox:1: .*(is \d+ bytes, the manifest says \d+|does not match its digest|broke off)/);
+    assert.deepEqual(JSON.parse(strata(['image', 'ls', '--format', 'json'], store).stdout), [], 'nothing named');
+
+    // An index offering only linux/arm64 (the image is what it is; the index says arm64).
+    const layout = path.join(scratch, 'arm-layout');
+    execFileSync('skopeo', ['copy', `oci:${seedStore}:busybox:local`, `oci:${layout}:img`], { stdio: 'pipe' });
+    const index = JSON.parse(readFileSync(path.join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string; size: number; mediaType: string }[] };
+    const inner = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ ...index.manifests[0]!, annotations: undefined, platform: { os: 'linux', architecture: 'arm64' } }] };
+    const bytes = Buffer.from(JSON.stringify(inner));
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    writeFileSync(path.join(layout, 'blobs', 'sha256', digest), bytes);
+    writeFileSync(path.join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: inner.mediaType, digest: `sha256:${digest}`, size: bytes.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } }] }));
+    execFileSync('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci:${layout}:multi`, `docker://${open}/multi/busybox:1`], { stdio: 'pipe' });
+    const wrong = strata(['image', 'pull', '--platform', 'linux/amd64', `${open}/multi/busybox:1`], store);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /multi\/busybox:1 has no image for linux\/amd64\nhint: it offers linux\/arm64; pass --platform/);
+    assert.equal(strata(['image', 'pull', '--platform', 'linux/arm64', `${open}/multi/busybox:1`], store).code, 0);
+  });
+
+  it('answers a bearer-token challenge: anonymous pulls, and pushes with the credentials strata login kept', async () => {
+    // A small token service on loopback, signing JWTs with a self-signed certificate the registry trusts.
+    const keyFile = path.join(scratch, 'token.key');
+    const certFile = path.join(scratch, 'token.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-subj', '/CN=strata-token', '-days', '1'], { stdio: 'pipe' });
+    const key = createPrivateKey(readFileSync(keyFile));
+    const der = new X509Certificate(readFileSync(certFile)).raw.toString('base64');
+    const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
+    const tokenPort = await freePort();
+    const granted: string[] = [];
+    const tokenServer = createHttpServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const [, repository, actions] = (url.searchParams.get('scope') ?? '').split(':');
+      const user = req.headers.authorization ? Buffer.from(req.headers.authorization.slice(6), 'base64').toString() : '';
+      if (user && user !== 'ci:s3cret') return void res.writeHead(401).end();
+      // Anyone may pull; only the known user may push.
+      const allowed = (actions ?? '').split(',').filter((a) => a === 'pull' || (a === 'push' && user === 'ci:s3cret'));
+      granted.push(`${user ? 'ci' : 'anonymous'}:${allowed.join(',')}`);
+      const now = Math.floor(Date.now() / 1000);
+      const header = b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5c: [der] }));
+      const claims = b64url(JSON.stringify({ iss: 'strata-test-issuer', sub: user.split(':')[0] ?? '', aud: 'strata-test', exp: now + 300, nbf: now - 10, iat: now, jti: String(Math.random()), access: repository ? [{ type: 'repository', name: repository, actions: allowed }] : [] }));
+      const signature = b64url(sign('sha256', Buffer.from(`${header}.${claims}`), key));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: `${header}.${claims}.${signature}` }));
+    }).listen(tokenPort, '127.0.0.1');
+    try {
+      const tokened = await startRegistry('tokened', undefined, `auth:\n  token:\n    realm: http://127.0.0.1:${tokenPort}/token\n    service: strata-test\n    issuer: strata-test-issuer\n    rootcertbundle: ${certFile}\n`);
+      const seedToken = await run('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', 'ci:s3cret', `oci:${seedStore}:busybox:local`, `docker://${tokened}/base/busybox:1`]);
+      assert.equal(seedToken.code, 0, seedToken.stderr);
+      const store = path.join(scratch, 'token-store');
+      rmSync(authFile, { force: true });
+      const pulled = await strataAsync(['image', 'pull', `${tokened}/base/busybox:1`], store);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.ok(granted.includes('anonymous:pull'), granted.join(' '));
+      const refused = await strataAsync(['image', 'push', `${tokened}/base/busybox:1`, `${tokened}/mine/busybox:1`], store);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /refused|denied|401|403/);
+      const login = await strataAsync(['login', '-u', 'ci', '--password-stdin', tokened], store, 's3cret\n');
+      assert.equal(login.code, 0, login.stderr);
+      const pushed = await strataAsync(['image', 'push', `${tokened}/base/busybox:1`, `${tokened}/mine/busybox:1`], store);
+      assert.equal(pushed.code, 0, pushed.stderr);
+      assert.ok(granted.includes('ci:pull,push'), granted.join(' '));
+    } finally {
+      tokenServer.close();
+      rmSync(authFile, { force: true });
+    }
   });
 
   it('says clearly what went wrong: an unknown tag, a registry that is down, credentials missing or wrong', async () => {
