@@ -62,6 +62,8 @@ export interface BuildResult {
   readonly layers: readonly LayerRef[];
   /** Every filesystem step's key and record, by stage index: what --cache-to exports. */
   readonly entries: readonly { readonly stage: number; readonly key: string; readonly record: CacheRecord }[];
+  /** The stage-tree files (hashed stages that COPY --from read) this build used: --cache-to carries them too. */
+  readonly trees: readonly string[];
 }
 
 /** A filesystem step: its key, what went into it, and how to carry it out on a miss. */
@@ -208,6 +210,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   };
   const currentKeys: Record<string, string> = {};
   const pendingRoots = new WeakMap<HashedContext, () => Promise<string>>();
+  /** The stage-tree files this build used: an export carries them. */
+  const treesUsed = new Set<string>();
   const hashedSource = (from: string): Promise<HashedContext> => {
     const stageIndex = stageOfRef(plan, from);
     const key = stageIndex !== undefined ? `stage:${stageIndex}` : `image:${from}`;
@@ -218,6 +222,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const statCacheFile = path.join(store, 'cache', 'trees', `${cacheKey({ chain: layers.map((l) => l.diffId), snapshotter: snapshots.kind }).slice(7, 39)}.statcache`);
         let mountedRoot: Promise<string> | undefined;
         const root = () => (mountedRoot ??= snapshots.view(layers));
+        treesUsed.add(statCacheFile);
+        // An imported cache may carry this tree: then the stage need not be unpacked to be hashed.
+        for (const source of existsSync(statCacheFile) ? [] : options.cacheFrom ?? []) {
+          const tree = source.trees.get(path.basename(statCacheFile));
+          if (tree && (await source.fetchTree(store, tree, statCacheFile))) break;
+        }
         if (existsSync(statCacheFile)) {
           try {
             const restored = await hashContext(path.join(scratch, 'unmounted'), { inline: true, statCacheFile, immutable: true });
@@ -362,7 +372,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const manifest = await writeImage(store, final.layers, config);
     for (const tag of options.tags) await tagImage(store, tag, manifest);
     onEvent({ type: 'image', digest: manifest.digest, config: '', tags: options.tags, seconds: (Date.now() - started) / 1000 });
-    return { manifest, config, cached, executed, snapshotter: snapshots.kind, layers: final.layers, entries };
+    return { manifest, config, cached, executed, snapshotter: snapshots.kind, layers: final.layers, entries, trees: [...treesUsed] };
   } finally {
     await snapshots.dispose();
     rmSync(scratch, { recursive: true, force: true });

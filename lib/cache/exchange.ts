@@ -27,21 +27,34 @@ export interface CacheEntry {
   readonly record: CacheRecord;
 }
 
+/** A stage's hashed file tree (its stat-cache file), kept by layer chain: lets an importer copy from the stage without unpacking it to hash it. */
+export interface CacheTree {
+  readonly name: string;
+  readonly digest: string;
+  readonly size: number;
+}
+
 export interface CacheConfig {
   readonly strataCache: 1;
   readonly records: readonly CacheEntry[];
+  readonly trees?: readonly CacheTree[];
 }
 
 /** A cache to import from: its records, and how to bring a layer blob into the store (verified). */
 export interface CacheSource {
   readonly describe: string;
   readonly records: ReadonlyMap<string, CacheRecord>;
+  readonly trees: ReadonlyMap<string, CacheTree>;
   fetchLayer(store: string, layer: LayerRef): Promise<void>;
+  /** Brings a tree into the store as `file` (verified); false if it cannot. */
+  fetchTree(store: string, tree: CacheTree, file: string): Promise<boolean>;
 }
 
+const TREE_MEDIA = 'application/vnd.strata.tree.v1';
+
 /** The manifest (and its config) that carries `entries`: what a local or registry export writes. */
-export function cacheManifest(entries: readonly CacheEntry[]): { config: Buffer; layers: LayerRef[]; manifest: (configDesc: Descriptor) => Buffer } {
-  const config = Buffer.from(JSON.stringify({ strataCache: 1, records: entries } satisfies CacheConfig));
+export function cacheManifest(entries: readonly CacheEntry[], trees: readonly CacheTree[] = []): { config: Buffer; layers: LayerRef[]; manifest: (configDesc: Descriptor) => Buffer } {
+  const config = Buffer.from(JSON.stringify({ strataCache: 1, records: entries, trees } satisfies CacheConfig));
   const seen = new Set<string>();
   const layers: LayerRef[] = [];
   for (const { record } of entries) {
@@ -54,12 +67,12 @@ export function cacheManifest(entries: readonly CacheEntry[]): { config: Buffer;
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     config: { mediaType: CACHE_CONFIG_MEDIA, digest: configDesc.digest, size: configDesc.size },
-    layers: layers.map((l) => ({ mediaType: LAYER_GZIP, digest: l.digest, size: l.size })),
+    layers: [...layers.map((l) => ({ mediaType: LAYER_GZIP, digest: l.digest, size: l.size })), ...trees.map((t) => ({ mediaType: TREE_MEDIA, digest: t.digest, size: t.size }))],
   }));
   return { config, layers, manifest };
 }
 
-export function parseCacheConfig(bytes: Buffer, where: string): Map<string, CacheRecord> {
+export function parseCacheConfig(bytes: Buffer, where: string): { records: Map<string, CacheRecord>; trees: Map<string, CacheTree> } {
   let parsed: CacheConfig;
   try {
     parsed = JSON.parse(bytes.toString('utf8')) as CacheConfig;
@@ -67,7 +80,25 @@ export function parseCacheConfig(bytes: Buffer, where: string): Map<string, Cach
     throw new StoreError(`${where} holds no strata cache (its config is not JSON)`, where, { hint: 'point --cache-from at a cache that --cache-to wrote' });
   }
   if (parsed.strataCache !== 1 || !Array.isArray(parsed.records)) throw new StoreError(`${where} holds no strata cache`, where, { hint: 'point --cache-from at a cache that --cache-to wrote' });
-  return new Map(parsed.records.map((e) => [e.key, e.record]));
+  return { records: new Map(parsed.records.map((e) => [e.key, e.record])), trees: new Map((parsed.trees ?? []).map((t) => [t.name, t])) };
+}
+
+/** The stage trees a build used, as blobs in the store, for an export to carry. */
+export async function treesToExport(store: string, files: readonly string[]): Promise<CacheTree[]> {
+  const out: CacheTree[] = [];
+  for (const file of files) {
+    if (!existsSync(file)) continue;
+    out.push({ name: path.basename(file), ...(await putBlobFile(store, file)) });
+  }
+  return out;
+}
+
+/** Writes a verified blob's bytes to `file` (atomically). */
+export async function installTree(store: string, digest: string, file: string): Promise<void> {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  copyFileSync(blobPath(store, digest), tmp);
+  renameSync(tmp, file);
 }
 
 const blobIn = (dir: string, digest: string) => path.join(dir, 'blobs', 'sha256', digest.replace(/^sha256:/, ''));
@@ -86,10 +117,11 @@ function placeBlob(store: string, dir: string, digest: string): void {
 }
 
 /** Writes the cache to an OCI layout directory (--cache-to type=local,dest=DIR); the index is replaced last. */
-export async function exportCacheLocal(store: string, dir: string, entries: readonly CacheEntry[]): Promise<void> {
+export async function exportCacheLocal(store: string, dir: string, entries: readonly CacheEntry[], trees: readonly CacheTree[] = []): Promise<void> {
   mkdirSync(path.join(dir, 'blobs', 'sha256'), { recursive: true });
-  const { config, layers, manifest } = cacheManifest(entries);
+  const { config, layers, manifest } = cacheManifest(entries, trees);
   for (const layer of layers) placeBlob(store, dir, layer.digest);
+  for (const tree of trees) placeBlob(store, dir, tree.digest);
   const configDesc = await putBlob(store, config);
   placeBlob(store, dir, configDesc.digest);
   const manifestBytes = manifest({ mediaType: CACHE_CONFIG_MEDIA, ...configDesc });
@@ -114,10 +146,20 @@ export function openLocalCache(dir: string): CacheSource {
   const top = index.manifests?.[0];
   if (!top) throw new StoreError(`the cache at ${where} is empty`, where, { hint: 'run a build with --cache-to first' });
   const manifest = JSON.parse(readFileSync(blobIn(dir, top.digest), 'utf8')) as { config: Descriptor };
-  const records = parseCacheConfig(readFileSync(blobIn(dir, manifest.config.digest)), where);
+  const { records, trees } = parseCacheConfig(readFileSync(blobIn(dir, manifest.config.digest)), where);
   return {
     describe: where,
     records,
+    trees,
+    async fetchTree(store, tree, file) {
+      try {
+        if (!hasBlob(store, tree.digest)) await putBlobFile(store, blobIn(dir, tree.digest), tree.digest);
+        await installTree(store, tree.digest, file);
+        return true;
+      } catch {
+        return false;
+      }
+    },
     async fetchLayer(store, layer) {
       if (hasBlob(store, layer.digest)) return;
       const file = blobIn(dir, layer.digest);

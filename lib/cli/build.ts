@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from '../build/index.js';
-import { exportCacheLocal, openLocalCache, resolveStoreDir, statCachePath, stepInputsPath, type CacheEntry, type CacheRecord } from '../cache/index.js';
+import { exportCacheLocal, openLocalCache, resolveStoreDir, treesToExport, statCachePath, stepInputsPath, type CacheEntry, type CacheRecord } from '../cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
 import { BuildError, ImageError, UsageError } from '../errors/index.js';
 import { exportCacheRegistry, exportImage, findImage, normalizeRef, openRegistryCache, pullImage, pushImage } from '../image/index.js';
@@ -213,8 +213,9 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
     }
     for (const c of cacheTo) {
       const entries = cacheEntriesFor(plan, result.entries, c.mode);
-      if (c.type === 'local') await exportCacheLocal(store, c.location, entries);
-      else await exportCacheRegistry(store, c.location, entries, { insecure });
+      const trees = await treesToExport(store, result.trees);
+      if (c.type === 'local') await exportCacheLocal(store, c.location, entries, trees);
+      else await exportCacheRegistry(store, c.location, entries, trees, { insecure });
       report({ type: 'output', format: `cache (${c.type}, mode=${c.mode}, ${entries.length} steps)`, dest: c.location });
     }
     if (values.push) {

@@ -6,7 +6,7 @@
  * when a step hits it, verified by digest and size.
  */
 import { createHash } from 'node:crypto';
-import { cacheManifest, hasBlob, parseCacheConfig, putBlob, CACHE_CONFIG_MEDIA, type CacheEntry, type CacheSource } from '../../cache/index.js';
+import { cacheManifest, hasBlob, installTree, parseCacheConfig, putBlob, CACHE_CONFIG_MEDIA, type CacheEntry, type CacheSource, type CacheTree } from '../../cache/index.js';
 import { ImageError } from '../../errors/index.js';
 import { openRepository, request, type RegistryOptions } from './client.js';
 import { formatRemoteRef, parseRemoteRef } from './reference.js';
@@ -14,12 +14,12 @@ import { fetchBlob, getManifest, putManifest, uploadBlobs } from './transfer.js'
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
-export async function exportCacheRegistry(store: string, ref: string, entries: readonly CacheEntry[], options: RegistryOptions = {}): Promise<void> {
+export async function exportCacheRegistry(store: string, ref: string, entries: readonly CacheEntry[], trees: readonly CacheTree[], options: RegistryOptions = {}): Promise<void> {
   const remote = parseRemoteRef(ref);
   const repo = openRepository(remote, 'pull,push', options);
-  const { config, layers, manifest } = cacheManifest(entries);
+  const { config, layers, manifest } = cacheManifest(entries, trees);
   const configDesc = { mediaType: CACHE_CONFIG_MEDIA, ...(await putBlob(store, config)) };
-  await uploadBlobs(repo, store, [configDesc, ...layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.size }))]);
+  await uploadBlobs(repo, store, [configDesc, ...layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.size })), ...trees.map((t) => ({ mediaType: 'application/vnd.strata.tree.v1', digest: t.digest, size: t.size }))]);
   await putManifest(repo, remote.tag ?? 'buildcache', OCI_MANIFEST, manifest(configDesc));
 }
 
@@ -36,10 +36,20 @@ export async function openRegistryCache(ref: string, options: RegistryOptions = 
   if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== parsed.config.digest) {
     throw new ImageError(`the cache config of ${where} does not match its digest`, where, { hint: 'the registry holds a damaged cache; build without --cache-from, or export it again' });
   }
-  const records = parseCacheConfig(bytes, where);
+  const { records, trees } = parseCacheConfig(bytes, where);
   return {
     describe: where,
     records,
+    trees,
+    async fetchTree(store, tree, file) {
+      try {
+        if (!hasBlob(store, tree.digest)) await fetchBlob(repo, store, { mediaType: 'application/vnd.strata.tree.v1', digest: tree.digest, size: tree.size });
+        await installTree(store, tree.digest, file);
+        return true;
+      } catch {
+        return false;
+      }
+    },
     async fetchLayer(store, layer) {
       if (hasBlob(store, layer.digest)) return;
       await fetchBlob(repo, store, { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer.digest, size: layer.size });

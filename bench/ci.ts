@@ -1,0 +1,68 @@
+/**
+ * A CI machine with an empty store: the bundled multi-stage example built
+ * with --cache-from a registry cache that an earlier build pushed
+ * (--cache-to type=registry,mode=max), against a full cold build and a
+ * local warm rebuild, all through the CLI on loopback (Debian's
+ * docker-registry on a free port). Goal: within 1.5x the local warm
+ * rebuild.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const bin = path.join(root, 'dist', 'bin', 'strata.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function timed(args: string[], store: string): number {
+  const start = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, STRATA_STORE: store } });
+  if (r.status !== 0) throw new Error(`strata ${args.join(' ')} failed: ${r.stderr}`);
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+export async function benchCi(): Promise<string[]> {
+  if (spawnSync('sh', ['-c', 'command -v docker-registry']).status !== 0) return ['ci: docker-registry is not installed (scripts/setup-system.sh installs it); skipped'];
+  const work = mkdtempSync(path.join(tmpdir(), 'strata-bench-ci-'));
+  const port = await freePort();
+  writeFileSync(path.join(work, 'config.yml'), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${work}/registry\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const registry = spawn('docker-registry', ['serve', path.join(work, 'config.yml')], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && !(await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok, () => false)); i++) await delay(100);
+    const rootfs = path.join(work, 'rootfs');
+    spawnSync('bash', [path.join(root, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
+    const seed = path.join(work, 'seed');
+    mkdirSync(seed);
+    timed(['image', 'import', rootfs, '--tag', 'busybox:local'], seed);
+    const example = path.join(root, 'examples', 'hello');
+    const cacheRef = `127.0.0.1:${port}/cache/hello:buildcache`;
+    const first = path.join(work, 'first');
+    cpSync(seed, first, { recursive: true });
+    const cold = timed(['build', '--progress', 'plain', '--cache-to', `type=registry,ref=${cacheRef},mode=max`, example], first);
+    const warm = timed(['build', '--progress', 'plain', example], first);
+    const ci = path.join(work, 'ci');
+    cpSync(seed, ci, { recursive: true });
+    const fromRegistry = timed(['build', '--progress', 'plain', '--cache-from', `type=registry,ref=${cacheRef}`, example], ci);
+    return [
+      'ci: examples/hello on an empty store with --cache-from a registry cache (loopback), strata CLI',
+      `  cold build (and --cache-to)       ${cold.toFixed(2)} s`,
+      `  local warm rebuild                ${warm.toFixed(2)} s`,
+      `  empty store, --cache-from         ${fromRegistry.toFixed(2)} s   ${(fromRegistry / warm).toFixed(2)}x the warm rebuild (goal <= 1.5x)`,
+    ];
+  } finally {
+    registry.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+  }
+}
