@@ -115,7 +115,32 @@ function displayText(step: PlannedStep): string {
   return `${step.instruction} ${step.original.replace(/^\S+\s*/, '').replace(/\s+/g, ' ')}`.trim();
 }
 
+/** An imported layer that failed its fetch after its step had been taken as a hit: the build runs again without it. */
+class ImportFailure extends Error {
+  constructor(readonly digest: string, readonly source: string, readonly reason: string, readonly others: readonly ImportFailure[] = []) {
+    super(`the imported layer ${digest} failed: ${reason}`);
+  }
+}
+
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  // Imported layers are fetched in the background while later steps are keyed; one that fails (a damaged blob)
+  // is known only when something needs it: then the build runs again, that layer's steps built instead.
+  const refused = new Set<string>();
+  for (;;) {
+    try {
+      return await buildOnce(options, refused);
+    } catch (e) {
+      if (!(e instanceof ImportFailure) || refused.has(e.digest)) throw e;
+      for (const failure of [e, ...e.others]) {
+        if (refused.has(failure.digest)) continue;
+        refused.add(failure.digest);
+        options.onEvent({ type: 'cache-import-error', id: 0, source: failure.source, message: failure.reason, time: Date.now() });
+      }
+    }
+  }
+}
+
+async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): Promise<BuildResult> {
   const { store, plan, onEvent } = options;
   const file = plan.file;
   const started = Date.now();
@@ -193,20 +218,34 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
    * (verified) now that the step hits it; a layer that fails is reported and
    * the step is built instead.
    */
-  const importedRecord = async (key: string, id: number): Promise<CacheRecord | undefined> => {
+  const prefetches = new Map<string, Promise<void>>();
+  const importedRecord = async (key: string): Promise<CacheRecord | undefined> => {
     for (const source of options.cacheFrom ?? []) {
       const record = source.records.get(key);
-      if (!record) continue;
-      try {
-        if (record.layer) await source.fetchLayer(store, record.layer);
-      } catch (e) {
-        onEvent({ type: 'cache-import-error', id, source: source.describe, message: (e as Error).message, time: Date.now() });
-        continue;
-      }
-      writeCacheRecord(store, key, record);
+      if (!record || (record.layer && refused.has(record.layer.digest))) continue;
+      const layer = record.layer;
+      if (layer && !prefetches.has(layer.digest)) {
+        // Fetched (and verified) in the background; the record is kept only once its layer is in the store.
+        const fetched = source.fetchLayer(store, layer).then(() => writeCacheRecord(store, key, record), (e: unknown) => {
+          throw new ImportFailure(layer.digest, source.describe, (e as Error).message);
+        });
+        fetched.catch(() => undefined);
+        prefetches.set(layer.digest, fetched);
+      } else if (!layer) writeCacheRecord(store, key, record);
       return record;
     }
     return undefined;
+  };
+  /** Waits for the imported layers among `layers` (all at once): needed now, by a workspace, a view or the image. */
+  const layersReady = async (layers: readonly LayerRef[]): Promise<void> => {
+    try {
+      await Promise.all(layers.map((l) => prefetches.get(l.digest)));
+    } catch (e) {
+      // Every imported layer that failed is refused at once, so the build runs again once, not once per layer.
+      const settled = await Promise.allSettled(prefetches.values());
+      const others = settled.flatMap((r) => (r.status === 'rejected' && r.reason instanceof ImportFailure && r.reason !== e ? [r.reason] : []));
+      throw e instanceof ImportFailure ? new ImportFailure(e.digest, e.source, e.reason, others) : e;
+    }
   };
   const currentKeys: Record<string, string> = {};
   const pendingRoots = new WeakMap<HashedContext, () => Promise<string>>();
@@ -221,7 +260,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const layers = sourceLayers(from, stageIndex);
         const statCacheFile = path.join(store, 'cache', 'trees', `${cacheKey({ chain: layers.map((l) => l.diffId), snapshotter: snapshots.kind }).slice(7, 39)}.statcache`);
         let mountedRoot: Promise<string> | undefined;
-        const root = () => (mountedRoot ??= snapshots.view(layers));
+        const root = () => (mountedRoot ??= layersReady(layers).then(() => snapshots.view(layers)));
         treesUsed.add(statCacheFile);
         // An imported cache may carry this tree: then the stage need not be unpacked to be hashed.
         for (const source of existsSync(statCacheFile) ? [] : options.cacheFrom ?? []) {
@@ -261,6 +300,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   /** A writable root filesystem on the stage's layers; its changes are the step's layer, or nothing if it fails. */
   const inWorkspace = async (state: StageState, options: WorkspaceOptions, act: (ws: Workspace) => Promise<readonly string[] | void>): Promise<LayerRef | null> => {
+    await layersReady(state.layers);
     const ws = await snapshots.workspace(state.layers, options);
     let written: readonly string[] | void;
     try {
@@ -316,7 +356,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         let created: string;
         try {
           fs = await filesystemStep(step, state, ctx, where, id, execTime);
-          record = !options.noCache ? readCacheRecord(store, fs.key) ?? (await importedRecord(fs.key, id)) : undefined;
+          record = !options.noCache ? readCacheRecord(store, fs.key) ?? (await importedRecord(fs.key)) : undefined;
           const identity = `${label}#${fsSteps.indexOf(step)}`;
           if (!record && !missed) {
             // The first miss of a stage says why; the steps after it miss because it did.
@@ -369,7 +409,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const final = states.get(plan.targetIndex)!;
     // Created when its newest layer was: a rebuild from the cache is the identical image, byte for byte.
     const config = toImageConfig(final.config, final.layers.map((l) => l.diffId), final.created);
+    await layersReady(final.layers);
     const manifest = await writeImage(store, final.layers, config);
+    // The other imported layers too, so that the store is whole (and their records kept) when the build returns.
+    await Promise.allSettled(prefetches.values());
     for (const tag of options.tags) await tagImage(store, tag, manifest);
     onEvent({ type: 'image', digest: manifest.digest, config: '', tags: options.tags, seconds: (Date.now() - started) / 1000 });
     return { manifest, config, cached, executed, snapshotter: snapshots.kind, layers: final.layers, entries, trees: [...treesUsed] };

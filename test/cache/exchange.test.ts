@@ -94,7 +94,8 @@ describe('cache export and import (type=local)', () => {
     const r = strata(['build', '--progress', 'plain', '--cache-from', `type=local,src=${cacheDir}`, ctx], freshStore('f'));
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /WARNING: the imported cache .* failed: .*; building the step instead/);
-    assert.equal(outcomes(r.stderr)['RUN echo compiled > /artifact'], 'DONE');
+    // The build ran again without the refused layers, and built their steps.
+    assert.deepEqual(Object.values(outcomes(r.stderr.slice(r.stderr.lastIndexOf('#0 building')))), ['DONE', 'DONE', 'DONE', 'DONE']);
     const missing = strata(['build', '--cache-from', `type=local,src=${path.join(scratch, 'nowhere')}`, ctx], freshStore('g'));
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no cache at .*nowhere \(no index.json\)/);
