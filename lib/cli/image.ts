@@ -56,7 +56,7 @@ export async function imageCommand(argv: string[], _session: Session): Promise<n
     case 'push': {
       const [name, dest] = positionals;
       if (!name) throw new UsageError('image push needs a NAME', { hint: 'strata image push app:1 localhost:5000/app:1' });
-      const digest = await pushImage(store, name, dest ?? name, { insecure, onBlob: (p) => writeErr(`  ${p.digest.slice(7, 19)} ${formatBytes(p.bytes)} ${p.state === 'exists' ? 'already there' : 'pushed'}`) });
+      const digest = await pushImage(store, name, dest ?? name, { insecure, onBlob: (p) => writeErr(`  ${p.digest.slice(7, 19)} ${formatBytes(p.bytes)} ${p.state === 'exists' ? 'already there' : p.state === 'mounted' ? 'mounted from another repository' : 'pushed'}`) });
       writeOut(`pushed ${dest ?? name} ${digest}`);
       return 0;
     }

@@ -111,6 +111,10 @@ describe('registries', () => {
     const local = JSON.parse(execFileSync('skopeo', ['inspect', `oci:${store}:${open}/base/busybox:1`], { encoding: 'utf8' })) as { Digest: string };
     const remote = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${open}/base/busybox:1`], { encoding: 'utf8' })) as { Digest: string };
     assert.equal(local.Digest, remote.Digest);
+    // Pushed to another repository of the same registry: the blobs are mounted there, not sent again.
+    const pushed = strata(['image', 'push', `${open}/base/busybox:1`, `${open}/elsewhere/busybox:1`], store);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.equal(pushed.stderr.match(/mounted from another repository/g)?.length, 2, pushed.stderr);
   });
 
   it('builds FROM a registry image on an empty store, and --push sends only what the registry lacks', () => {
@@ -186,15 +190,18 @@ describe('registries', () => {
     const granted: string[] = [];
     const tokenServer = createHttpServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
-      const [, repository, actions] = (url.searchParams.get('scope') ?? '').split(':');
       const user = req.headers.authorization ? Buffer.from(req.headers.authorization.slice(6), 'base64').toString() : '';
       if (user && user !== 'ci:s3cret') return void res.writeHead(401).end();
-      // Anyone may pull; only the known user may push.
-      const allowed = (actions ?? '').split(',').filter((a) => a === 'pull' || (a === 'push' && user === 'ci:s3cret'));
-      granted.push(`${user ? 'ci' : 'anonymous'}:${allowed.join(',')}`);
+      // Anyone may pull; only the known user may push. A scope may name several repositories (a mount).
+      const access = url.searchParams.getAll('scope').flatMap((scope) => scope.split(' ')).filter(Boolean).map((scope) => {
+        const [, name, actions] = scope.split(':');
+        const allowed = (actions ?? '').split(',').filter((a) => a === 'pull' || (a === 'push' && user === 'ci:s3cret'));
+        granted.push(`${user ? 'ci' : 'anonymous'}:${allowed.join(',')}`);
+        return { type: 'repository', name, actions: allowed };
+      });
       const now = Math.floor(Date.now() / 1000);
       const header = b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5c: [der] }));
-      const claims = b64url(JSON.stringify({ iss: 'strata-test-issuer', sub: user.split(':')[0] ?? '', aud: 'strata-test', exp: now + 300, nbf: now - 10, iat: now, jti: String(Math.random()), access: repository ? [{ type: 'repository', name: repository, actions: allowed }] : [] }));
+      const claims = b64url(JSON.stringify({ iss: 'strata-test-issuer', sub: user.split(':')[0] ?? '', aud: 'strata-test', exp: now + 300, nbf: now - 10, iat: now, jti: String(Math.random()), access }));
       const signature = b64url(sign('sha256', Buffer.from(`${header}.${claims}`), key));
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: `${header}.${claims}.${signature}` }));
     }).listen(tokenPort, '127.0.0.1');

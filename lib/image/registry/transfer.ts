@@ -8,7 +8,8 @@
  * then the manifest.
  */
 import { createHash } from 'node:crypto';
-import { openAsBlob, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, openAsBlob, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { blobPath, blobWriter, hasBlob, putBlob, type Descriptor } from '../../cache/index.js';
@@ -19,14 +20,32 @@ import { requireImage, tagImage } from '../refs.js';
 import { openRepository, request, type RegistryOptions, type Repository } from './client.js';
 import { formatRemoteRef, parseRemoteRef } from './reference.js';
 
+/** Where a blob is known to live in registries (`registry/repository` lines), for cross-repository mounts on push. */
+const originsFile = (store: string, digest: string) => path.join(store, 'cache', 'origins', digest.replace(/^sha256:/, ''));
+
+function originsOf(store: string, digest: string): string[] {
+  try {
+    return readFileSync(originsFile(store, digest), 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+function noteOrigin(store: string, digest: string, where: string): void {
+  const known = originsOf(store, digest);
+  if (known.includes(where)) return;
+  mkdirSync(path.dirname(originsFile(store, digest)), { recursive: true });
+  appendFileSync(originsFile(store, digest), `${where}\n`);
+}
+
 const MANIFEST_TYPES = [MEDIA.manifest, MEDIA.index, MEDIA.dockerManifest, 'application/vnd.docker.distribution.manifest.list.v2+json'];
 const PARALLEL = 4;
 
 export interface TransferProgress {
   readonly digest: string;
   readonly bytes: number;
-  /** 'exists': the other side had it already. */
-  readonly state: 'done' | 'exists';
+  /** 'exists': the other side had it already; 'mounted': the registry took it from another repository of its own. */
+  readonly state: 'done' | 'exists' | 'mounted';
 }
 
 export interface PullOptions extends RegistryOptions {
@@ -114,6 +133,7 @@ export async function pullImage(store: string, ref: string, localName: string, o
     await fetchBlob(repo, store, desc);
     options.onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'done' });
   });
+  for (const b of blobs) noteOrigin(store, b.digest, `${remote.registry}/${remote.repository}`);
   const manifest = { mediaType: top.mediaType, ...(await putBlob(store, top.bytes, top.digest)) };
   // Named only now: a pull that broke off left blobs, never a name that points at half an image.
   await tagImage(store, localName, manifest);
@@ -147,13 +167,26 @@ export async function uploadBlobs(repo: Repository, store: string, blobs: readon
       onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'exists' });
       return;
     }
-    const start = await request(repo, 'blobs/uploads/', { method: 'POST' });
+    // A repository of the same registry known to hold it: ask for a cross-repository mount, no bytes sent.
+    const from = originsOf(store, desc.digest).find((o) => o.startsWith(`${repo.ref.registry}/`) && o !== `${repo.ref.registry}/${repo.ref.repository}`);
+    const query = from ? `?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from.slice(repo.ref.registry.length + 1))}` : '';
+    // A mount the registry will not grant (no pull right on the other repository) is no failure: the blob is uploaded.
+    const start = await request(repo, `blobs/uploads/${query}`, { method: 'POST' }).catch((e: unknown) => {
+      if (query && e instanceof ImageError) return request(repo, 'blobs/uploads/', { method: 'POST' });
+      throw e;
+    });
+    if (start.status === 201) {
+      noteOrigin(store, desc.digest, `${repo.ref.registry}/${repo.ref.repository}`);
+      onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'mounted' });
+      return;
+    }
     const location = start.headers.get('location');
     if (start.status !== 202 || !location) throw new ImageError(`the registry refused to start an upload to ${where} (${start.status})`, where, { hint: 'check that you may push there (strata login)' });
     const url = new URL(location, repo.base);
     url.searchParams.set('digest', desc.digest);
     const put = await request(repo, url.toString(), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: await openAsBlob(blobPath(store, desc.digest)) });
     if (put.status !== 201) throw new ImageError(`the registry refused blob ${desc.digest} for ${where} (${put.status}: ${(await put.text()).slice(0, 200)})`, where, { hint: 'check that you may push there (strata login)' });
+    noteOrigin(store, desc.digest, `${repo.ref.registry}/${repo.ref.repository}`);
     onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'done' });
   });
 }
