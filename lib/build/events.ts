@@ -24,6 +24,8 @@ export type BuildEvent =
   | { readonly type: 'cache-import-error'; readonly id: number; readonly source: string; readonly message: string; readonly time: number }
   | { readonly type: 'step-error'; readonly id: number; readonly message: string; readonly time: number }
   | { readonly type: 'image'; readonly digest: string; readonly config: string; readonly tags: readonly string[]; readonly seconds: number }
-  | { readonly type: 'output'; readonly format: string; readonly dest: string };
+  | { readonly type: 'output'; readonly format: string; readonly dest: string }
+  /** A base image being pulled before the build: each blob as it lands (or was there). */
+  | { readonly type: 'pull'; readonly ref: string; readonly digest: string; readonly bytes: number; readonly state: string };
 
 export type EventSink = (event: BuildEvent) => void;

@@ -8,7 +8,7 @@ import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.
 import { BuildError, ImageError, UsageError } from '../errors/index.js';
 import { exportCacheRegistry, exportImage, findImage, normalizeRef, openRegistryCache, pullImage, pushImage } from '../image/index.js';
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
-import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut } from '../ui/index.js';
+import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut, type Reporter } from '../ui/index.js';
 import type { Plan, StageBase } from '../dockerfile/index.js';
 import { loadPlan, oneOf } from './inputs.js';
 import type { Session } from './session.js';
@@ -119,13 +119,14 @@ function cacheEntriesFor(plan: Plan, entries: readonly { stage: number; key: str
  * The base images the plan needs that the store lacks (all of them with
  * --pull), pulled before the build. Returns whether any was.
  */
-async function pullBaseImages(store: string, plan: Plan, options: { always: boolean; insecure: readonly string[] }): Promise<boolean> {
+async function pullBaseImages(store: string, plan: Plan, options: { always: boolean; insecure: readonly string[]; report: Reporter }): Promise<boolean> {
   let any = false;
   for (const stage of plan.stages) {
     if (!stage.needed || typeof stage.base !== 'string' || stage.base === 'scratch') continue;
     if (!options.always && findImage(store, stage.base)) continue;
     try {
-      await pullImage(store, stage.base, normalizeRef(stage.base), { insecure: options.insecure, platform: stage.platform });
+      const ref = stage.base;
+      await pullImage(store, ref, normalizeRef(ref), { insecure: options.insecure, platform: stage.platform, onBlob: (p) => options.report({ type: 'pull', ref, digest: p.digest, bytes: p.bytes, state: p.state }) });
     } catch (e) {
       if (!(e instanceof ImageError) || (!options.always && findImage(store, stage.base))) throw e;
       throw new BuildError(`base image ${stage.base} is not in the store and could not be pulled: ${e.message}`, { file: plan.file, line: stage.line }, {
@@ -178,13 +179,18 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
     const c = parseCacheSpec('--cache-from', spec);
     return c.type === 'local' ? openLocalCache(c.location) : openRegistryCache(c.location, { insecure });
   }));
-  const pulled = await pullBaseImages(store, loaded.plan, { always: values.pull === true, insecure });
-  const plan = pulled ? loaded.replan() : loaded.plan;
   const ignoreFile = findIgnoreFile(input.contextDir, input.path);
   const tty = progress === 'tty' || (progress === 'auto' && process.stderr.isTTY && process.env.TERM !== 'dumb');
   const explain = values.explain === true;
   const live = tty ? ttyReporter(process.stderr, session.err, Date.now, { explain }) : undefined;
   const report = progress === 'json' ? jsonReporter(writeOut) : live ? live.report : plainReporter(writeErr, { explain });
+  let plan: Plan;
+  try {
+    plan = (await pullBaseImages(store, loaded.plan, { always: values.pull === true, insecure, report })) ? loaded.replan() : loaded.plan;
+  } catch (e) {
+    live?.close();
+    throw e;
+  }
   const abort = new AbortController();
   const stop = () => abort.abort();
   process.once('SIGINT', stop);

@@ -44,6 +44,9 @@ export function plainReporter(write: (line: string) => void, options: { explain?
       case 'image':
         write(`#0 image ${e.digest}${e.tags.length ? ` named ${e.tags.join(', ')}` : ''} in ${e.seconds.toFixed(1)}s`);
         break;
+      case 'pull':
+        write(`#0 pulling ${e.ref}: ${e.digest.slice(7, 19)} ${formatBytes(e.bytes)} ${e.state}`);
+        break;
       case 'output':
         write(e.format === 'registry' ? `#0 pushed ${e.dest}` : `#0 exported ${e.format} to ${e.dest}`);
         break;

@@ -42,6 +42,7 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
   const byId = new Map<number, StepView>();
   let total = 0;
   let context: string | undefined;
+  const pulled = new Map<string, { blobs: number; bytes: number }>();
   const footer: string[] = [];
   let drawn = 0;
   let endedAt: number | undefined;
@@ -139,8 +140,14 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
         footer.push(` => image ${e.digest}${e.tags.length ? ` named ${e.tags.join(', ')}` : ''}`);
         break;
       case 'output':
-        footer.push(` => exported ${e.format} to ${e.dest}`);
+        footer.push(e.format === 'registry' ? ` => pushed ${e.dest}` : ` => exported ${e.format} to ${e.dest}`);
         break;
+      case 'pull': {
+        pulled.set(e.ref, { blobs: (pulled.get(e.ref)?.blobs ?? 0) + 1, bytes: (pulled.get(e.ref)?.bytes ?? 0) + e.bytes });
+        const p = pulled.get(e.ref)!;
+        context = `pulling ${e.ref}: ${p.blobs} blob${p.blobs === 1 ? '' : 's'}, ${formatBytes(p.bytes)}`;
+        break;
+      }
     }
     // Drawn by the timer: a burst of output costs one frame, not one per line.
   };

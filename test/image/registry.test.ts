@@ -125,6 +125,7 @@ describe('registries', () => {
     const built = strata(['build', '--progress', 'plain', '--push', '-t', `${open}/app/web:1`, ctx], store);
     assert.equal(built.code, 0, built.stderr);
     assert.match(built.stderr, new RegExp(`#0 pushed ${open.replace(/\./g, '\\.')}/app/web:1@sha256:`));
+    assert.match(built.stderr, /#0 pulling .*\/base\/busybox:1: [0-9a-f]{12} [\d.]+ [KM]iB done/, 'byte counts while the base is pulled');
     const inspected = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${open}/app/web:1`], { encoding: 'utf8' })) as { Layers: string[] };
     assert.equal(inspected.Layers.length, 2);
     const again = strata(['image', 'push', `${open}/app/web:1`], store);
