@@ -393,18 +393,28 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
         onEvent({ type: 'step-done', id, seconds: (Date.now() - stepStart) / 1000, execSeconds: execTime.seconds, execStartedAt: execTime.startedAt, cached: Boolean(record), time: Date.now() });
       }
     };
-    for (const level of plan.levels) {
-      const results = await Promise.allSettled(level.map(async (index) => {
-        try {
-          await buildStage(index);
-        } catch (e) {
-          cancel.abort();
-          throw e;
-        }
-      }));
-      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof CancelledError)) ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failure) throw failure.reason;
-    }
+    // Each stage starts as soon as the stages it needs are done (not when a whole level is): one failing
+    // cancels the others (their sandboxes killed), and a stage whose input failed never starts.
+    const scheduled = new Map<number, Promise<void>>();
+    const schedule = (index: number): Promise<void> => {
+      let run = scheduled.get(index);
+      if (!run) {
+        run = (async () => {
+          await Promise.all(plan.stages[index]!.dependsOn.map(schedule));
+          try {
+            await buildStage(index);
+          } catch (e) {
+            cancel.abort();
+            throw e;
+          }
+        })();
+        scheduled.set(index, run);
+      }
+      return run;
+    };
+    const results = await Promise.allSettled(needed.map(schedule));
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof CancelledError)) ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
 
     const final = states.get(plan.targetIndex)!;
     // Created when its newest layer was: a rebuild from the cache is the identical image, byte for byte.

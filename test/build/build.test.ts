@@ -245,6 +245,21 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.ok(spans[1]![0] >= spans[0]![1], `RUN spans ${JSON.stringify(spans)}`);
   });
 
+  it('starts a stage as soon as the stages it needs are done, not when a whole level is', async () => {
+    const dir = project({
+      Dockerfile: ['FROM busybox:local AS slow', 'RUN sleep 1.5 && echo slow > /slow', 'FROM busybox:local AS fast', 'RUN echo fast > /fast',
+        'FROM fast AS after-fast', 'RUN echo next > /next', 'FROM busybox:local', 'COPY --from=slow /slow /slow', 'COPY --from=after-fast /next /next'].join('\n'),
+    });
+    const typed = loadDockerfile(readFileSync(path.join(dir, 'Dockerfile')), { file: 'Dockerfile' });
+    const events: BuildEvent[] = [];
+    await build({ store, contextDir: dir, typed, plan: planBuild(typed), ignorePatterns: [], tags: [], noCache: true, onEvent: (e) => events.push(e), snapshotter: SNAPSHOTTER, jobs: 4 });
+    const idOf = (text: string) => events.find((e): e is Extract<BuildEvent, { type: 'step-start' }> => e.type === 'step-start' && e.text === text)!.id;
+    const startOf = (id: number) => events.findIndex((e) => e.type === 'step-start' && e.id === id);
+    const doneOf = (id: number) => events.findIndex((e) => e.type === 'step-done' && e.id === id);
+    // after-fast (level 2, needing only fast) ran while slow (level 1) was still sleeping.
+    assert.ok(startOf(idOf('RUN echo next > /next')) < doneOf(idOf('RUN sleep 1.5 && echo slow > /slow')), events.map((e) => e.type).join(' '));
+  });
+
   it('cancels the sibling stages of a stage that fails, and reports the failing one', async () => {
     const dir = project({
       Dockerfile: ['FROM busybox:local AS slow', 'RUN sleep 302', 'FROM busybox:local AS bad', 'RUN exit 4',
