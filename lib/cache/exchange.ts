@@ -134,6 +134,32 @@ export async function exportCacheLocal(store: string, dir: string, entries: read
   renameSync(tmp, path.join(dir, 'index.json'));
 }
 
+/**
+ * A cache source over some way to bring one blob into the store, verified
+ * (`fetch` may assume the store lacks it): layers as steps hit them, stage
+ * trees as COPY --from asks for them (a tree that fails is only a slower
+ * path, never an error).
+ */
+export function cacheSource(describe: string, records: ReadonlyMap<string, CacheRecord>, trees: ReadonlyMap<string, CacheTree>, fetch: (store: string, digest: string, size: number) => Promise<void>): CacheSource {
+  return {
+    describe,
+    records,
+    trees,
+    async fetchTree(store, tree, file) {
+      try {
+        if (!hasBlob(store, tree.digest)) await fetch(store, tree.digest, tree.size);
+        await installTree(store, tree.digest, file);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async fetchLayer(store, layer) {
+      if (!hasBlob(store, layer.digest)) await fetch(store, layer.digest, layer.size);
+    },
+  };
+}
+
 /** Reads a cache an export left in `dir` (--cache-from type=local,src=DIR): the records now, blobs when asked. */
 export function openLocalCache(dir: string): CacheSource {
   const where = path.resolve(dir);
@@ -147,25 +173,10 @@ export function openLocalCache(dir: string): CacheSource {
   if (!top) throw new StoreError(`the cache at ${where} is empty`, where, { hint: 'run a build with --cache-to first' });
   const manifest = JSON.parse(readFileSync(blobIn(dir, top.digest), 'utf8')) as { config: Descriptor };
   const { records, trees } = parseCacheConfig(readFileSync(blobIn(dir, manifest.config.digest)), where);
-  return {
-    describe: where,
-    records,
-    trees,
-    async fetchTree(store, tree, file) {
-      try {
-        if (!hasBlob(store, tree.digest)) await putBlobFile(store, blobIn(dir, tree.digest), tree.digest);
-        await installTree(store, tree.digest, file);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    async fetchLayer(store, layer) {
-      if (hasBlob(store, layer.digest)) return;
-      const file = blobIn(dir, layer.digest);
-      if (!existsSync(file)) throw new StoreError(`the cache at ${where} lacks the layer ${layer.digest}`, where, { hint: 'the step is built instead' });
-      // putBlobFile verifies the digest before anything lands under its name.
-      await putBlobFile(store, file, layer.digest);
-    },
-  };
+  return cacheSource(where, records, trees, async (store, digest) => {
+    const file = blobIn(dir, digest);
+    if (!existsSync(file)) throw new StoreError(`the cache at ${where} lacks the blob ${digest}`, where, { hint: 'the step is built instead' });
+    // putBlobFile verifies the digest before anything lands under its name.
+    await putBlobFile(store, file, digest);
+  });
 }

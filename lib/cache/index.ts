@@ -6,4 +6,4 @@ export { cacheKey, canonicalJSONOf } from './key.js';
 export { readCacheRecord, writeCacheRecord, type CacheRecord, type LayerRef } from './records.js';
 export { cacheMountDir, listCacheMounts, pruneCacheMounts, withCacheMountLock, type CacheMountInfo } from './mounts.js';
 export { readCopyRecord, writeCopyRecord, type CopyRecord } from './copies.js';
-export { CACHE_CONFIG_MEDIA, cacheManifest, exportCacheLocal, installTree, openLocalCache, parseCacheConfig, treesToExport, type CacheConfig, type CacheEntry, type CacheSource, type CacheTree } from './exchange.js';
+export { CACHE_CONFIG_MEDIA, cacheManifest, cacheSource, exportCacheLocal, installTree, openLocalCache, parseCacheConfig, treesToExport, type CacheConfig, type CacheEntry, type CacheSource, type CacheTree } from './exchange.js';

@@ -6,11 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { makeTree } from '../context/fixtures.js';
 import { repoRoot } from '../helpers/conformance.js';
 
 const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
@@ -26,10 +27,7 @@ function strata(args: string[], env: Record<string, string> = {}) {
 
 function context(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(scratch, 'ctx-'));
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    writeFileSync(path.join(dir, name), content);
-  }
+  makeTree(dir, files);
   return dir;
 }
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
+import { makeTree } from '../context/fixtures.js';
 import { repoRoot } from '../helpers/conformance.js';
 
 const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
@@ -69,10 +70,7 @@ const buildDone = (n: number) => (e: Event) => e.type === 'build-done' && e.numb
 
 function context(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(scratch, 'ctx-'));
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    writeFileSync(path.join(dir, name), content);
-  }
+  makeTree(dir, files);
   return dir;
 }
 

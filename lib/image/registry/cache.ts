@@ -6,7 +6,7 @@
  * when a step hits it, verified by digest and size.
  */
 import { createHash } from 'node:crypto';
-import { cacheManifest, hasBlob, installTree, parseCacheConfig, putBlob, CACHE_CONFIG_MEDIA, type CacheEntry, type CacheSource, type CacheTree } from '../../cache/index.js';
+import { cacheManifest, cacheSource, parseCacheConfig, putBlob, CACHE_CONFIG_MEDIA, type CacheEntry, type CacheSource, type CacheTree } from '../../cache/index.js';
 import { ImageError } from '../../errors/index.js';
 import { openRepository, request, type RegistryOptions } from './client.js';
 import { formatRemoteRef, parseRemoteRef } from './reference.js';
@@ -37,22 +37,5 @@ export async function openRegistryCache(ref: string, options: RegistryOptions = 
     throw new ImageError(`the cache config of ${where} does not match its digest`, where, { hint: 'the registry holds a damaged cache; build without --cache-from, or export it again' });
   }
   const { records, trees } = parseCacheConfig(bytes, where);
-  return {
-    describe: where,
-    records,
-    trees,
-    async fetchTree(store, tree, file) {
-      try {
-        if (!hasBlob(store, tree.digest)) await fetchBlob(repo, store, { mediaType: 'application/vnd.strata.tree.v1', digest: tree.digest, size: tree.size });
-        await installTree(store, tree.digest, file);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    async fetchLayer(store, layer) {
-      if (hasBlob(store, layer.digest)) return;
-      await fetchBlob(repo, store, { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer.digest, size: layer.size });
-    },
-  };
+  return cacheSource(where, records, trees, (store, digest, size) => fetchBlob(repo, store, { mediaType: 'application/octet-stream', digest, size }));
 }
