@@ -150,9 +150,10 @@ describe('registries', () => {
     assert.match(notCache.stderr, /is not a strata build cache/);
   });
 
-  it('refuses a blob of the wrong size and an index without the wanted platform, naming the reference', async () => {
+  it('refuses a blob of the wrong size, a manifest that does not match its digest and an index without the wanted platform', async () => {
     const tampered = await startRegistry('tampered');
     execFileSync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${seedStore}:busybox:local`, `docker://${tampered}/base/busybox:1`], { stdio: 'pipe' });
+    execFileSync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${seedStore}:busybox:local`, `docker://${tampered}/other/busybox:1`], { stdio: 'pipe' });
     // Cut every blob the registry keeps in half: it serves what is on its disk.
     const blobs = execFileSync('find', [path.join(scratch, 'tampered', 'data'), '-path', '*/blobs/sha256/*/data', '-size', '+2k'], { encoding: 'utf8' }).split('\n').filter(Boolean);
     assert.ok(blobs.length > 0);
@@ -160,8 +161,16 @@ describe('registries', () => {
     const store = path.join(scratch, 'tamper-store');
     const r = strata(['image', 'pull', `${tampered}/base/busybox:1`], store);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /base\/busybox:1: .*(is \d+ bytes, the manifest says \d+|does not match its digest|broke off)/);
+    assert.match(r.stderr, /base\/busybox:1: .*(is \d+ bytes, the manifest says \d+|broke off)/);
     assert.deepEqual(JSON.parse(strata(['image', 'ls', '--format', 'json'], store).stdout), [], 'nothing named');
+
+    // A manifest whose bytes were changed on the registry's disk: it is still served under its old digest.
+    const manifestDigest = (JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${tampered}/other/busybox:1`], { encoding: 'utf8' })) as { Digest: string }).Digest.slice(7);
+    const manifestFile = path.join(scratch, 'tampered', 'data', 'docker', 'registry', 'v2', 'blobs', 'sha256', manifestDigest.slice(0, 2), manifestDigest, 'data');
+    writeFileSync(manifestFile, readFileSync(manifestFile, 'utf8').replace('"schemaVersion":2', '"schemaVersion": 2'));
+    const forged = strata(['image', 'pull', `${tampered}/other/busybox:1`], path.join(scratch, 'forged-store'));
+    assert.equal(forged.code, 1);
+    assert.match(forged.stderr, /the manifest of .*other\/busybox:1 does not match its digest/);
 
     // An index offering only linux/arm64 (the image is what it is; the index says arm64).
     const layout = path.join(scratch, 'arm-layout');
