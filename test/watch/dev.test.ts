@@ -235,7 +235,7 @@ describe('strata dev --watch', () => {
     }
   });
 
-  it('--run starts the app, restarts it with the new content after an edit, and Ctrl-C leaves nothing behind', async () => {
+  it('--run starts the app, restarts it with the new content after an edit, keeps it through a failed build, and Ctrl-C leaves nothing behind', async () => {
     const dir = context({
       Dockerfile: 'FROM busybox:local\nCOPY msg.txt /msg.txt\nSTOPSIGNAL SIGINT\nCMD ["sh", "-c", "trap \'echo bye; exit 0\' INT; while true; do cat /msg.txt; sleep 0.2; done"]\n',
       'msg.txt': 'hello v1\n',
@@ -249,6 +249,12 @@ describe('strata dev --watch', () => {
       const i = dev.events.findIndex((e) => e.type === 'app-log' && e.line === 'bye');
       assert.ok(i > 0, 'the old app got its STOPSIGNAL and exited cleanly');
       assert.equal(dev.events.filter(isType('app-start')).length, 2);
+      // A failing build keeps the last good app running.
+      const mark = dev.events.length;
+      writeFileSync(path.join(dir, 'Dockerfile'), readFileSync(path.join(dir, 'Dockerfile'), 'utf8').replace('COPY msg.txt /msg.txt', 'COPY msg.txt /msg.txt\nRUN exit 3'));
+      await dev.next(isType('build-failed'), 'the failing build');
+      await dev.next((e) => e.type === 'app-log' && e.line === 'hello v2', 'the old app, still running');
+      assert.ok(!dev.since(mark).some((e) => e.type === 'app-exit' || e.type === 'app-start'), 'the app was left alone');
       assert.equal(await dev.stop(), 0);
       stopped = true;
       const appsLeft = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
