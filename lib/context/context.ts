@@ -193,13 +193,17 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
   // started now, they boot while this thread lists or restores the tree.
   if (!options.inline && !poolIsRunning() && (!cache || cache.count > BUDGET_BOOTING)) prestartPool();
 
-  const warm = cache && cache.patternsKey === patternsKey(patterns) && cache.paths[0] === '' ? restoreTree(absRoot, matcher, patterns, cache, warnings) : undefined;
+  const restorable = cache !== undefined && cache.patternsKey === patternsKey(patterns) && cache.paths[0] === '';
+  // The workers check every cached stat while this thread rebuilds the tree from the cache: the two overlap.
+  const verification = restorable && !options.immutable ? verifyStatCache(absRoot, cache, { inline: options.inline, threshold: options.inlineBudget }) : undefined;
+  verification?.catch(() => undefined);
+  const warm = restorable ? restoreTree(absRoot, matcher, patterns, cache, warnings) : undefined;
   if (warm && options.immutable) {
     count(warm.stats, warm.tree);
     warm.stats.cacheHits = warm.stats.files;
     return warm;
   }
-  const ctx = warm ? await refreshFromDisk(warm, options) : await walkAndHash(absRoot, rootEntry(absRoot), matcher, patterns, cache, warnings, takenAtNs, options);
+  const ctx = warm && verification ? await refreshFromDisk(warm, options, verification) : await walkAndHash(absRoot, rootEntry(absRoot), matcher, patterns, cache, warnings, takenAtNs, options);
   const changed = !warm || ctx.stats.hashedFiles > 0 || ctx.takenAtNs !== cache!.takenAtNs;
   if (options.statCacheFile && changed) persistStatCache(ctx, options.statCacheFile);
   return ctx;
@@ -264,9 +268,9 @@ function restoreTree(root: string, matcher: IgnoreMatcher, patterns: readonly st
 }
 
 /** Brings a restored tree up to date: whatever the lstat pass found moved is applied as a change set. */
-async function refreshFromDisk(ctx: HashedContext, options: ContextOptions): Promise<HashedContext> {
+async function refreshFromDisk(ctx: HashedContext, options: ContextOptions, verification: Promise<number[]>): Promise<HashedContext> {
   const cache = ctx.cache!;
-  const rows = await verifyStatCache(ctx.root, cache, { inline: options.inline, threshold: options.inlineBudget });
+  const rows = await verification;
   if (rows.length > 0) {
     const takenAtNs = nowNs();
     const { dirty } = await applyChanges(ctx, rows.map((i) => cache.paths[i]!), options, cache.takenAtNs);

@@ -183,8 +183,9 @@ export function cachedLink(cache: StatCache, i: number): string | undefined {
   return utf8.decode(cache.linkBytes.slice(start, cache.linkEnds[i]!));
 }
 
+/** A view into the cache's bytes, not a copy: 100,000 entries restore without 200,000 allocations (the bytes are never written). */
 export function cachedDigest(cache: StatCache, i: number): Buffer {
-  return Buffer.from(cache.digests.slice(16 * i, 16 * i + 16));
+  return Buffer.from(cache.digests.buffer, cache.digests.byteOffset + 16 * i, 16);
 }
 
 export function cachedHardlink(cache: StatCache, i: number): number | undefined {
