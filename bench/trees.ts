@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { prng } from '../test/helpers/prng.js';
 
 export interface TreeSpec {
   readonly name: string;
@@ -15,16 +16,6 @@ export interface TreeSpec {
   readonly text: boolean;
 }
 
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function lognormal(rand: () => number, median: number, sigma: number): number {
   const u = Math.max(rand(), 1e-12);
