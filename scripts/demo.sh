@@ -29,9 +29,9 @@ cp -r examples/hello "$work/hello"
 echo "== strata build -t hello:dev (cold)"
 strata build -t hello:dev "$work/hello"
 echo
-echo "== edit src/index.html.in and build again: only the steps from its COPY on run"
+echo "== edit src/index.html.in and build again (--explain): only the steps from its COPY on run, and it says why"
 sed -i 's/Built by strata/Rebuilt by strata/' "$work/hello/src/index.html.in"
-strata build -t hello:dev "$work/hello"
+strata build --explain -t hello:dev "$work/hello"
 echo
 echo "== the image"
 strata image ls
