@@ -87,7 +87,8 @@ export function openDashboard(options: DashboardOptions): Dashboard {
       const done = Math.round((hashing.filesDone / Math.max(1, hashing.filesTotal)) * width);
       header.setContent(` {bold}strata dev{/}  reading the context  [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${hashing.filesDone.toLocaleString('en-US')}/${hashing.filesTotal.toLocaleString('en-US')} files`);
     } else {
-      header.setContent(` {bold}strata dev{/}  ${context}  ${files.toLocaleString('en-US')} files  context ${digest.slice(0, 12)}  build #${buildNumber}  ${state}  ${watching}`);
+      // What changes most, first: a narrow terminal cuts the right end.
+      header.setContent(` {bold}strata dev{/}  ${watching}  build #${buildNumber}  ${state}  ${files.toLocaleString('en-US')} files  context ${digest.slice(0, 12)}  ${context}`);
     }
     cause.setContent(causeLines.join('\n'));
     const width = Math.floor(100 / Math.max(1, stageOrder.length));

@@ -44,7 +44,7 @@ describe('strata dev dashboard', () => {
     execFileSync(process.execPath, [bin, 'image', 'import', rootfs, '--tag', 'busybox:local', '--store', store]);
   });
 
-  it('shows the stages and CACHED steps after an edit, and quits on q leaving the terminal usable', async () => {
+  it('shows the stages and CACHED steps after an edit, answers r, c, p and l, and quits on q leaving the terminal usable', async () => {
     const dir = path.join(scratch, 'ctx');
     mkdirSync(path.join(dir, 'src'), { recursive: true });
     writeFileSync(path.join(dir, 'src/a.txt'), 'one\n');
@@ -59,8 +59,17 @@ describe('strata dev dashboard', () => {
     assert.match(shown, /CACHED +RUN echo deps > \/deps/);
     assert.match(shown, /CACHED +COPY --from=deps \/deps \/deps/);
     assert.match(shown, /COPY src\/ \/app\/: files changed: modified src\/a\.txt/);
+    // r rebuilds (all CACHED now), c rebuilds with --no-cache (everything runs), p pauses watching, l hides the log pane.
+    tmux('send-keys', '-t', session, 'r');
+    await until((t) => /build #3 +done in [\d.]+s \(0 ran, 4 cached\)/.test(t), 'the rebuild asked for with r');
+    tmux('send-keys', '-t', session, 'c');
+    await until((t) => /build #4 +done in [\d.]+s \(4 ran, 0 cached\)/.test(t), 'the --no-cache rebuild asked for with c');
+    tmux('send-keys', '-t', session, 'p');
+    await until((t) => / paused/.test(t), 'watching paused');
+    tmux('send-keys', '-t', session, 'l');
+    await until((t) => !/ output /.test(t), 'the log pane hidden');
     tmux('send-keys', '-t', session, 'q');
-    await until((t) => !/strata dev +\//.test(t), 'the dashboard gone');
+    await until((t) => !/ q quit  r rebuild/.test(t), 'the dashboard gone');
     tmux('send-keys', '-t', session, 'echo usable-$((40+2))', 'Enter');
     await until((t) => t.includes('usable-42'), 'the shell answering');
   });
