@@ -16,7 +16,7 @@ import {
   cachedDigest, cachedHardlink, cachedLink, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
   saveStatCache, type CacheRow, type LoadedStatCache,
 } from './stat-cache.js';
-import { digestDirectory, digestTree, forEachEntry, joinPath, parentPath, walkEntries, type Entry } from './tree.js';
+import { digestDirectory, digestTree, forEachEntry, joinPath, parentPath, walkEntries, type Entry, type EntryKind, type StatKey } from './tree.js';
 import { BUDGET_BOOTING, listKeptNames, lstatEntry, walkInline, walkTree } from './walk.js';
 
 export interface HashProgress {
@@ -232,24 +232,47 @@ async function walkAndHash(
   return ctx;
 }
 
+/**
+ * An entry as the stat cache recorded it. Its stat (four BigInts) is read
+ * from the cache's arrays only when something asks: a no-change run never
+ * does, and 100,000 entries restore without 500,000 allocations.
+ */
+class RestoredEntry implements Entry {
+  readonly name: string;
+  mode: number;
+  size: number;
+  linkTarget: string | undefined;
+  hardlinkOf: string | undefined = undefined;
+  digest: Buffer;
+  children: Map<string, Entry> | undefined;
+  private known: StatKey | undefined;
+
+  constructor(private readonly cache: LoadedStatCache, private readonly row: number, readonly path: string, public kind: EntryKind) {
+    this.name = path.slice(path.lastIndexOf('/') + 1);
+    this.mode = cache.modes[row]!;
+    this.size = kind === 'file' ? Number(cache.sizes[row]) : 0;
+    this.linkTarget = cachedLink(cache, row);
+    this.digest = cachedDigest(cache, row);
+    this.children = kind === 'dir' ? new Map() : undefined;
+  }
+
+  get stat(): StatKey {
+    this.known ??= { size: this.cache.sizes[this.row]!, mtimeNs: this.cache.mtimes[this.row]!, ctimeNs: this.cache.ctimes[this.row]!, ino: this.cache.inos[this.row]! };
+    return this.known;
+  }
+
+  set stat(value: StatKey) {
+    this.known = value;
+  }
+}
+
 /** The tree exactly as the cache recorded it (digests included), or undefined if the rows do not form a tree. */
 function restoreTree(root: string, matcher: IgnoreMatcher, patterns: readonly string[], cache: LoadedStatCache, warnings: string[]): HashedContext | undefined {
   const index = new Map<string, Entry>();
   for (let i = 0; i < cache.count; i++) {
     const p = cache.paths[i]!;
     const kind = KIND_CODES[cache.kinds[i]!]!;
-    const entry: Entry = {
-      path: p,
-      name: p.slice(p.lastIndexOf('/') + 1),
-      kind,
-      mode: cache.modes[i]!,
-      size: kind === 'file' ? Number(cache.sizes[i]) : 0,
-      linkTarget: cachedLink(cache, i),
-      hardlinkOf: undefined,
-      digest: cachedDigest(cache, i),
-      stat: { size: cache.sizes[i]!, mtimeNs: cache.mtimes[i]!, ctimeNs: cache.ctimes[i]!, ino: cache.inos[i]! },
-      children: kind === 'dir' ? new Map() : undefined,
-    };
+    const entry: Entry = new RestoredEntry(cache, i, p, kind);
     const link = cachedHardlink(cache, i);
     if (link !== undefined) entry.hardlinkOf = cache.paths[link];
     if (i > 0) {
