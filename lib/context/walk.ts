@@ -33,7 +33,7 @@ export function entryFromRecord(r: StatRecord): Entry {
     linkTarget: r.link,
     hardlinkOf: undefined,
     digest: r.link !== undefined ? xxh128(Buffer.from(r.link, 'utf8')) : NO_DIGEST,
-    stat: { size: r.size, mtimeNs: r.mtimeNs, ctimeNs: r.ctimeNs, ino: r.ino },
+    stat: r, // the record has the four stat fields: no second object per entry
     children: r.kind === 'dir' ? new Map() : undefined,
   };
 }
