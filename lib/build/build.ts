@@ -6,25 +6,20 @@
  * the layers so far, and its diff becomes a new layer, committed to the
  * store before its key is. Stages run in dependency order.
  */
-import { chmodSync, existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { cacheKey, readCacheRecord, readCopyRecord, sweepStaleTemp, tempPath, writeCacheRecord, writeCopyRecord, type CacheRecord, type CacheSource, type Descriptor, type LayerRef } from '../cache/index.js';
-import { fileDigest, hashContext, selectSources, type HashedContext } from '../context/index.js';
-import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type PlannedStep, type TypedDockerfile } from '../dockerfile/index.js';
-import { BuildError, CancelledError, ContextError, ImageError, SnapshotError } from '../errors/index.js';
-import { runInSandbox, SANDBOX_MOUNT_POINTS, type SandboxMount } from '../exec/index.js';
+import { cacheKey, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type CacheRecord, type CacheSource, type Descriptor, type LayerRef } from '../cache/index.js';
+import { hashContext, type HashedContext } from '../context/index.js';
+import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type TypedDockerfile } from '../dockerfile/index.js';
+import { BuildError, CancelledError, ImageError } from '../errors/index.js';
 import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
-import { applyLayer, isTarArchive, openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
-import { applyMetadata, cloneStageConfig, createdBy, DEFAULT_PATH, resolveInContainer, shellOf, stageConfigFrom, toImageConfig, type StageConfig } from './config.js';
-import { copyInto, ensureDirs, isDirectoryIn, makeDirIn } from './copy.js';
-import { download, GIT_SOURCE, parseChecksum, REMOTE_SOURCE, remoteFileName } from './remote.js';
-import { runCommand, SCRIPT_DIR } from './run-command.js';
-import { prepareRunMounts } from './run-mounts.js';
-import { METADATA, stageLabel } from './steps.js';
-import { resolveOwner, resolveUser } from './users.js';
+import { openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
+import { applyMetadata, cloneStageConfig, createdBy, stageConfigFrom, toImageConfig } from './config.js';
 import type { EventSink } from './events.js';
-import { describeCause, explainMiss, readInputsRecord, readKeysRecord, writeInputsRecord, writeKeysRecord, type InputsRecord, type StepInputs } from './explain.js';
+import { describeCause, explainMiss, readInputsRecord, readKeysRecord, writeInputsRecord, writeKeysRecord, type InputsRecord } from './explain.js';
+import { displayText, filesystemStep, type StageState, type StepEnv } from './step-kinds.js';
+import { METADATA, stageLabel } from './steps.js';
 
 export interface BuildOptions {
   readonly store: string;
@@ -66,23 +61,6 @@ export interface BuildResult {
   readonly trees: readonly string[];
 }
 
-/** A filesystem step: its key, what went into it, and how to carry it out on a miss. */
-interface FilesystemStep {
-  readonly key: string;
-  readonly inputs: StepInputs;
-  readonly execute: () => Promise<LayerRef | null>;
-  readonly after?: () => void;
-}
-
-interface StageState {
-  key: string;
-  /** When the newest layer so far was made (the base image's creation at first). */
-  created: string;
-  layers: LayerRef[];
-  config: StageConfig;
-}
-
-const WILDCARD = /[*?[]/;
 const EPOCH = new Date(0).toISOString();
 
 
@@ -101,18 +79,6 @@ function semaphore(slots: number): <T>(fn: () => Promise<T>) => Promise<T> {
       else free++;
     }
   };
-}
-
-/** Masks every secret value in a line of output. */
-function redactor(secrets: readonly string[]): (line: string) => string {
-  const values = secrets.filter((v) => v.length > 0).sort((a, b) => b.length - a.length);
-  if (!values.length) return (line) => line;
-  return (line) => values.reduce((out, v) => out.split(v).join('****'), line);
-}
-
-/** The step as buildx shows it: the instruction as written, flags included, continuations joined. */
-function displayText(step: PlannedStep): string {
-  return `${step.instruction} ${step.original.replace(/^\S+\s*/, '').replace(/\s+/g, ' ')}`.trim();
 }
 
 /** An imported layer that failed its fetch after its step had been taken as a hit: the build runs again without it. */
@@ -313,6 +279,10 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     return blob && { digest: blob.digest, diffId: blob.diffId, size: blob.size };
   };
 
+  const env: StepEnv = {
+    store, scratch, snapshots, signal: cancel.signal, onEvent, secrets: options.secrets ?? new Map(), runSlots, hashedSource, rootOf, inWorkspace,
+  };
+
   try {
     const t0 = Date.now();
     // The dev loop hands over the context it keeps up to date; a build on its own hashes it here.
@@ -355,7 +325,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
         let layer: LayerRef | null;
         let created: string;
         try {
-          fs = await filesystemStep(step, state, ctx, where, id, execTime);
+          fs = await filesystemStep(env, step, state, ctx, where, id, execTime);
           record = !options.noCache ? readCacheRecord(store, fs.key) ?? (await importedRecord(fs.key)) : undefined;
           const identity = `${label}#${fsSteps.indexOf(step)}`;
           if (!record && !missed) {
@@ -436,200 +406,4 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     }
   }
 
-  /**
-   * COPY (and ADD of local files) into a workspace. The copy knows what it
-   * wrote: that is the layer, with no scan of the whole root filesystem.
-   * Where the snapshotter keeps layers as directories, a file that the last
-   * run of the same COPY wrote identically (content, mode, owner, mtime) is
-   * hard-linked from that run's snapshot instead of copied again: a
-   * one-file edit under `COPY . .` then writes one file, not thousands.
-   */
-  async function copyStep(state: StageState, c: {
-    srcCtx: HashedContext; selection: ReturnType<typeof selectSources>; sources: readonly string[]; dest: string; destIsFile: (root: string) => boolean;
-    chown: string | undefined; chmod: number | undefined; from: string | undefined; where: { file: string; line: number };
-  }): Promise<LayerRef | null> {
-    const identity = cacheKey({ op: 'COPY-identity', sources: c.sources, dest: c.dest, from: c.from, chown: c.chown, chmod: c.chmod });
-    const previous = readCopyRecord(store, identity);
-    const previousDir = previous && existsSync(previous.layerDir) ? previous.layerDir : undefined;
-    const signatures: Record<string, string> = {};
-    const layer = await inWorkspace(state, { reportsWrites: true }, async (ws) => {
-      const owner = resolveOwner(ws.root, c.chown, c.where);
-      const destIsFile = c.destIsFile(ws.root);
-      const linkable = ws.writeRoot !== ws.root;
-      const reuse = (destRel: string, src: string, st: Stats) => {
-        const entry = c.srcCtx.index.get(src);
-        if (entry?.kind !== 'file') return undefined;
-        // What is copied must be what was hashed, or the layer would not be what its key says.
-        const restated = st.size !== Number(entry.stat.size) || Math.floor(st.mtimeMs) !== Number(entry.stat.mtimeNs / 1_000_000n);
-        // A file rewritten with the same bytes (an editor, a tool) is fine: only different content is refused.
-        if (!c.from && restated && !fileDigest(path.join(c.srcCtx.root, src))?.equals(entry.digest)) {
-          throw new BuildError(`${src} changed while the build was copying it`, c.where, { hint: 'build again (strata dev --watch does so by itself when the edits stop)' });
-        }
-        if (!linkable) return undefined;
-        const signature = `${entry.digest.toString('hex')}:${c.chmod ?? st.mode & 0o7777}:${owner.uid}:${owner.gid}:${Math.floor(st.mtimeMs)}`;
-        signatures[destRel] = signature;
-        return previousDir && previous!.files[destRel] === signature ? path.join(previousDir, destRel) : undefined;
-      };
-      return copyInto(ws.root, {
-        srcRoot: await rootOf(c.srcCtx), placed: destIsFile ? [{ src: c.selection.placed[0]!.src, dest: '' }] : c.selection.placed, dest: c.dest, destIsFile,
-        owner, chmod: c.chmod, where: c.where, writeRoot: ws.writeRoot, reuse,
-      });
-    });
-    const layerDir = layer ? snapshots.layerDir(layer.diffId) : undefined;
-    if (layerDir && Object.keys(signatures).length) writeCopyRecord(store, identity, { layerDir, files: signatures });
-    return layer;
-  }
-
-  /** ADD of an http(s) URL: downloaded, never unpacked; keyed by --checksum, or else by the content downloaded. */
-  async function remoteAdd(step: PlannedStep, state: StageState, sources: readonly string[], where: { file: string; line: number }): Promise<FilesystemStep> {
-    if (sources.length !== 1) throw new BuildError('ADD of a URL takes that URL as its only source', where, { hint: 'write one ADD per URL' });
-    const url = sources[0]!;
-    const checksum = typeof step.flags.checksum === 'string' ? parseChecksum(step.flags.checksum, where) : undefined;
-    const name = remoteFileName(url);
-    const rawDest = step.args[step.args.length - 1]!;
-    const dest = resolveInContainer(state.config, rawDest);
-    const chmod = typeof step.flags.chmod === 'string' ? parseInt(step.flags.chmod, 8) : undefined;
-    const chown = typeof step.flags.chown === 'string' ? step.flags.chown : undefined;
-    // Without a checksum the content is the key: it must be downloaded to know whether the step is a hit.
-    const fetched = checksum ? undefined : await download(url, scratch, where, cancel.signal);
-    const content = checksum ? `${checksum.algorithm}:${checksum.hex}` : fetched!.digest;
-    return {
-      key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: 'ADD-url', name, content, dest, destDir: rawDest.endsWith('/'), chown, chmod }),
-      inputs: { text: displayText(step), line: step.line, parent: step.flags.link === true ? 'link' : state.key, other: content },
-      execute: () => inWorkspace(state, { reportsWrites: true }, async (ws) => {
-        const got = fetched ?? await download(url, scratch, where, cancel.signal, checksum);
-        chmodSync(got.file, 0o600); // Docker's mode for a downloaded file
-        if (got.modified) utimesSync(got.file, got.modified, got.modified);
-        const destIsFile = !rawDest.endsWith('/') && !isDirectoryIn(ws.root, dest, where);
-        return copyInto(ws.root, { srcRoot: path.dirname(got.file), placed: [{ src: path.basename(got.file), dest: name }], dest, destIsFile, owner: resolveOwner(ws.root, chown, where), chmod, where, writeRoot: ws.writeRoot });
-      }),
-    };
-  }
-
-  /** The key of a filesystem step and how to carry it out on a miss. */
-  async function filesystemStep(step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number, execTime: { seconds: number; startedAt: number }): Promise<FilesystemStep> {
-    const c = state.config;
-    const base = { text: displayText(step), line: step.line, parent: step.flags.link === true ? 'link' : state.key };
-    switch (step.instr.kind) {
-      case 'WORKDIR': {
-        const dir = resolveInContainer(c, step.args[0] ?? '/');
-        return {
-          key: cacheKey({ parent: state.key, op: 'WORKDIR', path: dir }),
-          inputs: { ...base, settings: { WORKDIR: dir } },
-          after: () => { c.workdir = dir; },
-          execute: () => inWorkspace(state, { reportsWrites: true }, async (ws) => ensureDirs(ws.root, dir, where, ws.writeRoot)),
-        };
-      }
-      case 'RUN': {
-        if (step.flags.security === 'insecure') throw new BuildError('RUN --security=insecure is not supported', where, { hint: 'strata runs every step in the sandbox' });
-        const user = c.user;
-        const { argv, scripts } = runCommand(step, shellOf(c));
-        const env: Record<string, string> = { ...step.argsInScope, ...Object.fromEntries(c.env), ...step.proxy };
-        env.PATH ??= DEFAULT_PATH;
-        const keyEnv = { ...step.argsInScope, ...Object.fromEntries(c.env) };
-        const workdir = c.workdir || '/';
-        const network = typeof step.flags.network === 'string' ? (step.flags.network as 'default' | 'none' | 'host') : 'default';
-        const runMounts = await prepareRunMounts(step.mounts, {
-          store, scratch, context: ctx, where, secrets: options.secrets ?? new Map(), filesOf: hashedSource, rootOf, resolveTarget: (t) => resolveInContainer(c, t),
-        });
-        return {
-          key: cacheKey({ parent: state.key, op: 'RUN', argv, scripts: scripts.length ? scripts : undefined, env: keyEnv, user, workdir, network, mounts: runMounts.key.length ? runMounts.key : undefined }),
-          inputs: {
-            ...base, args: step.argsInScope, env: Object.fromEntries(c.env), settings: { USER: user ?? '', WORKDIR: workdir, network, SHELL: JSON.stringify(shellOf(c)) },
-            other: cacheKey({ scripts, mounts: runMounts.key }),
-          },
-          execute: () => inWorkspace(state, { mountPoints: SANDBOX_MOUNT_POINTS }, async (ws) => {
-            const runUser = user ? resolveUser(ws.root, user, where) : undefined;
-            const opened = await runMounts.open();
-            const redact = redactor(opened.secretValues);
-            try {
-              const runEnv = { ...env, HOME: env.HOME ?? runUser?.home ?? '/root', ...opened.env };
-              const mounts: SandboxMount[] = scripts.map((script) => {
-                const file = path.join(mkdtempSync(path.join(scratch, 'script-')), script.name);
-                writeFileSync(file, script.content, { mode: 0o755 });
-                return { kind: 'bind', source: file, target: `${SCRIPT_DIR}/${script.name}`, readonly: true };
-              });
-              const result = await runSlots(async () => {
-                const execStart = Date.now();
-                const r = await runInSandbox({
-                  rootfs: ws.root, argv, env: runEnv, cwd: workdir, network, signal: cancel.signal, user: runUser, mounts: [...mounts, ...opened.mounts],
-                  onOutput: (stream, line) => onEvent({ type: 'step-log', id, stream, line: redact(line), time: Date.now() }),
-                });
-                execTime.seconds = (Date.now() - execStart) / 1000;
-                execTime.startedAt = execStart;
-                return r;
-              });
-              if (result.exitCode !== 0) {
-                const shown = argv.join(' ');
-                throw new BuildError(`process "${shown}" did not complete successfully: exit code: ${result.exitCode}`, where, {
-                  hint: result.tail.length ? `its last output:\n  ${result.tail.map(redact).join('\n  ')}` : 'it printed nothing',
-                });
-              }
-            } finally {
-              await opened.release();
-            }
-          }),
-        };
-      }
-      case 'COPY':
-      case 'ADD': {
-        const from = typeof step.flags.from === 'string' ? step.flags.from : undefined;
-        let sources = step.args.slice(0, -1);
-        if (step.instr.kind === 'ADD' && sources.some((s) => GIT_SOURCE.test(s))) {
-          throw new BuildError('ADD of a git repository is not supported', where, { hint: 'clone it in a RUN step (with a secret mount for credentials)' });
-        }
-        if (step.instr.kind === 'ADD' && sources.some((s) => REMOTE_SOURCE.test(s))) return remoteAdd(step, state, sources, where);
-        let srcCtx = from ? await hashedSource(from) : ctx;
-        const inline = step.heredocs.length > 0;
-        if (inline) {
-          // Each heredoc is a file named by its delimiter (BuildKit's rule), written here and copied like a context file.
-          if (sources.length !== step.heredocs.length || from) {
-            throw new BuildError(`${step.instruction} of heredocs cannot mix them with other sources`, where, { hint: `split it: one ${step.instruction} for the heredocs, another for the files` });
-          }
-          const dir = mkdtempSync(path.join(scratch, 'heredoc-'));
-          for (const doc of step.heredocs) {
-            const file = path.join(dir, doc.name);
-            if (path.dirname(file) !== dir) throw new BuildError(`the heredoc name ${JSON.stringify(doc.name)} cannot be a file name`, where, { hint: 'name it with letters, digits, _ . or -' });
-            writeFileSync(file, doc.content, { mode: 0o644 });
-            utimesSync(file, 0, 0);
-          }
-          srcCtx = await hashContext(dir, { inline: true });
-          sources = step.heredocs.map((doc) => doc.name);
-        }
-        let selection;
-        try {
-          selection = selectSources(srcCtx, { sources, exclude: Array.isArray(step.flags.exclude) ? step.flags.exclude : [], parents: step.flags.parents === true });
-        } catch (e) {
-          if (e instanceof ContextError) throw new BuildError(`${step.instruction} failed: ${e.message}`, where, { hint: e.hint });
-          throw e;
-        }
-        const rawDest = step.args[step.args.length - 1]!;
-        const dest = resolveInContainer(c, rawDest);
-        const single = sources.length === 1 && !WILDCARD.test(sources[0]!) && selection.placed.length === 1 && srcCtx.index.get(selection.placed[0]!.src)?.kind !== 'dir' && srcCtx.index.get(sources[0]!.replace(/^\.?\/+/, '').replace(/\/+$/, ''))?.kind !== 'dir';
-        // ADD unpacks a local tar archive (plain, gzip, bzip2, xz or zstd), decided by its content as Docker does.
-        const candidate = step.instr.kind === 'ADD' && single && !from && !inline ? path.join(srcCtx.root, selection.placed[0]!.src) : undefined;
-        let archive: string | undefined;
-        try {
-          archive = candidate && isTarArchive(candidate) ? candidate : undefined;
-        } catch (e) {
-          if (e instanceof SnapshotError) throw new BuildError(`ADD cannot read ${sources[0]}: ${e.message}`, where, { hint: e.hint });
-          throw e;
-        }
-        const chmod = typeof step.flags.chmod === 'string' ? parseInt(step.flags.chmod, 8) : undefined;
-        const chown = typeof step.flags.chown === 'string' ? step.flags.chown : undefined;
-        return {
-          key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: archive ? 'ADD-unpack' : 'COPY', sources: selection.digest, dest, destDir: rawDest.endsWith('/'), chown, chmod, from: from ? 'content' : undefined }),
-          inputs: { ...base, files: Object.fromEntries(selection.files.map((f) => { const e = srcCtx.index.get(f); return [f, e ? `${e.digest.toString('hex')}:${e.mode.toString(8)}` : '']; })), other: selection.digest },
-          // ADD unpacks a local tar archive into the destination directory (safely: nothing may escape it).
-          execute: () => archive
-            ? inWorkspace(state, {}, async (ws) => {
-              await applyLayer(path.join(ws.writeRoot, makeDirIn(ws.root, dest, where, ws.writeRoot)), archive);
-            })
-            : copyStep(state, { srcCtx, selection, sources, dest, destIsFile: (root) => single && !rawDest.endsWith('/') && !isDirectoryIn(root, dest, where), chown, chmod, from, where }),
-        };
-      }
-      default:
-        throw new BuildError(`${step.instruction} is not supported by strata build yet`, where, { hint: 'see the README for what builds today' });
-    }
-  }
 }
