@@ -196,10 +196,11 @@ function lowerEntry(lowerDirs: readonly string[], rel: string): Stats | undefine
  * of the sandbox) and that still matches the lower in mode, owner and
  * mtime is no change: it is removed from the upper and left out.
  */
-async function readUpper(upper: string, lowerDirs: readonly string[]): Promise<{ entries: string[]; removed: string[]; opaque: string[] }> {
+async function readUpper(upper: string, lowerDirs: readonly string[], mounted: boolean): Promise<{ entries: string[]; removed: string[]; opaque: string[] }> {
   const entries: string[] = [];
   const removed: string[] = [];
-  const opaque = new Set((await helper(['list-opaque', upper])).split('\0').filter(Boolean));
+  // Only overlay itself marks directories opaque: an upper written directly (COPY) has none, and needs no helper to say so.
+  const opaque = new Set(mounted ? (await helper(['list-opaque', upper])).split('\0').filter(Boolean) : []);
   /** Returns whether the directory at rel ends up holding anything. */
   const visit = (rel: string): boolean => {
     let kept = false;
@@ -293,7 +294,7 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
         async commit() {
           await end();
           try {
-            const { entries, removed, opaque } = await readUpper(upper, lowers.map((l) => path.join(snapshotsDir(store), l)));
+            const { entries, removed, opaque } = await readUpper(upper, lowers.map((l) => path.join(snapshotsDir(store), l)), !direct);
             if (!entries.length && !removed.length) return null;
             const blob = await writeEntriesLayer(store, upper, entries, removed, opaque);
             // The upper is the new layer, already in overlay's format: it becomes its snapshot as is.
