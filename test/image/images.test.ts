@@ -115,6 +115,14 @@ describe('images in the store', () => {
     assert.equal(fromOciTar.Digest, original);
     const fromDocker = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${dockerTar}`], { encoding: 'utf8' })) as { Layers: string[] };
     assert.equal(fromDocker.Layers.length, 1);
+    // podman load takes the docker archive as docker load does (its own storage in a temp dir, vfs: no mounts).
+    if (spawnSync('sh', ['-c', 'command -v podman']).status !== 0) assert.fail('podman is not installed (the docker-archive test loads with it): run scripts/setup-system.sh');
+    const podman = ['--root', path.join(scratch, 'podman-root'), '--runroot', path.join(scratch, 'podman-run'), '--storage-driver', 'vfs'];
+    const loaded = spawnSync('podman', [...podman, 'load', '-i', dockerTar], { encoding: 'utf8' });
+    assert.equal(loaded.status, 0, loaded.stderr);
+    assert.match(loaded.stdout + loaded.stderr, /Loaded image: .*busybox:local/);
+    const listed = spawnSync('podman', [...podman, 'images', '--format', '{{.Repository}}:{{.Tag}} {{.Size}}'], { encoding: 'utf8' });
+    assert.match(listed.stdout, /busybox:local/);
     const other = path.join(scratch, 'store2');
     for (const [src, name] of [[dir, 'a:1'], [ociTar, 'b:1'], [dockerTar, 'c:1']] as const) {
       const again = await importImage(other, src, name);
