@@ -1,5 +1,4 @@
 /** `strata build`: a Dockerfile and a context into an image. */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from '../build/index.js';
@@ -10,7 +9,7 @@ import { exportCacheRegistry, exportImage, findImage, normalizeRef, openRegistry
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut, type Reporter } from '../ui/index.js';
 import type { Plan, StageBase } from '../dockerfile/index.js';
-import { loadPlan, oneOf } from './inputs.js';
+import { loadPlan, oneOf, parseFields, parseSecrets } from './inputs.js';
 import type { Session } from './session.js';
 
 export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
@@ -41,45 +40,12 @@ can mount.`;
 
 function parseOutput(spec: string | undefined): { format: 'oci' | 'docker'; dest: string } | undefined {
   if (!spec) return undefined;
-  const fields = Object.fromEntries(spec.split(',').map((f) => {
-    const eq = f.indexOf('=');
-    return eq < 0 ? [f, ''] : [f.slice(0, eq), f.slice(eq + 1)];
-  }));
-  const type = fields.type ?? 'oci';
+  const fields = parseFields(spec);
+  const type = fields.get('type') ?? 'oci';
+  const dest = fields.get('dest');
   if (type !== 'oci' && type !== 'docker') throw new UsageError(`unsupported --output type "${type}"`, { hint: 'use --output type=oci,dest=DIR|FILE.tar or type=docker,dest=FILE.tar' });
-  if (!fields.dest) throw new UsageError('--output needs dest=PATH', { hint: 'e.g. --output type=oci,dest=out.tar' });
-  return { format: type, dest: fields.dest };
-}
-
-/** `--secret id=ID,src=FILE` or `id=ID,env=VAR` (docker's spelling, `type=`, `source=` and a bare `id=` reading $ID too). */
-export function parseSecrets(specs: readonly string[]): Map<string, Buffer> {
-  const secrets = new Map<string, Buffer>();
-  for (const spec of specs) {
-    const fields = new Map(spec.split(',').map((f) => {
-      const eq = f.indexOf('=');
-      return (eq < 0 ? [f, ''] : [f.slice(0, eq), f.slice(eq + 1)]) as [string, string];
-    }));
-    const id = fields.get('id');
-    if (!id) throw new UsageError(`--secret ${spec} has no id=`, { hint: 'write --secret id=NAME,src=FILE or --secret id=NAME,env=VARIABLE' });
-    const file = fields.get('src') ?? fields.get('source');
-    const type = fields.get('type') ?? (file !== undefined ? 'file' : 'env');
-    if (type === 'file') {
-      if (!file) throw new UsageError(`--secret ${spec} has no src=`, { hint: 'write --secret id=NAME,src=FILE' });
-      try {
-        secrets.set(id, readFileSync(file));
-      } catch (e) {
-        throw new UsageError(`cannot read the secret file ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { hint: 'check the path given in --secret src=' });
-      }
-    } else if (type === 'env') {
-      const variable = fields.get('env') ?? file ?? id;
-      const value = process.env[variable];
-      if (value === undefined) throw new UsageError(`--secret ${id}: the environment variable ${variable} is not set`, { hint: `export ${variable}=... before the build, or give src=FILE` });
-      secrets.set(id, Buffer.from(value));
-    } else {
-      throw new UsageError(`--secret ${spec}: unknown type "${type}"`, { hint: 'use type=file or type=env' });
-    }
-  }
-  return secrets;
+  if (!dest) throw new UsageError('--output needs dest=PATH', { hint: 'e.g. --output type=oci,dest=out.tar' });
+  return { format: type, dest };
 }
 
 interface CacheSpec {
@@ -91,10 +57,7 @@ interface CacheSpec {
 
 /** `type=local,dest=DIR|src=DIR` or `type=registry,ref=REF`, with `mode=min|max` for --cache-to. */
 function parseCacheSpec(flag: string, spec: string): CacheSpec {
-  const fields = new Map(spec.split(',').map((f) => {
-    const eq = f.indexOf('=');
-    return (eq < 0 ? [f, ''] : [f.slice(0, eq), f.slice(eq + 1)]) as [string, string];
-  }));
+  const fields = parseFields(spec);
   const type = fields.get('type') ?? 'local';
   const location = type === 'registry' ? fields.get('ref') : fields.get(flag === '--cache-to' ? 'dest' : 'src');
   const mode = fields.get('mode') ?? 'min';

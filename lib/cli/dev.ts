@@ -8,8 +8,7 @@ import { normalizeRef } from '../image/index.js';
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { devJsonReporter, devPlainReporter, openDashboard, writeErr, writeOut } from '../ui/index.js';
 import { runDev, type DevController } from '../watch/index.js';
-import { parseSecrets } from './build.js';
-import { loadPlan, oneOf } from './inputs.js';
+import { loadPlan, oneOf, parseSecrets } from './inputs.js';
 import type { Session } from './session.js';
 
 export const devUsage = `usage: strata dev [--watch] [-f FILE] [--target STAGE] [-t NAME]... [--build-arg K=V]...

@@ -64,6 +64,42 @@ export function parseBuildArgs(values: readonly string[] | undefined): Record<st
   return out;
 }
 
+/** A flag value of comma-separated `key=value` fields (`type=oci,dest=out.tar`); a bare key has the value ''. */
+export function parseFields(spec: string): Map<string, string> {
+  return new Map(spec.split(',').map((f) => {
+    const eq = f.indexOf('=');
+    return (eq < 0 ? [f, ''] : [f.slice(0, eq), f.slice(eq + 1)]) as [string, string];
+  }));
+}
+
+/** `--secret id=ID,src=FILE` or `id=ID,env=VAR` (docker's spelling, `type=`, `source=` and a bare `id=` reading $ID too). */
+export function parseSecrets(specs: readonly string[]): Map<string, Buffer> {
+  const secrets = new Map<string, Buffer>();
+  for (const spec of specs) {
+    const fields = parseFields(spec);
+    const id = fields.get('id');
+    if (!id) throw new UsageError(`--secret ${spec} has no id=`, { hint: 'write --secret id=NAME,src=FILE or --secret id=NAME,env=VARIABLE' });
+    const file = fields.get('src') ?? fields.get('source');
+    const type = fields.get('type') ?? (file !== undefined ? 'file' : 'env');
+    if (type === 'file') {
+      if (!file) throw new UsageError(`--secret ${spec} has no src=`, { hint: 'write --secret id=NAME,src=FILE' });
+      try {
+        secrets.set(id, readFileSync(file));
+      } catch (e) {
+        throw new UsageError(`cannot read the secret file ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { hint: 'check the path given in --secret src=' });
+      }
+    } else if (type === 'env') {
+      const variable = fields.get('env') ?? file ?? id;
+      const value = process.env[variable];
+      if (value === undefined) throw new UsageError(`--secret ${id}: the environment variable ${variable} is not set`, { hint: `export ${variable}=... before the build, or give src=FILE` });
+      secrets.set(id, Buffer.from(value));
+    } else {
+      throw new UsageError(`--secret ${spec}: unknown type "${type}"`, { hint: 'use type=file or type=env' });
+    }
+  }
+  return secrets;
+}
+
 export function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
   if ((allowed as readonly string[]).includes(value)) return value as T;
