@@ -6,8 +6,8 @@
  * build arg or ENV value, USER/WORKDIR/network, the base or the step
  * before it, or --no-cache.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../cache/index.js';
 
 /** What entered a step's key, in a form worth comparing and showing. */
 export interface StepInputs {
@@ -98,10 +98,7 @@ function readJSON<T>(file: string): T | undefined {
 }
 
 function writeJSON(file: string, value: unknown): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value));
-  renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(value));
 }
 
 export const readInputsRecord = (file: string): InputsRecord => readJSON<InputsRecord>(file) ?? {};

@@ -7,9 +7,9 @@
  * context (snapshots are immutable; the context is never linked). Only a
  * hint: a missing or stale record just means copying.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { tempPath } from './blobs.js';
+import { writeFileAtomic } from './files.js';
 
 export interface CopyRecord {
   /** The directory of the snapshot that holds the files. */
@@ -30,9 +30,5 @@ export function readCopyRecord(store: string, identity: string): CopyRecord | un
 }
 
 export function writeCopyRecord(store: string, identity: string, record: CopyRecord): void {
-  const file = recordPath(store, identity);
-  mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = tempPath(store, 'copyrecord');
-  writeFileSync(tmp, JSON.stringify(record));
-  renameSync(tmp, file);
+  writeFileAtomic(recordPath(store, identity), JSON.stringify(record));
 }

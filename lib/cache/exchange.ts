@@ -14,6 +14,7 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync
 import path from 'node:path';
 import { StoreError } from '../errors/index.js';
 import { blobPath, hasBlob, putBlob, putBlobFile, type Descriptor } from './blobs.js';
+import { writeFileAtomic } from './files.js';
 import type { CacheRecord, LayerRef } from './records.js';
 
 export const CACHE_CONFIG_MEDIA = 'application/vnd.strata.cache.config.v1+json';
@@ -129,9 +130,7 @@ export async function exportCacheLocal(store: string, dir: string, entries: read
   placeBlob(store, dir, manifestDesc.digest);
   writeFileSync(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   const index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, ...manifestDesc, annotations: { [REF_NAME]: 'buildcache' } }] };
-  const tmp = path.join(dir, `index.json.${process.pid}.tmp`);
-  writeFileSync(tmp, JSON.stringify(index));
-  renameSync(tmp, path.join(dir, 'index.json'));
+  writeFileAtomic(path.join(dir, 'index.json'), JSON.stringify(index));
 }
 
 /**

@@ -7,3 +7,4 @@ export { readCacheRecord, writeCacheRecord, type CacheRecord, type LayerRef } fr
 export { cacheMountDir, listCacheMounts, pruneCacheMounts, withCacheMountLock, type CacheMountInfo } from './mounts.js';
 export { readCopyRecord, writeCopyRecord, type CopyRecord } from './copies.js';
 export { CACHE_CONFIG_MEDIA, cacheManifest, cacheSource, exportCacheLocal, installTree, openLocalCache, parseCacheConfig, treesToExport, type CacheConfig, type CacheEntry, type CacheSource, type CacheTree } from './exchange.js';
+export { writeFileAtomic } from './files.js';

@@ -5,7 +5,8 @@
  * and Docker's ~/.docker/config.json (or $DOCKER_CONFIG/config.json) is read
  * too, so a machine that ran `docker login` needs nothing more.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../cache/index.js';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
@@ -57,10 +58,7 @@ export function saveCredentials(registry: string, creds: Credentials): string {
   const file = strataAuthFile();
   const current = readAuthFile(file);
   const auths = { ...(current.auths ?? {}), [registry]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') } };
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify({ ...current, auths }, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify({ ...current, auths }, null, 2) + '\n', { mode: 0o600, dirMode: 0o700 });
   return file;
 }
 
@@ -69,6 +67,6 @@ export function removeCredentials(registry: string): boolean {
   const current = readAuthFile(file);
   if (!current.auths?.[registry]) return false;
   const { [registry]: _gone, ...rest } = current.auths;
-  writeFileSync(file, JSON.stringify({ ...current, auths: rest }, null, 2) + '\n', { mode: 0o600 });
+  writeFileAtomic(file, JSON.stringify({ ...current, auths: rest }, null, 2) + '\n', { mode: 0o600 });
   return true;
 }
