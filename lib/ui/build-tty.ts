@@ -8,6 +8,7 @@
  */
 import type { BuildEvent } from '../build/index.js';
 import { formatBytes } from './progress.js';
+import { trackSteps } from './step-states.js';
 import { paint, type Style } from './terminal.js';
 
 export interface TtyTarget {
@@ -22,24 +23,13 @@ export interface TtyReporter {
   close(): void;
 }
 
-interface StepView {
-  readonly id: number;
-  readonly label: string;
-  readonly start: number;
-  end: number | undefined;
-  state: 'running' | 'cached' | 'done' | 'error';
-  message: string | undefined;
-  why: string | undefined;
-  readonly logs: string[];
-}
-
 const LOG_LINES = 5;
 const TICK_MS = 100;
 
 export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Date.now, options: { explain?: boolean } = {}): TtyReporter {
   const started = now();
-  const steps: StepView[] = [];
-  const byId = new Map<number, StepView>();
+  const tracker = trackSteps(LOG_LINES);
+  const steps = tracker.steps;
   let total = 0;
   let context: string | undefined;
   const pulled = new Map<string, { blobs: number; bytes: number }>();
@@ -60,11 +50,12 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
     const lines = [paint(style, 'bold', fit(`[+] Building ${seconds(started, endedAt)} (${finished}/${total})`))];
     if (context) lines.push(fit(` => ${context}`));
     const stepLines = steps.map((st) => {
-      const head = st.state === 'cached' ? ` => CACHED ${st.label}` : ` => ${st.label}`;
+      const label = `[${st.stage} ${st.index}/${st.count}] ${st.text}`;
+      const head = st.state === 'cached' ? ` => CACHED ${label}` : ` => ${label}`;
       const time = st.state === 'cached' ? '0.0s' : seconds(st.start, st.end);
       const line = fit(head, time);
       const body = st.state === 'error' ? paint(style, 'red', line) : st.state === 'running' ? paint(style, 'cyan', line) : line;
-      const extra = st.why ? [paint(style, 'yellow', fit(`    cache miss: ${st.why}`))] : [];
+      const extra = st.why && options.explain ? [paint(style, 'yellow', fit(`    cache miss: ${st.why}`))] : [];
       if (st.state === 'running') extra.push(...st.logs.map((l) => paint(style, 'dim', fit(`    ${l}`))));
       if (st.state === 'error' && st.message) extra.push(paint(style, 'red', fit(`    ERROR: ${st.message}`)));
       return [body, ...extra];
@@ -89,6 +80,7 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
   timer.unref();
 
   const report = (e: BuildEvent) => {
+    tracker.apply(e);
     switch (e.type) {
       case 'build-start':
         total = e.steps;
@@ -96,46 +88,6 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
       case 'context':
         context = `context: ${e.files.toLocaleString('en-US')} files, ${formatBytes(e.bytes)} (${e.cacheHits.toLocaleString('en-US')} from the stat cache) ${e.seconds.toFixed(2)}s`;
         break;
-      case 'step-start': {
-        const view: StepView = { id: e.id, label: `[${e.stage} ${e.index}/${e.count}] ${e.text}`, start: e.time, end: undefined, state: 'running', message: undefined, why: undefined, logs: [] };
-        steps.push(view);
-        byId.set(e.id, view);
-        break;
-      }
-      case 'step-log': {
-        const view = byId.get(e.id);
-        if (!view) break;
-        view.logs.push(e.line);
-        if (view.logs.length > LOG_LINES) view.logs.shift();
-        break;
-      }
-      case 'step-cached': {
-        const view = byId.get(e.id);
-        if (view) view.state = 'cached';
-        break;
-      }
-      case 'step-explain': {
-        const view = byId.get(e.id);
-        if (view && options.explain) view.why = e.text;
-        break;
-      }
-      case 'step-done': {
-        const view = byId.get(e.id);
-        if (view) {
-          view.end = e.time;
-          if (view.state === 'running') view.state = 'done';
-        }
-        break;
-      }
-      case 'step-error': {
-        const view = byId.get(e.id);
-        if (view) {
-          view.end = e.time;
-          view.state = 'error';
-          view.message = e.message;
-        }
-        break;
-      }
       case 'image':
         footer.push(` => image ${e.digest}${e.tags.length ? ` named ${e.tags.join(', ')}` : ''}`);
         break;

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import type { Widgets } from 'blessed';
 import type { DevController, DevEvent } from '../watch/index.js';
 import { formatError } from './errors.js';
+import { trackSteps, type StepState } from './step-states.js';
 
 export interface Dashboard {
   readonly report: (event: DevEvent) => void;
@@ -26,13 +27,6 @@ export interface DashboardOptions {
   /** Streams the screen draws on and reads keys from (the terminal, or a test's pty). */
   readonly input?: NodeJS.ReadStream;
   readonly output?: NodeJS.WriteStream;
-}
-
-interface StepRow {
-  readonly label: string;
-  state: 'running' | 'cached' | 'done' | 'error';
-  readonly start: number;
-  end: number | undefined;
 }
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -56,26 +50,23 @@ export function openDashboard(options: DashboardOptions): Dashboard {
   let showLog = true;
   let tick = 0;
   let stageOrder: string[] = [];
-  const stages = new Map<string, { box: Widgets.BoxElement; rows: StepRow[] }>();
-  const rowsById = new Map<number, StepRow>();
+  const stages = new Map<string, Widgets.BoxElement>();
+  const tracker = trackSteps(0);
   let causeLines: string[] = [];
   let hashing: { filesDone: number; filesTotal: number } | undefined;
 
-  const seconds = (row: StepRow) => `${(((row.end ?? Date.now()) - row.start) / 1000).toFixed(1)}s`;
+  const seconds = (row: StepState) => `${(((row.end ?? Date.now()) - row.start) / 1000).toFixed(1)}s`;
   const stageBox = (name: string) => {
-    let stage = stages.get(name);
-    if (!stage) {
-      stage = { box: blessed.box({ parent: stagesArea, top: 0, height: '100%', border: { type: 'line' }, label: ` ${name} `, tags: true }), rows: [] };
-      stages.set(name, stage);
+    if (!stages.has(name)) {
+      stages.set(name, blessed.box({ parent: stagesArea, top: 0, height: '100%', border: { type: 'line' }, label: ` ${name} `, tags: true }));
       stageOrder.push(name);
     }
-    return stage;
   };
   const clearStages = () => {
-    for (const { box } of stages.values()) box.detach();
+    for (const box of stages.values()) box.detach();
     stages.clear();
     stageOrder = [];
-    rowsById.clear();
+    tracker.clear();
   };
 
   const render = () => {
@@ -93,15 +84,15 @@ export function openDashboard(options: DashboardOptions): Dashboard {
     cause.setContent(causeLines.join('\n'));
     const width = Math.floor(100 / Math.max(1, stageOrder.length));
     stageOrder.forEach((name, i) => {
-      const stage = stages.get(name)!;
-      stage.box.left = `${i * width}%`;
-      stage.box.width = i === stageOrder.length - 1 ? `${100 - i * width}%` : `${width}%`;
-      stage.box.setContent(stage.rows.map((row) => {
+      const box = stages.get(name)!;
+      box.left = `${i * width}%`;
+      box.width = i === stageOrder.length - 1 ? `${100 - i * width}%` : `${width}%`;
+      box.setContent(tracker.steps.filter((row) => row.stage === name).map((row) => {
         switch (row.state) {
-          case 'cached': return `{green-fg}CACHED{/}  ${row.label}`;
-          case 'running': return `{cyan-fg}${SPINNER[tick % SPINNER.length]} RUNNING ${seconds(row)}{/}  ${row.label}`;
-          case 'done': return `{green-fg}DONE ${seconds(row)}{/}  ${row.label}`;
-          case 'error': return `{red-fg}ERROR ${seconds(row)}{/}  ${row.label}`;
+          case 'cached': return `{green-fg}CACHED{/}  ${row.text}`;
+          case 'running': return `{cyan-fg}${SPINNER[tick % SPINNER.length]} RUNNING ${seconds(row)}{/}  ${row.text}`;
+          case 'done': return `{green-fg}DONE ${seconds(row)}{/}  ${row.text}`;
+          case 'error': return `{red-fg}ERROR ${seconds(row)}{/}  ${row.text}`;
         }
       }).join('\n'));
     });
@@ -133,6 +124,8 @@ export function openDashboard(options: DashboardOptions): Dashboard {
   const plainError = (error: unknown) => formatError(error, { color: false }).split('\n');
 
   const report = (e: DevEvent) => {
+    if (e.type === 'build-start') clearStages();
+    tracker.apply(e);
     switch (e.type) {
       case 'hashing':
         hashing = { filesDone: e.filesDone, filesTotal: e.filesTotal };
@@ -155,41 +148,14 @@ export function openDashboard(options: DashboardOptions): Dashboard {
         state = '{cyan-fg}building{/}';
         if (e.cause === 'manual') causeLines = ['rebuild asked for'];
         break;
-      case 'build-start':
-        clearStages();
-        break;
       case 'context':
         files = e.files;
         break;
-      case 'step-start': {
-        const row: StepRow = { label: e.text, state: 'running', start: e.time, end: undefined };
-        stageBox(e.stage).rows.push(row);
-        rowsById.set(e.id, row);
+      case 'step-start':
+        stageBox(e.stage);
         break;
-      }
-      case 'step-cached': {
-        const row = rowsById.get(e.id);
-        if (row) row.state = 'cached';
-        break;
-      }
-      case 'step-done': {
-        const row = rowsById.get(e.id);
-        if (row) {
-          row.end = e.time;
-          if (row.state === 'running') row.state = 'done';
-        }
-        break;
-      }
-      case 'step-error': {
-        const row = rowsById.get(e.id);
-        if (row) {
-          row.end = e.time;
-          row.state = 'error';
-        }
-        break;
-      }
       case 'step-explain':
-        causeLines = [...causeLines.slice(0, 1), `${rowsById.get(e.id)?.label ?? ''}: ${e.text}`];
+        causeLines = [...causeLines.slice(0, 1), `${tracker.get(e.id)?.text ?? ''}: ${e.text}`];
         break;
       case 'step-log':
         if (!options.running) log.log(e.line);
