@@ -18,8 +18,7 @@ import { openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice
 import { applyMetadata, cloneStageConfig, createdBy, stageConfigFrom, toImageConfig } from './config.js';
 import type { EventSink } from './events.js';
 import { describeCause, explainMiss, readInputsRecord, readKeysRecord, writeInputsRecord, writeKeysRecord, type InputsRecord } from './explain.js';
-import { displayText, filesystemStep, type StageState, type StepEnv } from './step-kinds.js';
-import { METADATA, stageLabel } from './steps.js';
+import { displayText, filesystemStep, METADATA, stageLabel, type StageState, type StepEnv } from './step-kinds.js';
 
 export interface BuildOptions {
   readonly store: string;

@@ -4,5 +4,5 @@ export type { BuildEvent, EventSink } from './events.js';
 export { isRemoteSource } from './remote.js';
 export { describeCause, type MissCause, type StepInputs } from './explain.js';
 export { contextReads, mayRead, type ContextRead } from './selectors.js';
-export { stageLabel } from './steps.js';
+export { stageLabel } from './step-kinds.js';
 export { resolveUser, type RunUser } from './users.js';

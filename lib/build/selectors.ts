@@ -6,7 +6,7 @@
  */
 import type { SourceSelector } from '../context/index.js';
 import type { Plan, PlannedStep } from '../dockerfile/index.js';
-import { METADATA, stageLabel } from './steps.js';
+import { METADATA, stageLabel } from './step-kinds.js';
 import { isRemoteSource } from './remote.js';
 
 export interface ContextRead {

@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, utimesSync, writeFileSync, type Sta
 import path from 'node:path';
 import { cacheKey, readCopyRecord, writeCopyRecord, type LayerRef } from '../cache/index.js';
 import { fileDigest, hashContext, selectSources, type HashedContext } from '../context/index.js';
-import type { PlannedStep } from '../dockerfile/index.js';
+import type { Plan, PlannedStep } from '../dockerfile/index.js';
 import { BuildError, ContextError, SnapshotError } from '../errors/index.js';
 import { runInSandbox, SANDBOX_MOUNT_POINTS, type SandboxMount } from '../exec/index.js';
 import { applyLayer, isTarArchive, type Snapshotter, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
@@ -23,6 +23,12 @@ import { prepareRunMounts } from './run-mounts.js';
 import { resolveOwner, resolveUser } from './users.js';
 
 const WILDCARD = /[*?[]/;
+
+/** Instructions that change only the image config: no layer, no key, no progress line (as in BuildKit). */
+export const METADATA = new Set(['ENV', 'LABEL', 'ARG', 'USER', 'EXPOSE', 'VOLUME', 'CMD', 'ENTRYPOINT', 'STOPSIGNAL', 'SHELL', 'MAINTAINER', 'ONBUILD', 'HEALTHCHECK']);
+
+/** How progress events name a stage. */
+export const stageLabel = (plan: Plan, index: number): string => plan.stages[index]!.name ?? `stage-${index}`;
 
 export interface StageState {
   key: string;
