@@ -8,3 +8,4 @@ export { cacheMountDir, listCacheMounts, pruneCacheMounts, withCacheMountLock, t
 export { readCopyRecord, writeCopyRecord, type CopyRecord } from './copies.js';
 export { CACHE_CONFIG_MEDIA, cacheManifest, cacheSource, exportCacheLocal, installTree, openLocalCache, parseCacheConfig, treesToExport, type CacheConfig, type CacheEntry, type CacheSource, type CacheTree } from './exchange.js';
 export { writeFileAtomic } from './files.js';
+export { blobOrigins, noteBlobOrigin } from './origins.js';

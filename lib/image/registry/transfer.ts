@@ -8,35 +8,16 @@
  * then the manifest.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, openAsBlob, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { openAsBlob, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { blobPath, blobWriter, hasBlob, putBlob, type Descriptor } from '../../cache/index.js';
+import { blobOrigins, blobPath, blobWriter, hasBlob, noteBlobOrigin, putBlob, type Descriptor } from '../../cache/index.js';
 import { ImageError } from '../../errors/index.js';
 import { MEDIA, type Manifest } from '../oci.js';
 import { readManifest } from '../read.js';
 import { requireImage, tagImage } from '../refs.js';
 import { openRepository, request, type RegistryOptions, type Repository } from './client.js';
 import { formatRemoteRef, parseRemoteRef } from './reference.js';
-
-/** Where a blob is known to live in registries (`registry/repository` lines), for cross-repository mounts on push. */
-const originsFile = (store: string, digest: string) => path.join(store, 'cache', 'origins', digest.replace(/^sha256:/, ''));
-
-function originsOf(store: string, digest: string): string[] {
-  try {
-    return readFileSync(originsFile(store, digest), 'utf8').split('\n').filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
-function noteOrigin(store: string, digest: string, where: string): void {
-  const known = originsOf(store, digest);
-  if (known.includes(where)) return;
-  mkdirSync(path.dirname(originsFile(store, digest)), { recursive: true });
-  appendFileSync(originsFile(store, digest), `${where}\n`);
-}
 
 const MANIFEST_TYPES = [MEDIA.manifest, MEDIA.index, MEDIA.dockerManifest, 'application/vnd.docker.distribution.manifest.list.v2+json'];
 const PARALLEL = 4;
@@ -133,7 +114,7 @@ export async function pullImage(store: string, ref: string, localName: string, o
     await fetchBlob(repo, store, desc);
     options.onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'done' });
   });
-  for (const b of blobs) noteOrigin(store, b.digest, `${remote.registry}/${remote.repository}`);
+  for (const b of blobs) noteBlobOrigin(store, b.digest, `${remote.registry}/${remote.repository}`);
   const manifest = { mediaType: top.mediaType, ...(await putBlob(store, top.bytes, top.digest)) };
   // Named only now: a pull that broke off left blobs, never a name that points at half an image.
   await tagImage(store, localName, manifest);
@@ -168,7 +149,7 @@ export async function uploadBlobs(repo: Repository, store: string, blobs: readon
       return;
     }
     // A repository of the same registry known to hold it: ask for a cross-repository mount, no bytes sent.
-    const from = originsOf(store, desc.digest).find((o) => o.startsWith(`${repo.ref.registry}/`) && o !== `${repo.ref.registry}/${repo.ref.repository}`);
+    const from = blobOrigins(store, desc.digest).find((o) => o.startsWith(`${repo.ref.registry}/`) && o !== `${repo.ref.registry}/${repo.ref.repository}`);
     const query = from ? `?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from.slice(repo.ref.registry.length + 1))}` : '';
     // A mount the registry will not grant (no pull right on the other repository) is no failure: the blob is uploaded.
     const start = await request(repo, `blobs/uploads/${query}`, { method: 'POST' }).catch((e: unknown) => {
@@ -176,7 +157,7 @@ export async function uploadBlobs(repo: Repository, store: string, blobs: readon
       throw e;
     });
     if (start.status === 201) {
-      noteOrigin(store, desc.digest, `${repo.ref.registry}/${repo.ref.repository}`);
+      noteBlobOrigin(store, desc.digest, `${repo.ref.registry}/${repo.ref.repository}`);
       onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'mounted' });
       return;
     }
@@ -186,7 +167,7 @@ export async function uploadBlobs(repo: Repository, store: string, blobs: readon
     url.searchParams.set('digest', desc.digest);
     const put = await request(repo, url.toString(), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: await openAsBlob(blobPath(store, desc.digest)) });
     if (put.status !== 201) throw new ImageError(`the registry refused blob ${desc.digest} for ${where} (${put.status}: ${(await put.text()).slice(0, 200)})`, where, { hint: 'check that you may push there (strata login)' });
-    noteOrigin(store, desc.digest, `${repo.ref.registry}/${repo.ref.repository}`);
+    noteBlobOrigin(store, desc.digest, `${repo.ref.registry}/${repo.ref.repository}`);
     onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'done' });
   });
 }
