@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { compileIgnore, type IgnoreMatcher } from '../lib/context/ignore.js';
 import { hashFileBatch, hashWalkedFiles, readFileBatch } from '../lib/context/read-file.js';
 import { decodeStatCache } from '../lib/context/stat-cache.js';
-import { packRecords, verifyRange, walkBelow, type PackedRecords, type StatRecord } from '../lib/context/walk-core.js';
+import { packRecords, verifyClaimed, walkBelow, type PackedRecords, type StatRecord, type VerifyClaims } from '../lib/context/walk-core.js';
 
 export type WorkerTask =
   | { readonly kind: 'hash' | 'read'; readonly root: string; /** NUL-joined context paths. */ readonly paths: string }
@@ -21,7 +21,7 @@ export type WorkerTask =
       /** Also hash the files found (a cold run): one pass over each subtree instead of two. */
       readonly hash: boolean;
     }
-  | { readonly kind: 'verify'; readonly root: string; readonly cache: SharedArrayBuffer; readonly from: number; readonly to: number };
+  | { readonly kind: 'verify'; readonly root: string; readonly cache: SharedArrayBuffer; readonly claims: VerifyClaims };
 
 let matcherKey = '';
 let matcher: IgnoreMatcher = compileIgnore([]);
@@ -35,11 +35,11 @@ function matcherFor(patterns: readonly string[]): IgnoreMatcher {
   return matcher;
 }
 
-export default function run(task: WorkerTask): ArrayBuffer | number | PackedRecords | Uint32Array | (PackedRecords & { hashes: ArrayBuffer }) {
+export default function run(task: WorkerTask): ArrayBuffer | number | PackedRecords | number[] | (PackedRecords & { hashes: ArrayBuffer }) {
   switch (task.kind) {
     case 'verify':
       // The coordinator verified the checksum of these very bytes (shared, not copied).
-      return verifyRange(task.root, decodeStatCache(task.cache, true), task.from, task.to);
+      return verifyClaimed(task.root, decodeStatCache(task.cache, true), task.claims, true);
     case 'hash':
       return Piscina.move(hashFileBatch(task.root, task.paths)) as unknown as ArrayBuffer;
     case 'read':

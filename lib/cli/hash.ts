@@ -2,13 +2,11 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { contextReads } from '../build/index.js';
 import { resolveStoreDir, statCachePath } from '../cache/index.js';
 import { benchmarkHashing, closeHashPool, findIgnoreFile, hashContext, hashThreads, loadIgnoreFile, selectSources, type HashedContext } from '../context/index.js';
 import type { Plan } from '../dockerfile/index.js';
 import { InputError } from '../errors/index.js';
 import { hashReportJSON, progressBar, renderBenchTable, renderHashText, writeOut, type SourceDigest } from '../ui/index.js';
-import { loadPlan } from './inputs.js';
 import type { Session } from './session.js';
 
 export const hashUsage = `usage: strata hash [-f FILE] [--ignore-file FILE] [--no-stat-cache] [--json] [--store DIR] [CONTEXT]
@@ -20,7 +18,9 @@ tree), its files and bytes, stat-cache hits and the time. With a Dockerfile
 --bench measures every hashing mode against floors measured in the same run.`;
 
 
-function sourceDigests(ctx: HashedContext, plan: Plan): SourceDigest[] {
+/** The build engine and the plan's inputs are loaded only when there is a Dockerfile: a bare `strata hash` starts faster. */
+async function sourceDigests(ctx: HashedContext, plan: Plan): Promise<SourceDigest[]> {
+  const { contextReads } = await import('../build/index.js');
   return contextReads(plan).filter((r) => r.instruction !== 'RUN').map(({ line, instruction, selector }) => {
     const selection = selectSources(ctx, selector);
     return { line, instruction, sources: selector.sources, digest: selection.digest, files: selection.files.length };
@@ -57,7 +57,7 @@ export async function hashCommand(argv: string[], session: Session): Promise<num
       writeOut(values.json ? JSON.stringify(report, null, 2) : renderBenchTable(report, session.out));
       return 0;
     }
-    const plan = dockerfile ? loadPlan(session, { context: contextArg, file: dockerfile, target: values.target, buildArgs: values['build-arg'] }).plan : undefined;
+    const plan = dockerfile ? (await import('./inputs.js')).loadPlan(session, { context: contextArg, file: dockerfile, target: values.target, buildArgs: values['build-arg'] }).plan : undefined;
     const statCacheFile = values['no-stat-cache'] ? undefined : statCachePath(resolveStoreDir(values.store), contextDir);
     const bar = values.json ? undefined : progressBar('hashing');
     const start = process.hrtime.bigint();
@@ -75,7 +75,7 @@ export async function hashCommand(argv: string[], session: Session): Promise<num
       seconds,
       threads: hashThreads(),
       ignoreFile: ignoreFile && path.relative(process.cwd(), ignoreFile),
-      sources: plan ? sourceDigests(ctx, plan) : [],
+      sources: plan ? await sourceDigests(ctx, plan) : [],
       warnings: ctx.warnings,
     };
     writeOut(values.json ? JSON.stringify(hashReportJSON(report)) : renderHashText(report, session.out));

@@ -2,29 +2,27 @@
 import { readFileSync } from 'node:fs';
 import { StrataError, UsageError } from '../errors/index.js';
 import { formatError, styleFor, writeErr, writeOut } from '../ui/index.js';
-import { buildCommand, buildUsage } from './build.js';
-import { cacheCommand, cacheUsage } from './cache.js';
-import { checkCommand, checkUsage } from './check.js';
-import { devCommand, devUsage } from './dev.js';
-import { hashCommand, hashUsage } from './hash.js';
-import { historyCommand, historyUsage, imageCommand, imageUsage } from './image.js';
-import { loginCommand, loginUsage, logoutCommand } from './login.js';
-import { planCommand, planUsage } from './plan.js';
 import type { Session } from './session.js';
 
-type Command = { run: (argv: string[], session: Session) => number | Promise<number>; usage: string; summary: string };
+interface LoadedCommand {
+  readonly run: (argv: string[], session: Session) => number | Promise<number>;
+  readonly usage: string;
+}
+
+/** Each command's module is loaded when it runs: `strata hash` does not pay for the build engine, nor `build` for the dashboard. */
+type Command = { load: () => Promise<LoadedCommand>; summary: string };
 
 const COMMANDS: Record<string, Command> = {
-  build: { run: buildCommand, usage: buildUsage, summary: 'build an image from a Dockerfile and a context' },
-  dev: { run: devCommand, usage: devUsage, summary: 'build, and with --watch rebuild on every edit; --run runs the image' },
-  plan: { run: planCommand, usage: planUsage, summary: 'show the stages, steps and build order of a Dockerfile' },
-  check: { run: checkCommand, usage: checkUsage, summary: 'lint a Dockerfile, with a concrete fix for each finding' },
-  hash: { run: hashCommand, usage: hashUsage, summary: 'digest a build context (and each COPY source); --bench to measure hashing' },
-  image: { run: imageCommand, usage: imageUsage, summary: 'import, list, remove, save, pull and push images' },
-  history: { run: historyCommand, usage: historyUsage, summary: 'show the layers and history of an image' },
-  login: { run: loginCommand, usage: loginUsage, summary: 'keep credentials for a registry (checked first)' },
-  logout: { run: logoutCommand, usage: loginUsage, summary: 'forget the credentials for a registry' },
-  cache: { run: cacheCommand, usage: cacheUsage, summary: 'list or empty the cache mounts of RUN --mount=type=cache' },
+  build: { load: async () => { const m = await import('./build.js'); return { run: m.buildCommand, usage: m.buildUsage }; }, summary: 'build an image from a Dockerfile and a context' },
+  dev: { load: async () => { const m = await import('./dev.js'); return { run: m.devCommand, usage: m.devUsage }; }, summary: 'build, and with --watch rebuild on every edit; --run runs the image' },
+  plan: { load: async () => { const m = await import('./plan.js'); return { run: m.planCommand, usage: m.planUsage }; }, summary: 'show the stages, steps and build order of a Dockerfile' },
+  check: { load: async () => { const m = await import('./check.js'); return { run: m.checkCommand, usage: m.checkUsage }; }, summary: 'lint a Dockerfile, with a concrete fix for each finding' },
+  hash: { load: async () => { const m = await import('./hash.js'); return { run: m.hashCommand, usage: m.hashUsage }; }, summary: 'digest a build context (and each COPY source); --bench to measure hashing' },
+  image: { load: async () => { const m = await import('./image.js'); return { run: m.imageCommand, usage: m.imageUsage }; }, summary: 'import, list, remove, save, pull and push images' },
+  history: { load: async () => { const m = await import('./image.js'); return { run: m.historyCommand, usage: m.historyUsage }; }, summary: 'show the layers and history of an image' },
+  login: { load: async () => { const m = await import('./login.js'); return { run: m.loginCommand, usage: m.loginUsage }; }, summary: 'keep credentials for a registry (checked first)' },
+  logout: { load: async () => { const m = await import('./login.js'); return { run: m.logoutCommand, usage: m.loginUsage }; }, summary: 'forget the credentials for a registry' },
+  cache: { load: async () => { const m = await import('./cache.js'); return { run: m.cacheCommand, usage: m.cacheUsage }; }, summary: 'list or empty the cache mounts of RUN --mount=type=cache' },
 };
 
 function version(): string {
@@ -57,9 +55,11 @@ export async function main(argv: string[]): Promise<number> {
     writeOut(`strata ${version()}`);
     return 0;
   }
-  const command = COMMANDS[name];
+  let command: LoadedCommand | undefined;
   try {
-    if (!command) throw new UsageError(`unknown command "${name}"`, { hint: `commands are: ${Object.keys(COMMANDS).join(', ')}` });
+    const entry = COMMANDS[name];
+    if (!entry) throw new UsageError(`unknown command "${name}"`, { hint: `commands are: ${Object.keys(COMMANDS).join(', ')}` });
+    command = await entry.load();
     if (rest.includes('--help') || rest.includes('-h')) {
       writeOut(command.usage);
       return 0;

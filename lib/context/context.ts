@@ -16,7 +16,7 @@ import {
   cachedDigest, cachedHardlink, cachedLink, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
   saveStatCache, type CacheRow, type LoadedStatCache,
 } from './stat-cache.js';
-import { digestDirectory, digestTree, forEachEntry, joinPath, parentPath, walkEntries, type Entry, type EntryKind, type StatKey } from './tree.js';
+import { digestDirectory, digestTree, forEachEntry, indexOver, joinPath, parentPath, walkEntries, type Entry, type EntryIndex, type EntryKind, type StatKey } from './tree.js';
 import { BUDGET_BOOTING, listKeptNames, lstatEntry, walkInline, walkTree } from './walk.js';
 
 export interface HashProgress {
@@ -64,7 +64,7 @@ export interface HashedContext {
   readonly matcher: IgnoreMatcher;
   readonly tree: Entry;
   /** Every entry by context path ('' is the root). */
-  readonly index: Map<string, Entry>;
+  readonly index: EntryIndex;
   /** When the scan behind the current digests began (ns since the epoch). */
   takenAtNs: bigint;
   readonly stats: ContextStats;
@@ -86,16 +86,42 @@ function emptyStats(): ContextStats {
   return { files: 0, dirs: 0, symlinks: 0, bytes: 0, cacheHits: 0, hashedFiles: 0, hashedBytes: 0 };
 }
 
-/** Adds the files, directories, symlinks and bytes below `tree` (itself too, unless it is the context root). */
-function count(stats: ContextStats, tree: Entry, isRoot = tree.path === ''): void {
-  forEachEntry(tree, (e) => {
-    if (e === tree && isRoot) return;
+type Counts = Pick<ContextStats, 'files' | 'dirs' | 'symlinks' | 'bytes'>;
+
+/** The files, directories, symlinks and bytes of `entry` and everything below it (the context root itself does not count). */
+function countsOf(entry: Entry): Counts {
+  const counts: Counts = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
+  forEachEntry(entry, (e) => {
+    if (e.path === '') return;
     if (e.kind === 'file') {
-      stats.files++;
-      stats.bytes += e.size;
-    } else if (e.kind === 'dir') stats.dirs++;
-    else if (e.kind === 'symlink') stats.symlinks++;
+      counts.files++;
+      counts.bytes += e.size;
+    } else if (e.kind === 'dir') counts.dirs++;
+    else if (e.kind === 'symlink') counts.symlinks++;
   });
+  return counts;
+}
+
+/** The same counts read off a stat cache's columns, without a single entry. */
+function countsOfRows(cache: LoadedStatCache): Counts {
+  const counts: Counts = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
+  for (let i = 1; i < cache.count; i++) {
+    const kind = KIND_CODES[cache.kinds[i]!];
+    if (kind === 'file') {
+      counts.files++;
+      counts.bytes += Number(cache.sizes[i]);
+    } else if (kind === 'dir') counts.dirs++;
+    else if (kind === 'symlink') counts.symlinks++;
+  }
+  return counts;
+}
+
+/** Adds (sign 1) or takes away (sign -1) counts: incremental updates keep the totals without recounting. */
+function addCounts(stats: ContextStats, counts: Counts, sign: 1 | -1): void {
+  stats.files += sign * counts.files;
+  stats.dirs += sign * counts.dirs;
+  stats.symlinks += sign * counts.symlinks;
+  stats.bytes += sign * counts.bytes;
 }
 
 function statusError(root: string, file: { path: string }, status: HashStatus): ContextError | undefined {
@@ -121,6 +147,7 @@ function statusError(root: string, file: { path: string }, status: HashStatus): 
 function takeRecord(ctx: HashedContext, entry: Entry, record: HashRecord, moved: Entry[], failures: ContextError[]): void {
   if (record.status === HashStatus.Ok) {
     entry.digest = record.digest;
+    ctx.stats.bytes += Number(record.size) - entry.size;
     entry.size = Number(record.size);
     entry.mode = record.mode & 0o7777;
     entry.stat = { size: record.size, mtimeNs: record.mtimeNs, ctimeNs: record.ctimeNs, ino: record.ino };
@@ -199,7 +226,6 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
   verification?.catch(() => undefined);
   const warm = restorable ? restoreTree(absRoot, matcher, patterns, cache, warnings) : undefined;
   if (warm && options.immutable) {
-    count(warm.stats, warm.tree);
     warm.stats.cacheHits = warm.stats.files;
     return warm;
   }
@@ -213,7 +239,7 @@ async function walkAndHash(
   root: string, tree: Entry, matcher: IgnoreMatcher, patterns: readonly string[], cache: LoadedStatCache | undefined,
   warnings: string[], takenAtNs: bigint, options: ContextOptions,
 ): Promise<HashedContext> {
-  const ctx: HashedContext = { root, matcher, tree, index: new Map(), takenAtNs, stats: emptyStats(), warnings, cache, cacheRows: undefined, patterns };
+  const ctx: HashedContext = { root, matcher, tree, index: indexOver(tree), takenAtNs, stats: emptyStats(), warnings, cache, cacheRows: undefined, patterns };
   const moved: Entry[] = [];
   const failures: ContextError[] = [];
   // Without a cache every file is read anyway: the workers hash what they walk, in the same pass.
@@ -222,38 +248,69 @@ async function walkAndHash(
     patterns,
     budget: options.inlineBudget ?? (poolIsRunning() ? BUDGET_BOOTING : undefined),
     hashWalked: !cache ? (entry, record) => takeRecord(ctx, entry, record, moved, failures) : undefined,
-    index: ctx.index,
   });
+  Object.assign(ctx.stats, countsOf(tree));
   if (failures.length) throw failures[0];
   moved.push(...(await digestFiles(ctx, files, options.onProgress, options.inline)));
   if (moved.length) await applyChanges(ctx, moved.map((e) => e.path), options, takenAtNs);
   digestTree(tree);
-  count(ctx.stats, tree);
   return ctx;
 }
 
 /**
- * An entry as the stat cache recorded it. Its stat (four BigInts) is read
- * from the cache's arrays only when something asks: a no-change run never
- * does, and 100,000 entries restore without 500,000 allocations.
+ * An entry as the stat cache recorded it, read from the cache's columns
+ * when first reached: a directory lists its children (one range of rows)
+ * the first time something asks for them, and its stat (four BigInts) and
+ * digest are views made on demand. A no-change run that needs only the
+ * root digest reads no entry at all; a lookup reads the directories it
+ * passes through.
  */
 class RestoredEntry implements Entry {
   readonly name: string;
   mode: number;
   size: number;
   linkTarget: string | undefined;
-  hardlinkOf: string | undefined = undefined;
-  digest: Buffer;
-  children: Map<string, Entry> | undefined;
+  hardlinkOf: string | undefined;
   private known: StatKey | undefined;
+  private ownDigest: Buffer | undefined;
+  private listed: Map<string, Entry> | undefined;
+  private unlisted: boolean;
 
   constructor(private readonly cache: LoadedStatCache, private readonly row: number, readonly path: string, public kind: EntryKind) {
     this.name = path.slice(path.lastIndexOf('/') + 1);
     this.mode = cache.modes[row]!;
     this.size = kind === 'file' ? Number(cache.sizes[row]) : 0;
     this.linkTarget = cachedLink(cache, row);
-    this.digest = cachedDigest(cache, row);
-    this.children = kind === 'dir' ? new Map() : undefined;
+    const link = cachedHardlink(cache, row);
+    this.hardlinkOf = link === undefined ? undefined : cache.paths[link];
+    this.unlisted = kind === 'dir';
+  }
+
+  get children(): Map<string, Entry> | undefined {
+    if (this.unlisted) {
+      this.unlisted = false;
+      const { cache, row } = this;
+      const children = new Map<string, Entry>();
+      for (let r = row + 1; r < cache.ends[row]!; r = cache.ends[r]!) {
+        const child = new RestoredEntry(cache, r, cache.paths[r]!, KIND_CODES[cache.kinds[r]!]!);
+        children.set(child.name, child);
+      }
+      this.listed = children;
+    }
+    return this.listed;
+  }
+
+  set children(value: Map<string, Entry> | undefined) {
+    this.unlisted = false;
+    this.listed = value;
+  }
+
+  get digest(): Buffer {
+    return this.ownDigest ?? cachedDigest(this.cache, this.row);
+  }
+
+  set digest(value: Buffer) {
+    this.ownDigest = value;
   }
 
   get stat(): StatKey {
@@ -266,28 +323,15 @@ class RestoredEntry implements Entry {
   }
 }
 
-/** The tree exactly as the cache recorded it (digests included), or undefined if the rows do not form a tree. */
+/** The tree as the cache recorded it (digests included), read lazily from its rows; undefined if row 0 is not a directory at ''. */
 function restoreTree(root: string, matcher: IgnoreMatcher, patterns: readonly string[], cache: LoadedStatCache, warnings: string[]): HashedContext | undefined {
-  const index = new Map<string, Entry>();
-  for (let i = 0; i < cache.count; i++) {
-    const p = cache.paths[i]!;
-    const kind = KIND_CODES[cache.kinds[i]!]!;
-    const entry: Entry = new RestoredEntry(cache, i, p, kind);
-    const link = cachedHardlink(cache, i);
-    if (link !== undefined) entry.hardlinkOf = cache.paths[link];
-    if (i > 0) {
-      const parent = index.get(parentPath(p));
-      if (!parent?.children) {
-        warnings.push('stat cache discarded: its rows do not form a tree; hashing every file and writing a new one');
-        return undefined;
-      }
-      parent.children.set(entry.name, entry);
-    }
-    index.set(p, entry);
+  if (cache.count === 0 || cache.paths[0] !== '' || KIND_CODES[cache.kinds[0]!] !== 'dir') {
+    warnings.push('stat cache discarded: it does not start at the context root; hashing every file and writing a new one');
+    return undefined;
   }
-  const tree = index.get('')!;
-  if (tree.kind !== 'dir') return undefined;
-  return { root, matcher, tree, index, takenAtNs: cache.takenAtNs, stats: emptyStats(), warnings, cache, cacheRows: undefined, patterns };
+  const tree = new RestoredEntry(cache, 0, '', 'dir');
+  const stats = { ...emptyStats(), ...countsOfRows(cache) };
+  return { root, matcher, tree, index: indexOver(tree), takenAtNs: cache.takenAtNs, stats, warnings, cache, cacheRows: undefined, patterns };
 }
 
 /** Brings a restored tree up to date: whatever the lstat pass found moved is applied as a change set. */
@@ -300,7 +344,6 @@ async function refreshFromDisk(ctx: HashedContext, options: ContextOptions, veri
     redigest(ctx, dirty);
     ctx.takenAtNs = takenAtNs;
   }
-  count(ctx.stats, ctx.tree);
   ctx.stats.cacheHits = ctx.stats.files - ctx.stats.hashedFiles;
   return ctx;
 }
@@ -350,18 +393,6 @@ function selectionDigest(ctx: HashedContext, selector: SourceSelector): string {
   }
 }
 
-/** The topmost paths an update of `rels` can change: each path, or its highest ancestor not yet in the tree. */
-function reachedSubtrees(ctx: HashedContext, rels: readonly string[]): string[] {
-  const roots = new Set<string>();
-  for (const rel of rels) {
-    let r = rel;
-    while (r !== '' && !ctx.index.has(parentPath(r))) r = parentPath(r);
-    roots.add(r);
-  }
-  const all = [...roots];
-  return all.filter((r) => !all.some((o) => o !== r && (o === '' || r.startsWith(o + '/'))));
-}
-
 function toContextPath(root: string, p: string): string | undefined {
   const rel = path.isAbsolute(p) ? path.relative(root, p) : p;
   if (rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
@@ -370,9 +401,11 @@ function toContextPath(root: string, p: string): string | undefined {
 }
 
 function detach(ctx: HashedContext, entry: Entry, dirty: Set<string>): void {
-  forEachEntry(entry, (e) => ctx.index.delete(e.path));
   const parent = ctx.index.get(parentPath(entry.path));
-  parent?.children?.delete(entry.name);
+  if (parent?.children?.get(entry.name) === entry) {
+    parent.children.delete(entry.name);
+    addCounts(ctx.stats, countsOf(entry), -1);
+  }
   dirty.add(parentPath(entry.path));
 }
 
@@ -421,6 +454,7 @@ async function applyChanges(ctx: HashedContext, paths: readonly string[], option
       continue;
     }
     if (fresh.kind === 'file' && sameStat(existing, fresh, sinceNs)) unchangedFiles.add(existing);
+    ctx.stats.bytes += fresh.size - existing.size;
     existing.mode = fresh.mode;
     existing.size = fresh.size;
     existing.stat = fresh.stat;
@@ -468,9 +502,11 @@ function attach(ctx: HashedContext, entry: Entry, dirty: Set<string>, touched: S
     found.push(...walkInline(ctx.root, entry, ctx.matcher));
     if (ctx.matcher.ignores(entry.path) && entry.children!.size === 0) return;
   }
+  const replaced = parent.children!.get(entry.name);
+  if (replaced) addCounts(ctx.stats, countsOf(replaced), -1);
   parent.children!.set(entry.name, entry);
+  addCounts(ctx.stats, countsOf(entry), 1);
   for (const e of walkEntries(entry)) {
-    ctx.index.set(e.path, e);
     touched.add(e.path);
     if (e.kind === 'dir') dirty.add(e.path);
   }
@@ -518,23 +554,10 @@ export async function updateContext(
       if (dir) remember(dir);
     }
   }
-  // Counts change only inside the subtrees the changes reach: count those before and after.
-  const reach = reachedSubtrees(ctx, rels);
-  const countReach = () => {
-    const s = emptyStats();
-    for (const r of reach) {
-      const e = ctx.index.get(r);
-      if (e) count(s, e, r === '');
-    }
-    return s;
-  };
-  const countedBefore = countReach();
   const sinceNs = ctx.takenAtNs;
   ctx.takenAtNs = nowNs();
   const { dirty, touched } = await applyChanges(ctx, rels, options, sinceNs);
   redigest(ctx, dirty);
-  const countedAfter = countReach();
-  for (const k of ['files', 'dirs', 'symlinks', 'bytes'] as const) ctx.stats[k] += countedAfter[k] - countedBefore[k];
   const changed = [...new Set([...touched, ...previous.keys()])].filter((p) => {
     const now = ctx.index.get(p);
     const was = previous.get(p);

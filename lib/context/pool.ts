@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import type { Piscina } from 'piscina';
 import { readRecord, type HashRecord } from './hash-record.js';
 import type { StatCache } from './stat-cache.js';
-import { unpackRecords, verifyRange, type PackedRecords, type StatRecord } from './walk-core.js';
+import { unpackRecords, verifyRange, type PackedRecords, type StatRecord, type VerifyClaims } from './walk-core.js';
 import { BIG_FILE_BYTES, hashFileBatch } from './read-file.js';
 
 let pool: Piscina | undefined;
@@ -141,16 +141,32 @@ export async function walkOnPool(
   );
 }
 
-/** Rows of the stat cache whose entry changed on disk, checked in parallel when the cache is big. */
+/** Rows per claim when the stat cache is checked: small enough to share out evenly, big enough that claiming costs nothing. */
+const VERIFY_CHUNK = 1024;
+
+/**
+ * Rows of the stat cache whose entry changed on disk (see verifyRange). A
+ * big cache is shared out to the worker threads by chunks claimed from a
+ * shared counter; while the threads are still booting, this thread claims
+ * chunks too, yielding between them so that the pool can hand the threads
+ * their tasks as soon as they are up.
+ */
 export async function verifyStatCache(root: string, cache: StatCache, options: { inline?: boolean; threshold?: number | undefined }): Promise<number[]> {
   const threshold = options.threshold ?? 4 * 8192;
   if (options.inline || cache.count <= threshold || (options.threshold === undefined && !poolIsRunning())) {
     return [...verifyRange(root, cache, 0, cache.count)];
   }
-  const RANGE = Math.max(64, Math.min(8192, Math.ceil(cache.count / (hashThreads() * 4))));
+  const claims: VerifyClaims = { counters: new SharedArrayBuffer(8), chunk: VERIFY_CHUNK };
+  const counters = new Int32Array(claims.counters);
+  const threads = hashThreads();
   const p = getPool();
-  const ranges: [number, number][] = [];
-  for (let from = 0; from < cache.count; from += RANGE) ranges.push([from, Math.min(cache.count, from + RANGE)]);
-  const parts = await Promise.all(ranges.map(([from, to]) => p.run({ kind: 'verify', root, cache: cache.bytes, from, to }) as Promise<Uint32Array>));
-  return parts.flatMap((part) => [...part]);
+  const parts = Array.from({ length: threads }, () => p.run({ kind: 'verify', root, cache: cache.bytes, claims }) as Promise<number[]>);
+  const mine: number[] = [];
+  while (Atomics.load(counters, 1) < threads) {
+    const from = Atomics.add(counters, 0, 1) * claims.chunk;
+    if (from >= cache.count) break;
+    for (const row of verifyRange(root, cache, from, Math.min(cache.count, from + claims.chunk))) mine.push(row);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return [...mine, ...(await Promise.all(parts)).flat()];
 }

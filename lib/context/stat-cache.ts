@@ -14,7 +14,7 @@ import path from 'node:path';
 import { xxh128 } from './xxhash.js';
 
 const MAGIC = Buffer.from('STRATASC', 'latin1');
-export const STAT_CACHE_VERSION = 2;
+export const STAT_CACHE_VERSION = 3;
 const HEADER_BYTES = 64;
 const NO_LINK = 0xffffffff;
 
@@ -58,6 +58,12 @@ export interface StatCache {
   readonly pathEnds: Uint32Array;
   readonly linkEnds: Uint32Array;
   readonly hardlinks: Uint32Array;
+  /**
+   * Row after each row's subtree (rows are in walk order, so a directory's
+   * subtree is the range that follows it): children are found without
+   * reading every path, and a tree restores one directory at a time.
+   */
+  readonly ends: Uint32Array;
   readonly kinds: Uint8Array;
   readonly digests: Uint8Array;
   readonly pathBytes: Uint8Array;
@@ -84,12 +90,26 @@ function layout(count: number, pathLen: number, linkLen: number) {
   const pathEnds = modes + 4 * count;
   const linkEnds = pathEnds + 4 * count;
   const hardlinks = linkEnds + 4 * count;
-  const kinds = hardlinks + 4 * count;
+  const ends = hardlinks + 4 * count;
+  const kinds = ends + 4 * count;
   const digests = kinds + count;
   const paths = digests + 16 * count;
   const links = paths + pathLen;
   const end = links + linkLen;
-  return { sizes, mtimes, ctimes, inos, modes, pathEnds, linkEnds, hardlinks, kinds, digests, paths, links, end };
+  return { sizes, mtimes, ctimes, inos, modes, pathEnds, linkEnds, hardlinks, ends, kinds, digests, paths, links, end };
+}
+
+/** Row after each row's subtree, from the rows' depths (rows in walk order, the root first). */
+function subtreeEnds(rows: readonly CacheRow[]): Uint32Array {
+  const ends = new Uint32Array(rows.length);
+  const depths = rows.map((r, i) => (i === 0 ? 0 : r.path.split('/').length));
+  const open: number[] = [];
+  depths.forEach((d, i) => {
+    while (open.length && depths[open[open.length - 1]!]! >= d) ends[open.pop()!] = i;
+    open.push(i);
+  });
+  for (const i of open) ends[i] = rows.length;
+  return ends;
 }
 
 export function encodeStatCache(takenAtNs: bigint, patterns: string, rows: readonly CacheRow[]): Buffer {
@@ -108,6 +128,7 @@ export function encodeStatCache(takenAtNs: bigint, patterns: string, rows: reado
   Buffer.from(patterns, 'hex').copy(out, 32);
   let pathEnd = 0;
   let linkEnd = 0;
+  const ends = subtreeEnds(rows);
   rows.forEach((r, i) => {
     out.writeBigUInt64LE(r.size, at.sizes + 8 * i);
     out.writeBigUInt64LE(r.mtimeNs, at.mtimes + 8 * i);
@@ -119,6 +140,7 @@ export function encodeStatCache(takenAtNs: bigint, patterns: string, rows: reado
     out.writeUInt32LE(pathEnd, at.pathEnds + 4 * i);
     out.writeUInt32LE(linkEnd, at.linkEnds + 4 * i);
     out.writeUInt32LE(r.hardlinkOf ?? NO_LINK, at.hardlinks + 4 * i);
+    out.writeUInt32LE(ends[i]!, at.ends + 4 * i);
     out[at.kinds + i] = KIND_CODES.indexOf(r.kind);
     r.digest.copy(out, at.digests + 16 * i, 0, 16);
   });
@@ -154,6 +176,7 @@ export function decodeStatCache(bytes: SharedArrayBuffer, verified = false): Sta
     pathEnds: new Uint32Array(bytes, at.pathEnds, count),
     linkEnds: new Uint32Array(bytes, at.linkEnds, count),
     hardlinks: new Uint32Array(bytes, at.hardlinks, count),
+    ends: new Uint32Array(bytes, at.ends, count),
     kinds: new Uint8Array(bytes, at.kinds, count),
     digests: new Uint8Array(bytes, at.digests, 16 * count),
     pathBytes: new Uint8Array(bytes, at.paths, at.links - at.paths),
@@ -162,7 +185,24 @@ export function decodeStatCache(bytes: SharedArrayBuffer, verified = false): Sta
   if (count > 0 && (cache.pathEnds[count - 1] !== cache.pathBytes.length || cache.linkEnds[count - 1] !== cache.linkBytes.length)) {
     throw new Error('string tables do not match their header');
   }
+  if (!verified) checkNesting(cache);
   return cache;
+}
+
+/** Subtree ranges must nest, or a restore could loop or lose rows. */
+function checkNesting(cache: StatCache): void {
+  const { ends, kinds, count } = cache;
+  const open: number[] = [];
+  for (let i = 0; i < count; i++) {
+    while (open.length && ends[open[open.length - 1]!]! <= i) open.pop();
+    const end = ends[i]!;
+    const outer = open.length ? ends[open[open.length - 1]!]! : count;
+    if (end <= i || end > outer || (i === 0 ? end !== count : false) || (KIND_CODES[kinds[i]!] !== 'dir' && end !== i + 1)) {
+      throw new Error('rows do not form a tree');
+    }
+    if (i > 0 && open.length === 0) throw new Error('rows do not form a tree');
+    open.push(i);
+  }
 }
 
 const utf8 = new TextDecoder();

@@ -106,6 +106,43 @@ export function joinPath(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }
 
+/** The entry at a context path below `tree` ('' is `tree` itself), found by descending from it. */
+export function entryAt(tree: Entry, p: string): Entry | undefined {
+  if (p === '') return tree;
+  let entry: Entry | undefined = tree;
+  let from = 0;
+  for (;;) {
+    const slash = p.indexOf('/', from);
+    entry = entry.children?.get(slash < 0 ? p.slice(from) : p.slice(from, slash));
+    if (!entry || slash < 0) return entry;
+    from = slash + 1;
+  }
+}
+
+/**
+ * Entries by context path, answered by the tree itself: no second map of
+ * 100,000 paths to keep in step, and a tree restored from the stat cache
+ * reads only the directories a lookup passes through.
+ */
+export interface EntryIndex {
+  get(path: string): Entry | undefined;
+  has(path: string): boolean;
+  /** Every path, parents first (this reads the whole tree). */
+  keys(): Generator<string>;
+  values(): Generator<Entry>;
+}
+
+export function indexOver(tree: Entry): EntryIndex {
+  return {
+    get: (p) => entryAt(tree, p),
+    has: (p) => entryAt(tree, p) !== undefined,
+    *keys() {
+      for (const e of walkEntries(tree)) yield e.path;
+    },
+    values: () => walkEntries(tree),
+  };
+}
+
 /** Every entry below `entry` (itself included), parents before children, children by name. */
 export function* walkEntries(entry: Entry): Generator<Entry> {
   yield entry;

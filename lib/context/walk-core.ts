@@ -196,3 +196,22 @@ export function verifyRange(root: string, cache: StatCache, from: number, to: nu
   }
   return Uint32Array.from(changed);
 }
+
+/** Work shared through memory: threads claim chunks of rows until none are left, so whoever starts first does more. */
+export interface VerifyClaims {
+  /** [next chunk, threads that have started] */
+  readonly counters: SharedArrayBuffer;
+  readonly chunk: number;
+}
+
+/** Checks claimed chunks of rows until none are left; returns the rows that changed. */
+export function verifyClaimed(root: string, cache: StatCache, claims: VerifyClaims, isWorker: boolean): number[] {
+  const counters = new Int32Array(claims.counters);
+  if (isWorker) Atomics.add(counters, 1, 1);
+  const changed: number[] = [];
+  for (;;) {
+    const from = Atomics.add(counters, 0, 1) * claims.chunk;
+    if (from >= cache.count) return changed;
+    for (const row of verifyRange(root, cache, from, Math.min(cache.count, from + claims.chunk))) changed.push(row);
+  }
+}

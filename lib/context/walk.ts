@@ -104,11 +104,9 @@ export async function walkTree(
     budget?: number | undefined;
     /** Let the workers hash the files they walk; each result comes here, and those files are not returned. */
     hashWalked?: ((entry: Entry, record: HashRecord) => void) | undefined;
-    /** Filled with every kept entry by path (the caller's index: one map, not two). */
-    index?: Map<string, Entry>;
   } = {},
 ): Promise<Entry[]> {
-  const byPath = options.index ?? new Map<string, Entry>();
+  const byPath = new Map<string, Entry>();
   byPath.set(top.path, top);
   const b: TreeBuilder = { byPath, provisional: new Set(), files: [], links: new Map() };
   const queue: string[] = [top.path];
