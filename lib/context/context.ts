@@ -14,9 +14,9 @@ import { selectSources, type SourceSelector } from './select.js';
 import { hashFiles, poolIsRunning, prestartPool, verifyStatCache } from './pool.js';
 import {
   cachedDigest, cachedHardlink, cachedLink, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
-  saveStatCache, type CacheRow, type LoadedStatCache,
+  saveStatCache, type CacheSegment, type LoadedStatCache,
 } from './stat-cache.js';
-import { digestDirectory, digestTree, forEachEntry, indexOver, joinPath, parentPath, walkEntries, type Entry, type EntryIndex, type EntryKind, type StatKey } from './tree.js';
+import { digestDirectory, digestTree, forEachEntry, indexOver, joinPath, parentPath, sortedChildren, walkEntries, type Entry, type EntryIndex, type EntryKind, type StatKey } from './tree.js';
 import { BUDGET_BOOTING, listKeptNames, lstatEntry, walkInline, walkTree } from './walk.js';
 
 export interface HashProgress {
@@ -169,9 +169,8 @@ function takeRecord(ctx: HashedContext, entry: Entry, record: HashRecord, moved:
 async function digestFiles(ctx: HashedContext, files: readonly Entry[], onProgress: ContextOptions['onProgress'], inline: boolean | undefined): Promise<Entry[]> {
   const toHash: Entry[] = [];
   const cache = ctx.cache;
-  if (cache) ctx.cacheRows ??= new Map(cache.paths.map((p, i) => [p, i]));
   for (const entry of files) {
-    const row = ctx.cacheRows?.get(entry.path);
+    const row = cache && cachedRow(ctx, cache, entry);
     if (cache && row !== undefined && isReusable(cache, row, entry.stat, entry.mode)) {
       entry.digest = cachedDigest(cache, row);
       ctx.stats.cacheHits++;
@@ -198,6 +197,14 @@ async function digestFiles(ctx: HashedContext, files: readonly Entry[], onProgre
   );
   if (failures.length) throw failures[0];
   return moved;
+}
+
+/** The stat cache's row for an entry: a restored entry knows its own; others are looked up by path, except in a restored tree, where a new path has no row worth mapping 100,000 paths for. */
+function cachedRow(ctx: HashedContext, cache: LoadedStatCache, entry: Entry): number | undefined {
+  if (entry instanceof RestoredEntry) return entry.row;
+  if (ctx.tree instanceof RestoredEntry) return undefined;
+  ctx.cacheRows ??= new Map(cache.paths.map((p, i) => [p, i]));
+  return ctx.cacheRows.get(entry.path);
 }
 
 function rootEntry(root: string): Entry {
@@ -276,7 +283,7 @@ class RestoredEntry implements Entry {
   private listed: Map<string, Entry> | undefined;
   private unlisted: boolean;
 
-  constructor(private readonly cache: LoadedStatCache, private readonly row: number, readonly path: string, public kind: EntryKind) {
+  constructor(private readonly cache: LoadedStatCache, readonly row: number, readonly path: string, public kind: EntryKind) {
     this.name = path.slice(path.lastIndexOf('/') + 1);
     this.mode = cache.modes[row]!;
     this.size = kind === 'file' ? Number(cache.sizes[row]) : 0;
@@ -321,6 +328,12 @@ class RestoredEntry implements Entry {
   set stat(value: StatKey) {
     this.known = value;
   }
+
+  /** This directory's rows, when nothing has read below it or changed it since the cache was loaded. */
+  unchangedSubtree(): { from: LoadedStatCache; start: number } | undefined {
+    const untouched = this.unlisted && this.ownDigest === undefined && this.known === undefined && this.mode === this.cache.modes[this.row];
+    return untouched ? { from: this.cache, start: this.row } : undefined;
+  }
 }
 
 /** The tree as the cache recorded it (digests included), read lazily from its rows; undefined if row 0 is not a directory at ''. */
@@ -350,21 +363,21 @@ async function refreshFromDisk(ctx: HashedContext, options: ContextOptions, veri
 
 /** Writes the stat cache for the current state of the context. */
 export function persistStatCache(ctx: HashedContext, file: string): void {
-  const order = [...walkEntries(ctx.tree)];
-  const rowOf = new Map(order.map((e, i) => [e.path, i]));
-  const rows: CacheRow[] = order.map((e) => ({
-    path: e.path,
-    kind: e.kind,
-    mode: e.mode,
-    size: e.stat.size,
-    mtimeNs: e.stat.mtimeNs,
-    ctimeNs: e.stat.ctimeNs,
-    ino: e.stat.ino,
-    digest: e.digest,
-    link: e.linkTarget,
-    hardlinkOf: e.hardlinkOf === undefined ? undefined : rowOf.get(e.hardlinkOf),
-  }));
-  saveStatCache(file, encodeStatCache(ctx.takenAtNs, patternsKey(ctx.patterns), rows));
+  const segments: CacheSegment[] = [];
+  const visit = (e: Entry): void => {
+    const unchanged = e instanceof RestoredEntry ? e.unchangedSubtree() : undefined;
+    if (unchanged) {
+      segments.push(unchanged);
+      return;
+    }
+    const stat = e.stat;
+    segments.push({
+      row: { path: e.path, kind: e.kind, mode: e.mode, size: stat.size, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, ino: stat.ino, digest: e.digest, link: e.linkTarget, hardlinkOf: e.hardlinkOf },
+    });
+    if (e.kind === 'dir') for (const child of sortedChildren(e)) visit(child);
+  };
+  visit(ctx.tree);
+  saveStatCache(file, encodeStatCache(ctx.takenAtNs, patternsKey(ctx.patterns), segments));
 }
 
 /** Re-digests every dirty directory and its ancestors, deepest first. */

@@ -39,8 +39,8 @@ export interface CacheRow {
   readonly ino: bigint;
   readonly digest: Buffer;
   readonly link: string | undefined;
-  /** Index of the row this file is a hard link to, if any. */
-  readonly hardlinkOf: number | undefined;
+  /** The path this file is a hard link to, if any. */
+  readonly hardlinkOf: string | undefined;
 }
 
 /** Column views over one cache file's bytes (shared with the worker threads). */
@@ -99,53 +99,118 @@ function layout(count: number, pathLen: number, linkLen: number) {
   return { sizes, mtimes, ctimes, inos, modes, pathEnds, linkEnds, hardlinks, ends, kinds, digests, paths, links, end };
 }
 
-/** Row after each row's subtree, from the rows' depths (rows in walk order, the root first). */
-function subtreeEnds(rows: readonly CacheRow[]): Uint32Array {
-  const ends = new Uint32Array(rows.length);
-  const depths = rows.map((r, i) => (i === 0 ? 0 : r.path.split('/').length));
-  const open: number[] = [];
-  depths.forEach((d, i) => {
-    while (open.length && depths[open[open.length - 1]!]! >= d) ends[open.pop()!] = i;
-    open.push(i);
-  });
-  for (const i of open) ends[i] = rows.length;
-  return ends;
+/**
+ * What a new cache is written from, in walk order: rows made from entries,
+ * and whole subtrees copied column by column from the cache that was loaded
+ * (what nobody looked at cannot have changed), so that persisting after a
+ * one-file edit does not turn 100,000 rows into objects and back.
+ */
+export type CacheSegment =
+  | { readonly row: CacheRow }
+  /** Row `start` of `from` and its whole subtree, unchanged. */
+  | { readonly from: LoadedStatCache; readonly start: number };
+
+function depthOf(p: string): number {
+  return p === '' ? 0 : p.split('/').length;
 }
 
-export function encodeStatCache(takenAtNs: bigint, patterns: string, rows: readonly CacheRow[]): Buffer {
-  // Each path ends in NUL, so any range of rows decodes with one split.
-  const pathBlob = Buffer.from(rows.map((r) => r.path + '\0').join(''), 'utf8');
-  const linkBlob = Buffer.from(rows.map((r) => r.link ?? '').join(''), 'utf8');
-  const count = rows.length;
-  const at = layout(count, pathBlob.length, linkBlob.length);
-  const out = Buffer.alloc(at.end + 16);
+export function encodeStatCache(takenAtNs: bigint, patterns: string, segments: readonly CacheSegment[]): Buffer {
+  let count = 0;
+  let pathLen = 0;
+  let linkLen = 0;
+  let hardlinked = false;
+  const before = (ends: Uint32Array, i: number) => (i === 0 ? 0 : ends[i - 1]!);
+  for (const s of segments) {
+    if ('row' in s) {
+      count++;
+      pathLen += Buffer.byteLength(s.row.path, 'utf8') + 1;
+      linkLen += s.row.link === undefined ? 0 : Buffer.byteLength(s.row.link, 'utf8');
+      hardlinked ||= s.row.hardlinkOf !== undefined;
+    } else {
+      const { from, start } = s;
+      const end = from.ends[start]!;
+      count += end - start;
+      pathLen += from.pathEnds[end - 1]! - before(from.pathEnds, start);
+      linkLen += from.linkEnds[end - 1]! - before(from.linkEnds, start);
+      hardlinked ||= from.hardlinks.subarray(start, end).some((h) => h !== NO_LINK);
+    }
+  }
+  const at = layout(count, pathLen, linkLen);
+  const out = Buffer.alloc(at.end + 16); // never pooled: its own ArrayBuffer, so the column views below are aligned
   MAGIC.copy(out, 0);
   out.writeUInt32LE(STAT_CACHE_VERSION, 8);
   out.writeUInt32LE(count, 12);
   out.writeBigUInt64LE(takenAtNs, 16);
-  out.writeUInt32LE(pathBlob.length, 24);
-  out.writeUInt32LE(linkBlob.length, 28);
+  out.writeUInt32LE(pathLen, 24);
+  out.writeUInt32LE(linkLen, 28);
   Buffer.from(patterns, 'hex').copy(out, 32);
-  let pathEnd = 0;
-  let linkEnd = 0;
-  const ends = subtreeEnds(rows);
-  rows.forEach((r, i) => {
-    out.writeBigUInt64LE(r.size, at.sizes + 8 * i);
-    out.writeBigUInt64LE(r.mtimeNs, at.mtimes + 8 * i);
-    out.writeBigUInt64LE(r.ctimeNs, at.ctimes + 8 * i);
-    out.writeBigUInt64LE(r.ino, at.inos + 8 * i);
-    out.writeUInt32LE(r.mode, at.modes + 4 * i);
-    pathEnd += Buffer.byteLength(r.path, 'utf8') + 1;
-    linkEnd += r.link === undefined ? 0 : Buffer.byteLength(r.link, 'utf8');
-    out.writeUInt32LE(pathEnd, at.pathEnds + 4 * i);
-    out.writeUInt32LE(linkEnd, at.linkEnds + 4 * i);
-    out.writeUInt32LE(r.hardlinkOf ?? NO_LINK, at.hardlinks + 4 * i);
-    out.writeUInt32LE(ends[i]!, at.ends + 4 * i);
-    out[at.kinds + i] = KIND_CODES.indexOf(r.kind);
-    r.digest.copy(out, at.digests + 16 * i, 0, 16);
-  });
-  pathBlob.copy(out, at.paths);
-  linkBlob.copy(out, at.links);
+  const u64 = (offset: number) => new BigUint64Array(out.buffer, out.byteOffset + offset, count);
+  const u32 = (offset: number) => new Uint32Array(out.buffer, out.byteOffset + offset, count);
+  const [sizes, mtimes, ctimes, inos] = [u64(at.sizes), u64(at.mtimes), u64(at.ctimes), u64(at.inos)];
+  const [modes, pathEnds, linkEnds, hardlinks, ends] = [u32(at.modes), u32(at.pathEnds), u32(at.linkEnds), u32(at.hardlinks), u32(at.ends)];
+  // Hard links name their target by path until every row has its place.
+  const rowOfPath = hardlinked ? new Map<string, number>() : undefined;
+  const linkTargets: [number, string][] = [];
+  const open: { row: number; depth: number }[] = [];
+  let row = 0;
+  let pathOff = 0;
+  let linkOff = 0;
+  const closeTo = (depth: number) => {
+    while (open.length && open[open.length - 1]!.depth >= depth) ends[open.pop()!.row] = row;
+  };
+  for (const s of segments) {
+    if ('row' in s) {
+      const r = s.row;
+      const depth = depthOf(r.path);
+      closeTo(depth);
+      sizes[row] = r.size;
+      mtimes[row] = r.mtimeNs;
+      ctimes[row] = r.ctimeNs;
+      inos[row] = r.ino;
+      modes[row] = r.mode;
+      out[at.kinds + row] = KIND_CODES.indexOf(r.kind);
+      r.digest.copy(out, at.digests + 16 * row, 0, 16);
+      // Each path ends in NUL, so any range of rows decodes with one split.
+      pathOff += out.write(r.path, at.paths + pathOff, 'utf8');
+      out[at.paths + pathOff++] = 0;
+      pathEnds[row] = pathOff;
+      if (r.link !== undefined) linkOff += out.write(r.link, at.links + linkOff, 'utf8');
+      linkEnds[row] = linkOff;
+      hardlinks[row] = NO_LINK;
+      if (r.hardlinkOf !== undefined) linkTargets.push([row, r.hardlinkOf]);
+      rowOfPath?.set(r.path, row);
+      open.push({ row, depth });
+      row++;
+    } else {
+      const { from, start } = s;
+      const end = from.ends[start]!;
+      closeTo(depthOf(from.paths[start]!));
+      sizes.set(from.sizes.subarray(start, end), row);
+      mtimes.set(from.mtimes.subarray(start, end), row);
+      ctimes.set(from.ctimes.subarray(start, end), row);
+      inos.set(from.inos.subarray(start, end), row);
+      modes.set(from.modes.subarray(start, end), row);
+      out.set(from.kinds.subarray(start, end), at.kinds + row);
+      out.set(from.digests.subarray(16 * start, 16 * end), at.digests + 16 * row);
+      const p0 = before(from.pathEnds, start);
+      const l0 = before(from.linkEnds, start);
+      out.set(from.pathBytes.subarray(p0, from.pathEnds[end - 1]!), at.paths + pathOff);
+      out.set(from.linkBytes.subarray(l0, from.linkEnds[end - 1]!), at.links + linkOff);
+      for (let i = start; i < end; i++, row++) {
+        pathEnds[row] = from.pathEnds[i]! - p0 + pathOff;
+        linkEnds[row] = from.linkEnds[i]! - l0 + linkOff;
+        ends[row] = from.ends[i]! - i + row;
+        hardlinks[row] = NO_LINK;
+        const h = from.hardlinks[i]!;
+        if (h !== NO_LINK) linkTargets.push([row, from.paths[h]!]);
+        rowOfPath?.set(from.paths[i]!, row);
+      }
+      pathOff = pathEnds[row - 1]!;
+      linkOff = linkEnds[row - 1]!;
+    }
+  }
+  closeTo(-1);
+  for (const [r, target] of linkTargets) hardlinks[r] = rowOfPath!.get(target) ?? NO_LINK;
   xxh128(out.subarray(0, at.end)).copy(out, at.end);
   return out;
 }
