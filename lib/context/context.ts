@@ -11,19 +11,21 @@ import { ContextError } from '../errors/index.js';
 import { HashStatus, type HashRecord } from './hash-record.js';
 import { compileIgnore, type IgnoreMatcher } from './ignore.js';
 import { selectSources, type SourceSelector } from './select.js';
-import { hashFiles, poolIsRunning, prestartPool, verifyStatCache } from './pool.js';
+import { hashFiles, poolIsRunning, prestartPool, VERIFY_INLINE_ROWS, verifyStatCache } from './pool.js';
 import {
   cachedDigest, cachedHardlink, cachedLink, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
   saveStatCache, type CacheSegment, type LoadedStatCache,
 } from './stat-cache.js';
-import { digestDirectory, digestTree, forEachEntry, indexOver, joinPath, parentPath, sortedChildren, walkEntries, type Entry, type EntryIndex, type EntryKind, type StatKey } from './tree.js';
-import { BUDGET_BOOTING, listKeptNames, lstatEntry, walkInline, walkTree } from './walk.js';
+import { digestDirectory, forEachEntry, indexOver, joinPath, parentPath, sortedChildren, walkEntries, type Entry, type EntryIndex, type EntryKind, type StatKey } from './tree.js';
+import { listKeptNames, lstatEntry, walkInline } from './walk.js';
+import { assembleScan, digestDirectories, scanContext, setFileRow } from './scan.js';
 
 export interface HashProgress {
   readonly filesDone: number;
-  readonly filesTotal: number;
+  /** Undefined while the context is still being listed (files are hashed as they are found). */
+  readonly filesTotal: number | undefined;
   readonly bytesDone: number;
-  readonly bytesTotal: number;
+  readonly bytesTotal: number | undefined;
 }
 
 export interface ContextOptions {
@@ -223,11 +225,9 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
   const loaded = options.statCacheFile ? loadStatCache(options.statCacheFile) : { cache: undefined, warning: undefined };
   const cache = loaded.cache;
   const warnings = loaded.warning ? [loaded.warning] : [];
-  // Threads pay off when files will be read (no cache) or the tree is big;
-  // started now, they boot while this thread lists or restores the tree.
-  if (!options.inline && !poolIsRunning() && (!cache || cache.count > BUDGET_BOOTING)) prestartPool();
-
   const restorable = cache !== undefined && cache.patternsKey === patternsKey(patterns) && cache.paths[0] === '';
+  // A big cache is checked on the threads: started now, they boot while this thread starts checking.
+  if (restorable && !options.immutable && !options.inline && !poolIsRunning() && cache.count > VERIFY_INLINE_ROWS) prestartPool();
   // The workers check every cached stat while this thread rebuilds the tree from the cache: the two overlap.
   const verification = restorable && !options.immutable ? verifyStatCache(absRoot, cache, { inline: options.inline, threshold: options.inlineBudget }) : undefined;
   verification?.catch(() => undefined);
@@ -236,31 +236,85 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
     warm.stats.cacheHits = warm.stats.files;
     return warm;
   }
-  const ctx = warm && verification ? await refreshFromDisk(warm, options, verification) : await walkAndHash(absRoot, rootEntry(absRoot), matcher, patterns, cache, warnings, takenAtNs, options);
+  const ctx = warm && verification
+    ? await refreshFromDisk(warm, options, verification)
+    : await scanAndHash(absRoot, matcher, patterns, restorable ? undefined : cache, warnings, takenAtNs, options);
   const changed = !warm || ctx.stats.hashedFiles > 0 || ctx.takenAtNs !== cache!.takenAtNs;
   if (options.statCacheFile && changed) persistStatCache(ctx, options.statCacheFile);
   return ctx;
 }
 
-async function walkAndHash(
-  root: string, tree: Entry, matcher: IgnoreMatcher, patterns: readonly string[], cache: LoadedStatCache | undefined,
+/**
+ * A context with no usable stat cache: scanned and hashed in one pass on
+ * the threads, straight into stat cache columns (scan.ts), then read as a
+ * restored tree. A cache made under other ignore rules still vouches for
+ * files whose stat it matches, by path; they are lstat-ed, not read.
+ */
+async function scanAndHash(
+  root: string, matcher: IgnoreMatcher, patterns: readonly string[], oldCache: LoadedStatCache | undefined,
   warnings: string[], takenAtNs: bigint, options: ContextOptions,
 ): Promise<HashedContext> {
-  const ctx: HashedContext = { root, matcher, tree, index: indexOver(tree), takenAtNs, stats: emptyStats(), warnings, cache, cacheRows: undefined, patterns };
-  const moved: Entry[] = [];
-  const failures: ContextError[] = [];
-  // Without a cache every file is read anyway: the workers hash what they walk, in the same pass.
-  const files = await walkTree(root, tree, matcher, {
+  const top = rootEntry(root);
+  const report = options.onProgress;
+  const results = await scanContext(root, matcher, {
+    hash: !oldCache,
     inline: options.inline,
-    patterns,
-    budget: options.inlineBudget ?? (poolIsRunning() ? BUDGET_BOOTING : undefined),
-    hashWalked: !cache ? (entry, record) => takeRecord(ctx, entry, record, moved, failures) : undefined,
+    firstBudget: options.inlineBudget,
+    onScanned: report && ((p) => report({ filesDone: p.files, filesTotal: undefined, bytesDone: p.bytes, bytesTotal: undefined })),
   });
-  Object.assign(ctx.stats, countsOf(tree));
+  const assembled = assembleScan({ mode: top.mode, ...top.stat }, results, matcher, takenAtNs, patternsKey(patterns));
+  if (assembled.skipped.length) {
+    const some = assembled.skipped.slice(0, 3).join(', ');
+    warnings.push(`skipped ${assembled.skipped.length} socket(s), FIFO(s) or device(s), as Docker does: ${some}${assembled.skipped.length > 3 ? ', ...' : ''}`);
+  }
+  const failed = assembled.failures[0];
+  if (failed) throw statusError(root, failed, failed.status);
+  const { cache } = assembled;
+  let cacheHits = 0;
+  let toHash = assembled.toHash;
+  if (oldCache) {
+    const rowOf = new Map(oldCache.paths.map((p, i) => [p, i]));
+    toHash = toHash.filter((row) => {
+      const old = rowOf.get(cache.paths[row]!);
+      const now = { size: cache.sizes[row]!, mtimeNs: cache.mtimes[row]!, ctimeNs: cache.ctimes[row]!, ino: cache.inos[row]! };
+      if (old === undefined || !isReusable(oldCache, old, now, cache.modes[row]!)) return true;
+      cache.digests.set(oldCache.digests.subarray(16 * old, 16 * old + 16), 16 * row);
+      cacheHits++;
+      return false;
+    });
+  }
+  let hashedFiles = results.reduce((n, r) => n + r.files, 0);
+  let hashedBytes = results.reduce((n, r) => n + r.bytes, 0);
+  const moved = [...assembled.moved];
+  const failures: ContextError[] = [];
+  const files = toHash.map((row) => ({ row, path: cache.paths[row]!, size: Number(cache.sizes[row]) }));
+  const bytesTotal = files.reduce((n, f) => n + f.size, 0);
+  let filesDone = 0;
+  let bytesDone = 0;
+  await hashFiles(root, files, (file, record) => {
+    const { row } = file as (typeof files)[number];
+    if (record.status === HashStatus.Ok) {
+      setFileRow(assembled, row, record);
+      hashedFiles++;
+      hashedBytes += Number(record.size);
+    } else if (record.status === HashStatus.Vanished || record.status === HashStatus.NotAFile) {
+      moved.push(file.path);
+    } else {
+      const error = statusError(root, file, record.status);
+      if (error) failures.push(error);
+    }
+    filesDone++;
+    bytesDone += file.size;
+    report?.({ filesDone, filesTotal: files.length, bytesDone, bytesTotal });
+  }, { inline: options.inline });
   if (failures.length) throw failures[0];
-  moved.push(...(await digestFiles(ctx, files, options.onProgress, options.inline)));
-  if (moved.length) await applyChanges(ctx, moved.map((e) => e.path), options, takenAtNs);
-  digestTree(tree);
+  digestDirectories(assembled);
+  const ctx = restoreTree(root, matcher, patterns, cache, warnings)!;
+  Object.assign(ctx.stats, { cacheHits, hashedFiles, hashedBytes });
+  if (moved.length) {
+    const { dirty } = await applyChanges(ctx, moved, options, takenAtNs);
+    redigest(ctx, dirty);
+  }
   return ctx;
 }
 
@@ -363,6 +417,12 @@ async function refreshFromDisk(ctx: HashedContext, options: ContextOptions, veri
 
 /** Writes the stat cache for the current state of the context. */
 export function persistStatCache(ctx: HashedContext, file: string): void {
+  const whole = ctx.tree instanceof RestoredEntry ? ctx.tree.unchangedSubtree() : undefined;
+  if (whole && whole.from.takenAtNs === ctx.takenAtNs && whole.from.patternsKey === patternsKey(ctx.patterns)) {
+    // The tree is exactly the cache it was read from (a fresh scan, say): its bytes are the file.
+    saveStatCache(file, Buffer.from(whole.from.bytes));
+    return;
+  }
   const segments: CacheSegment[] = [];
   const visit = (e: Entry): void => {
     const unchanged = e instanceof RestoredEntry ? e.unchangedSubtree() : undefined;

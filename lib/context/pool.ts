@@ -8,7 +8,9 @@ import { availableParallelism } from 'node:os';
 import type { Piscina } from 'piscina';
 import { readRecord, type HashRecord } from './hash-record.js';
 import type { StatCache } from './stat-cache.js';
-import { unpackRecords, verifyRange, type PackedRecords, type StatRecord, type VerifyClaims } from './walk-core.js';
+import type { IgnoreMatcher } from './ignore.js';
+import { scanDirs, type ScannedDirs } from './scan-core.js';
+import { verifyRange, type VerifyClaims } from './walk-core.js';
 import { BIG_FILE_BYTES, hashFileBatch } from './read-file.js';
 
 let pool: Piscina | undefined;
@@ -116,30 +118,68 @@ export async function hashFiles(
   );
 }
 
+/** Entries a worker records before handing back the directories it did not reach. */
+const SCAN_TASK_BUDGET = 4000;
+/** Entries this thread records between two looks at whether the threads are up. */
+const SCAN_INLINE_BUDGET = 500;
+
 /**
- * Walks the subtrees below `dirs` on the worker threads. Directories go out
- * in several groups per thread so that one big subtree does not leave the
- * other threads idle for long.
+ * Scans the subtrees below `dirs` on the worker threads. Tasks go out a few
+ * directories at a time (the shallowest first: they hold the most) and
+ * each comes back with the directories its budget did not reach, which go
+ * out again, so a lopsided tree still keeps every thread busy. Until the
+ * threads are up, this thread scans too, a little at a time.
  */
-export async function walkOnPool(
-  root: string,
-  dirs: readonly string[],
-  patterns: readonly string[],
-  hash: boolean,
-  each: (records: StatRecord[], hashes: ArrayBuffer | undefined) => void,
-): Promise<void> {
-  const groupCount = Math.min(dirs.length, hashThreads() * 4);
-  const groups: string[][] = Array.from({ length: groupCount }, () => []);
-  dirs.forEach((d, i) => groups[i % groupCount]!.push(d));
+export async function scanOnPool(root: string, dirs: readonly string[], matcher: IgnoreMatcher, hash: boolean, take: (scanned: ScannedDirs) => void): Promise<void> {
   const p = getPool();
-  // Each group's records are taken in as it arrives, while the threads walk the others.
-  await Promise.all(
-    groups.map(async (g) => {
-      const result = (await p.run({ kind: 'walk', root, dirs: g, patterns, hash })) as PackedRecords & { hashes?: ArrayBuffer };
-      each(unpackRecords(result), result.hashes);
-    }),
-  );
+  const threads = hashThreads();
+  const started = new SharedArrayBuffer(4);
+  const startedCount = new Int32Array(started);
+  const queue = [...dirs];
+  let inFlight = 0;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const dispatch = (limit: number) => {
+    while (queue.length && inFlight < limit) {
+      const share = Math.min(32, Math.max(1, Math.ceil(queue.length / (threads * 2))));
+      const batch = queue.splice(queue.length - share);
+      inFlight++;
+      (p.run({ kind: 'scan', root, dirs: batch, budget: SCAN_TASK_BUDGET, hash, patterns: matcher.patterns, started }) as Promise<ScannedDirs>)
+        .then((scanned) => {
+          take(scanned);
+          queue.push(...scanned.rest);
+        }, (e: unknown) => {
+          failure ??= e;
+        })
+        .finally(() => {
+          inFlight--;
+          wake?.();
+        });
+    }
+  };
+  while ((queue.length || inFlight) && !failure) {
+    if (Atomics.load(startedCount, 0) === 0) {
+      // Booting: one task per thread is waiting for it; this thread takes the deepest directories meanwhile.
+      dispatch(threads);
+      if (queue.length) {
+        const scanned = scanDirs({ root, dirs: queue.splice(0, 1), budget: SCAN_INLINE_BUDGET, hash }, matcher);
+        take(scanned);
+        queue.unshift(...scanned.rest);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      continue;
+    }
+    dispatch(threads * 2);
+    if (inFlight) await new Promise<void>((resolve) => (wake = resolve));
+  }
+  if (failure) {
+    while (inFlight) await new Promise<void>((resolve) => (wake = resolve));
+    throw failure;
+  }
 }
+
+/** Up to this many rows, the stat cache is checked in the calling thread: starting threads would cost more. */
+export const VERIFY_INLINE_ROWS = 32_768;
 
 /** Rows per claim when the stat cache is checked: small enough to share out evenly, big enough that claiming costs nothing. */
 const VERIFY_CHUNK = 1024;
@@ -152,7 +192,7 @@ const VERIFY_CHUNK = 1024;
  * their tasks as soon as they are up.
  */
 export async function verifyStatCache(root: string, cache: StatCache, options: { inline?: boolean; threshold?: number | undefined }): Promise<number[]> {
-  const threshold = options.threshold ?? 4 * 8192;
+  const threshold = options.threshold ?? VERIFY_INLINE_ROWS;
   if (options.inline || cache.count <= threshold || (options.threshold === undefined && !poolIsRunning())) {
     return [...verifyRange(root, cache, 0, cache.count)];
   }

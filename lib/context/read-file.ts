@@ -5,10 +5,11 @@
  * is read again; one that keeps moving is reported, never hashed half-way.
  * Runs in the worker threads and, for small contexts, in-process.
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { HashStatus, RECORD_BYTES, writeRecord, type HashRecord } from './hash-record.js';
-import type { StatRecord } from './walk-core.js';
+import { fsPath } from './names.js';
+import { RACY_MARGIN_NS } from './stat-cache.js';
 import { xxh128, xxh128Stream } from './xxhash.js';
 
 const BUFFER_BYTES = 1024 * 1024;
@@ -40,7 +41,7 @@ export interface Expected {
   readonly ino: bigint;
 }
 
-export function hashOneFile(file: string, expected?: Expected): HashRecord {
+export function hashOneFile(file: string | Buffer, expected?: Expected): HashRecord {
   buffer ??= Buffer.allocUnsafe(BUFFER_BYTES);
   if (expected) {
     const quick = hashAgainst(file, expected, buffer);
@@ -80,7 +81,7 @@ export function hashOneFile(file: string, expected?: Expected): HashRecord {
  * syscall less per file. Undefined (so the careful path runs) when the
  * file is not what the walk saw or moved while being read.
  */
-function hashAgainst(file: string, expected: Expected, buf: Buffer): HashRecord | undefined {
+function hashAgainst(file: string | Buffer, expected: Expected, buf: Buffer): HashRecord | undefined {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -107,24 +108,90 @@ export function hashFileBatch(root: string, joinedPaths: string): ArrayBuffer {
   const out = new ArrayBuffer(paths.length * RECORD_BYTES);
   const view = new DataView(out);
   const bytes = new Uint8Array(out);
-  paths.forEach((p, i) => writeRecord(view, bytes, i, hashOneFile(path.join(root, p))));
+  paths.forEach((p, i) => writeRecord(view, bytes, i, hashOneFile(fsPath(path.join(root, p)))));
   return out;
 }
 
 /** Files at least this big are left to a task of their own, so that several spread over the threads. */
-export const BIG_FILE_BYTES = 1024 * 1024;
-const BIG_FILE = BigInt(BIG_FILE_BYTES);
+export const BIG_FILE_BYTES = BUFFER_BYTES;
 
-/** Hashes the regular files among walked records (one packed record per walked record; others NotHashed). */
-export function hashWalkedFiles(root: string, records: readonly StatRecord[]): ArrayBuffer {
-  const out = new ArrayBuffer(records.length * RECORD_BYTES);
-  const view = new DataView(out);
-  const bytes = new Uint8Array(out);
-  records.forEach((r, i) => {
-    const result = r.kind === 'file' && !r.provisional && r.size < BIG_FILE ? hashOneFile(`${root}/${r.rel}`, r) : failed(HashStatus.NotHashed);
-    writeRecord(view, bytes, i, result);
-  });
-  return out;
+/**
+ * Where a walked file's result goes: the scan's packed record (see
+ * scan-core.ts), written in place, with no object per file.
+ */
+export interface RecordSlot {
+  readonly view: DataView;
+  readonly bytes: Uint8Array;
+  /** The record's byte offset (the slot moves from record to record). */
+  at: number;
+  /** Byte offsets of the fields inside a record. */
+  readonly offsets: { readonly mode: number; readonly size: number; readonly mtime: number; readonly ctime: number; readonly ino: number; readonly dev: number; readonly nlink: number; readonly digest: number };
+}
+
+function putStat(slot: RecordSlot, st: BigIntStats, digest: Uint8Array | undefined): void {
+  const { view, at, offsets: o } = slot;
+  view.setUint32(at + o.mode, Number(st.mode & 0o7777n), true);
+  view.setBigUint64(at + o.size, st.size, true);
+  view.setBigUint64(at + o.mtime, st.mtimeNs, true);
+  view.setBigUint64(at + o.ctime, st.ctimeNs, true);
+  view.setBigUint64(at + o.ino, st.ino, true);
+  view.setBigUint64(at + o.dev, st.dev, true);
+  view.setUint32(at + o.nlink, Number(st.nlink), true);
+  if (digest) slot.bytes.set(digest.subarray(0, 16), at + o.digest);
+}
+
+/**
+ * Hashes a file the walk found listed as one, with no lstat before: open,
+ * read, fstat the same descriptor, and writes digest and stat into `slot`.
+ * The read is trusted when the fstat shows a regular file of exactly the
+ * bytes read, last modified safely before `listedAtNs` (taken before the
+ * open): a write during the read would have moved the mtime past it.
+ * Anything else goes the careful way (fstat before and after, up to three
+ * attempts). A file that fills the first buffer is left NotHashed (with its
+ * stat) for a task of its own.
+ */
+export function hashWalkedFile(file: string | Buffer, listedAtNs: bigint, slot: RecordSlot): HashStatus {
+  buffer ??= Buffer.allocUnsafe(BUFFER_BYTES);
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return HashStatus.Vanished;
+    return code === 'ELOOP' ? HashStatus.NotAFile : HashStatus.Unreadable;
+  }
+  let st: BigIntStats;
+  let n: number;
+  try {
+    n = readSync(fd, buffer, 0, buffer.length, null);
+    st = fstatSync(fd, { bigint: true });
+  } catch (e) {
+    // A directory, FIFO or socket put in the file's place since the listing: the caller looks again.
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'EISDIR' || code === 'EAGAIN' || code === 'ENXIO' ? HashStatus.NotAFile : HashStatus.Unreadable;
+  } finally {
+    closeSync(fd);
+  }
+  if (!st.isFile()) return HashStatus.NotAFile;
+  if (n === buffer.length) {
+    putStat(slot, st, undefined);
+    return HashStatus.NotHashed;
+  }
+  if (BigInt(n) === st.size && st.mtimeNs + RACY_MARGIN_NS < listedAtNs) {
+    putStat(slot, st, xxh128(buffer.subarray(0, n)));
+    return HashStatus.Ok;
+  }
+  const careful = hashOneFile(file);
+  if (careful.status !== HashStatus.Ok) return careful.status;
+  putStat(slot, st, careful.digest);
+  // The careful read's own stat is the one its digest belongs to.
+  const { view, at, offsets: o } = slot;
+  view.setUint32(at + o.mode, careful.mode & 0o7777, true);
+  view.setBigUint64(at + o.size, careful.size, true);
+  view.setBigUint64(at + o.mtime, careful.mtimeNs, true);
+  view.setBigUint64(at + o.ctime, careful.ctimeNs, true);
+  view.setBigUint64(at + o.ino, careful.ino, true);
+  return HashStatus.Ok;
 }
 
 /** Reads every byte of the files without hashing: the read floor of `strata hash --bench`. */
@@ -134,7 +201,7 @@ export function readFileBatch(root: string, joinedPaths: string): number {
   for (const p of joinedPaths.split('\0')) {
     let fd: number;
     try {
-      fd = openSync(path.join(root, p), constants.O_RDONLY | constants.O_NOFOLLOW);
+      fd = openSync(fsPath(path.join(root, p)), constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch {
       continue;
     }

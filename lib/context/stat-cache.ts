@@ -11,12 +11,13 @@
  */
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { decodeName, encodeName, nameByteLength } from './names.js';
 import { xxh128 } from './xxhash.js';
 
 const MAGIC = Buffer.from('STRATASC', 'latin1');
 export const STAT_CACHE_VERSION = 3;
 const HEADER_BYTES = 64;
-const NO_LINK = 0xffffffff;
+export const NO_LINK = 0xffffffff;
 
 /**
  * An entry whose mtime is this close to (or after) the moment the cache was
@@ -81,6 +82,8 @@ export function patternsKey(patterns: readonly string[]): string {
   return xxh128(Buffer.from(patterns.join('\n'), 'utf8')).toString('hex');
 }
 
+export type CacheLayout = ReturnType<typeof layout>;
+
 function layout(count: number, pathLen: number, linkLen: number) {
   const sizes = HEADER_BYTES;
   const mtimes = sizes + 8 * count;
@@ -114,6 +117,29 @@ function depthOf(p: string): number {
   return p === '' ? 0 : p.split('/').length;
 }
 
+/**
+ * A zeroed cache of `count` rows with its header written, in shared memory
+ * (the worker threads read it as it is). Columns are aligned: the buffer is
+ * its own, and every column before the byte-sized ones is 8- or 4-wide.
+ */
+export function newStatCache(count: number, pathLen: number, linkLen: number, takenAtNs: bigint, patterns: string): { out: Buffer; at: CacheLayout } {
+  const at = layout(count, pathLen, linkLen);
+  const out = Buffer.from(new SharedArrayBuffer(at.end + 16));
+  MAGIC.copy(out, 0);
+  out.writeUInt32LE(STAT_CACHE_VERSION, 8);
+  out.writeUInt32LE(count, 12);
+  out.writeBigUInt64LE(takenAtNs, 16);
+  out.writeUInt32LE(pathLen, 24);
+  out.writeUInt32LE(linkLen, 28);
+  Buffer.from(patterns, 'hex').copy(out, 32);
+  return { out, at };
+}
+
+/** Writes the checksum that loadStatCache verifies: call once every column is final. */
+export function sealStatCache(out: Buffer, at: CacheLayout): void {
+  xxh128(out.subarray(0, at.end)).copy(out, at.end);
+}
+
 export function encodeStatCache(takenAtNs: bigint, patterns: string, segments: readonly CacheSegment[]): Buffer {
   let count = 0;
   let pathLen = 0;
@@ -123,8 +149,8 @@ export function encodeStatCache(takenAtNs: bigint, patterns: string, segments: r
   for (const s of segments) {
     if ('row' in s) {
       count++;
-      pathLen += Buffer.byteLength(s.row.path, 'utf8') + 1;
-      linkLen += s.row.link === undefined ? 0 : Buffer.byteLength(s.row.link, 'utf8');
+      pathLen += nameByteLength(s.row.path) + 1;
+      linkLen += s.row.link === undefined ? 0 : nameByteLength(s.row.link);
       hardlinked ||= s.row.hardlinkOf !== undefined;
     } else {
       const { from, start } = s;
@@ -135,15 +161,7 @@ export function encodeStatCache(takenAtNs: bigint, patterns: string, segments: r
       hardlinked ||= from.hardlinks.subarray(start, end).some((h) => h !== NO_LINK);
     }
   }
-  const at = layout(count, pathLen, linkLen);
-  const out = Buffer.alloc(at.end + 16); // never pooled: its own ArrayBuffer, so the column views below are aligned
-  MAGIC.copy(out, 0);
-  out.writeUInt32LE(STAT_CACHE_VERSION, 8);
-  out.writeUInt32LE(count, 12);
-  out.writeBigUInt64LE(takenAtNs, 16);
-  out.writeUInt32LE(pathLen, 24);
-  out.writeUInt32LE(linkLen, 28);
-  Buffer.from(patterns, 'hex').copy(out, 32);
+  const { out, at } = newStatCache(count, pathLen, linkLen, takenAtNs, patterns);
   const u64 = (offset: number) => new BigUint64Array(out.buffer, out.byteOffset + offset, count);
   const u32 = (offset: number) => new Uint32Array(out.buffer, out.byteOffset + offset, count);
   const [sizes, mtimes, ctimes, inos] = [u64(at.sizes), u64(at.mtimes), u64(at.ctimes), u64(at.inos)];
@@ -171,10 +189,10 @@ export function encodeStatCache(takenAtNs: bigint, patterns: string, segments: r
       out[at.kinds + row] = KIND_CODES.indexOf(r.kind);
       r.digest.copy(out, at.digests + 16 * row, 0, 16);
       // Each path ends in NUL, so any range of rows decodes with one split.
-      pathOff += out.write(r.path, at.paths + pathOff, 'utf8');
+      pathOff += encodeName(r.path).copy(out, at.paths + pathOff);
       out[at.paths + pathOff++] = 0;
       pathEnds[row] = pathOff;
-      if (r.link !== undefined) linkOff += out.write(r.link, at.links + linkOff, 'utf8');
+      if (r.link !== undefined) linkOff += encodeName(r.link).copy(out, at.links + linkOff);
       linkEnds[row] = linkOff;
       hardlinks[row] = NO_LINK;
       if (r.hardlinkOf !== undefined) linkTargets.push([row, r.hardlinkOf]);
@@ -211,7 +229,7 @@ export function encodeStatCache(takenAtNs: bigint, patterns: string, segments: r
   }
   closeTo(-1);
   for (const [r, target] of linkTargets) hardlinks[r] = rowOfPath!.get(target) ?? NO_LINK;
-  xxh128(out.subarray(0, at.end)).copy(out, at.end);
+  sealStatCache(out, at);
   return out;
 }
 
@@ -270,13 +288,25 @@ function checkNesting(cache: StatCache): void {
   }
 }
 
-const utf8 = new TextDecoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Paths of rows [from, to), decoded in one go. */
+/** Paths of rows [from, to), decoded in one go (path by path when one of them is not UTF-8; see names.ts). */
 export function cachedPaths(cache: StatCache, from = 0, to = cache.count): string[] {
   if (from >= to) return [];
   const start = from === 0 ? 0 : cache.pathEnds[from - 1]!;
-  const parts = utf8.decode(cache.pathBytes.subarray(start, cache.pathEnds[to - 1]!)).split('\0');
+  const table = cache.pathBytes.subarray(start, cache.pathEnds[to - 1]!);
+  let parts: string[];
+  try {
+    parts = strictUtf8.decode(table).split('\0');
+  } catch {
+    parts = [];
+    for (let i = from, at = 0; i < to; i++) {
+      const end = cache.pathEnds[i]! - start;
+      parts.push(decodeName(table.subarray(at, end - 1)));
+      at = end;
+    }
+    parts.push('');
+  }
   parts.pop();
   if (parts.length !== to - from) throw new Error('path table does not match its row count');
   return parts;
@@ -285,7 +315,7 @@ export function cachedPaths(cache: StatCache, from = 0, to = cache.count): strin
 export function cachedLink(cache: StatCache, i: number): string | undefined {
   if (KIND_CODES[cache.kinds[i]!] !== 'symlink') return undefined;
   const start = i === 0 ? 0 : cache.linkEnds[i - 1]!;
-  return utf8.decode(cache.linkBytes.slice(start, cache.linkEnds[i]!));
+  return decodeName(cache.linkBytes.slice(start, cache.linkEnds[i]!));
 }
 
 /** A view into the cache's bytes, not a copy: 100,000 entries restore without 200,000 allocations (the bytes are never written). */

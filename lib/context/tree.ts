@@ -4,6 +4,7 @@
  * digest is at hand and a change re-digests only the path to the root.
  * Times and owners never enter a digest.
  */
+import { encodeName, hasEscapes, nameByteLength } from './names.js';
 import { xxh128 } from './xxhash.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'other';
@@ -34,11 +35,12 @@ export interface Entry {
   children: Map<string, Entry> | undefined;
 }
 
-const KIND_BYTE: Record<EntryKind, number> = { file: 0x66, dir: 0x64, symlink: 0x6c, other: 0x6f };
+export const KIND_BYTE: Record<EntryKind, number> = { file: 0x66, dir: 0x64, symlink: 0x6c, other: 0x6f };
 
 /** Writes the record a child contributes to its parent's digest: name, NUL, kind, mode, digest. */
 function writeRecord(out: Buffer, at: number, name: string, nameBytes: number, kind: EntryKind, mode: number, digest: Buffer): number {
-  out.write(name, at, nameBytes, 'utf8');
+  if (hasEscapes(name)) encodeName(name).copy(out, at);
+  else out.write(name, at, nameBytes, 'utf8');
   at += nameBytes;
   out[at++] = 0;
   out[at++] = KIND_BYTE[kind];
@@ -51,7 +53,7 @@ const RECORD_OVERHEAD = 1 + 1 + 4 + 16; // NUL, kind, mode (u32), XXH128 digest
 
 /** The bytes a child contributes to its parent's digest. */
 export function childRecord(entry: Entry): Buffer {
-  const nameBytes = Buffer.byteLength(entry.name, 'utf8');
+  const nameBytes = nameByteLength(entry.name);
   const out = Buffer.allocUnsafe(nameBytes + RECORD_OVERHEAD);
   writeRecord(out, 0, entry.name, nameBytes, entry.kind, entry.mode, entry.digest);
   return out;
@@ -65,7 +67,7 @@ export function digestDirectory(dir: Entry): Buffer {
   const children = sortedChildren(dir);
   let total = 0;
   const sizes = children.map((c) => {
-    const n = Buffer.byteLength(c.name, 'utf8');
+    const n = nameByteLength(c.name);
     total += n + RECORD_OVERHEAD;
     return n;
   });
@@ -85,12 +87,6 @@ export function forEachEntry(entry: Entry, fn: (e: Entry) => void): void {
     fn(e);
     if (e.children) for (const c of e.children.values()) stack.push(c);
   }
-}
-
-/** Digests every directory below and including `dir`, children first. */
-export function digestTree(dir: Entry): void {
-  for (const child of dir.children?.values() ?? []) if (child.kind === 'dir') digestTree(child);
-  dir.digest = digestDirectory(dir);
 }
 
 export function parentPath(p: string): string {

@@ -6,6 +6,7 @@
  */
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import type { IgnoreMatcher } from './ignore.js';
+import { decodeName, fsPath } from './names.js';
 import { cachedPaths, KIND_CODES, RACY_MARGIN_NS, type StatCache } from './stat-cache.js';
 
 export type RecordKind = 'file' | 'dir' | 'symlink' | 'other';
@@ -29,8 +30,8 @@ export interface StatRecord {
 }
 
 /** root is absolute and clean and rel is a clean context path: plain concatenation is enough (path.join normalizes, and costs). */
-function full(root: string, rel: string): string {
-  return rel === '' ? root : root.endsWith('/') ? root + rel : `${root}/${rel}`;
+function full(root: string, rel: string): string | Buffer {
+  return fsPath(rel === '' ? root : root.endsWith('/') ? root + rel : `${root}/${rel}`);
 }
 
 function kindOf(st: BigIntStats): RecordKind {
@@ -52,7 +53,7 @@ export function statRecord(root: string, rel: string, st: BigIntStats, provision
     ino: st.ino,
     dev: st.dev,
     nlink: Number(st.nlink),
-    link: kind === 'symlink' ? readlinkSync(full(root, rel)) : undefined,
+    link: kind === 'symlink' ? decodeName(readlinkSync(full(root, rel), { encoding: 'buffer' })) : undefined,
     provisional,
   };
 }
@@ -72,11 +73,18 @@ function join(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }
 
+/** A directory's names; listed again as bytes when one is not UTF-8 (seen as U+FFFD), so it keeps its own bytes (names.ts). */
+export function readNames(dir: string | Buffer): string[] {
+  const names = readdirSync(dir);
+  if (!names.some((n) => n.includes('\uFFFD'))) return names;
+  return readdirSync(dir, { encoding: 'buffer' }).map(decodeName);
+}
+
 /** The kept children of one directory. */
 export function readKept(root: string, relDir: string, matcher: IgnoreMatcher): StatRecord[] {
   let names: string[];
   try {
-    names = readdirSync(full(root, relDir));
+    names = readNames(full(root, relDir));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return [];
@@ -88,7 +96,8 @@ export function readKept(root: string, relDir: string, matcher: IgnoreMatcher): 
     const ignored = matcher.ignores(rel);
     if (ignored && !matcher.hasExclusions) continue;
     const record = lstatRecord(root, rel, ignored);
-    if (!record || (ignored && record.kind !== 'dir')) continue;
+    // Sockets, FIFOs and devices are no part of a context (Docker skips them too).
+    if (!record || record.kind === 'other' || (ignored && record.kind !== 'dir')) continue;
     out.push(record);
   }
   return out;
@@ -103,66 +112,6 @@ export function walkBelow(root: string, dirs: readonly string[], matcher: Ignore
     for (const r of children) emit(r);
     for (let i = children.length - 1; i >= 0; i--) if (children[i]!.kind === 'dir') stack.push(children[i]!.rel);
   }
-}
-
-const KINDS: readonly RecordKind[] = ['file', 'dir', 'symlink', 'other'];
-const PACKED_BYTES = 56;
-
-export interface PackedRecords {
-  readonly meta: ArrayBuffer;
-  readonly paths: string;
-  readonly links: string;
-}
-
-/** Records as one buffer plus two strings: cheap to send between threads. */
-export function packRecords(records: readonly StatRecord[]): PackedRecords {
-  const meta = new ArrayBuffer(records.length * PACKED_BYTES);
-  const view = new DataView(meta);
-  records.forEach((r, i) => {
-    const at = i * PACKED_BYTES;
-    view.setUint8(at, KINDS.indexOf(r.kind));
-    view.setUint8(at + 1, r.provisional ? 1 : 0);
-    view.setUint32(at + 4, r.mode, true);
-    view.setBigUint64(at + 8, r.size, true);
-    view.setBigUint64(at + 16, r.mtimeNs, true);
-    view.setBigUint64(at + 24, r.ctimeNs, true);
-    view.setBigUint64(at + 32, r.ino, true);
-    view.setBigUint64(at + 40, r.dev, true);
-    view.setUint32(at + 48, r.nlink, true);
-  });
-  return {
-    meta,
-    paths: records.map((r) => r.rel).join('\0'),
-    links: records.filter((r) => r.link !== undefined).map((r) => r.link).join('\0'),
-  };
-}
-
-export function unpackRecords(packed: PackedRecords): StatRecord[] {
-  const count = packed.meta.byteLength / PACKED_BYTES;
-  if (count === 0) return [];
-  const view = new DataView(packed.meta);
-  const paths = packed.paths.split('\0');
-  const links = packed.links === '' ? [] : packed.links.split('\0');
-  let link = 0;
-  const out: StatRecord[] = [];
-  for (let i = 0; i < count; i++) {
-    const at = i * PACKED_BYTES;
-    const kind = KINDS[view.getUint8(at)]!;
-    out.push({
-      rel: paths[i]!,
-      kind,
-      provisional: view.getUint8(at + 1) === 1,
-      mode: view.getUint32(at + 4, true),
-      size: view.getBigUint64(at + 8, true),
-      mtimeNs: view.getBigUint64(at + 16, true),
-      ctimeNs: view.getBigUint64(at + 24, true),
-      ino: view.getBigUint64(at + 32, true),
-      dev: view.getBigUint64(at + 40, true),
-      nlink: view.getUint32(at + 48, true),
-      link: kind === 'symlink' ? links[link++] : undefined,
-    });
-  }
-  return out;
 }
 
 /**

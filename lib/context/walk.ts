@@ -1,28 +1,15 @@
 /**
- * Builds the context's tree of entries. The walk starts in the calling
- * thread, breadth first; a context still not done after a few thousand
- * entries hands the rest of its directories to the worker threads, which
- * walk their subtrees in parallel (readdir and lstat are most of the cost
- * of hashing many small files). Small contexts never start a thread.
+ * Entries for the parts of a context an incremental update reaches: a path
+ * lstat-ed again, or a directory that appeared, walked in the calling
+ * thread. (A whole context is scanned by scan.ts, into stat cache columns.)
  */
 import type { IgnoreMatcher } from './ignore.js';
-import { HashStatus, readRecord, type HashRecord } from './hash-record.js';
-import { poolIsRunning, walkOnPool } from './pool.js';
-
+import { encodeName } from './names.js';
 import type { Entry } from './tree.js';
 import { lstatRecord, readKept, walkBelow, type StatRecord } from './walk-core.js';
 import { xxh128 } from './xxhash.js';
 
 const NO_DIGEST = Buffer.alloc(16);
-/**
- * Entries listed in the calling thread before the rest goes to the workers:
- * about what it lists while a fresh pool boots (~150 ms), or less when the
- * threads are already up (watch mode). Without a pool the walk stays inline:
- * starting threads just to list a small context costs more than it saves.
- */
-export const BUDGET_BOOTING = 20_000;
-const BUDGET_RUNNING = 3_000;
-
 export function entryFromRecord(r: StatRecord): Entry {
   return {
     path: r.rel,
@@ -32,16 +19,16 @@ export function entryFromRecord(r: StatRecord): Entry {
     size: Number(r.size),
     linkTarget: r.link,
     hardlinkOf: undefined,
-    digest: r.link !== undefined ? xxh128(Buffer.from(r.link, 'utf8')) : NO_DIGEST,
+    digest: r.link !== undefined ? xxh128(encodeName(r.link)) : NO_DIGEST,
     stat: r, // the record has the four stat fields: no second object per entry
     children: r.kind === 'dir' ? new Map() : undefined,
   };
 }
 
-/** lstat of one context path as an entry (no children read), or undefined when gone. */
+/** lstat of one context path as an entry (no children read), or undefined when gone or a socket, FIFO or device (never part of a context). */
 export function lstatEntry(root: string, rel: string): Entry | undefined {
   const r = lstatRecord(root, rel);
-  return r && entryFromRecord(r);
+  return r && r.kind !== 'other' ? entryFromRecord(r) : undefined;
 }
 
 interface TreeBuilder {
@@ -86,58 +73,11 @@ function linkHardlinks(b: TreeBuilder): void {
   for (const group of b.links.values()) {
     if (group.length < 2) continue;
     group.sort();
-    for (const p of group.slice(1)) b.byPath.get(p)!.hardlinkOf = group[0];
-  }
-}
-
-/**
- * Fills `top` (a directory entry, with no children yet) with everything
- * below it that the ignore rules keep. Returns the regular files found.
- */
-export async function walkTree(
-  root: string,
-  top: Entry,
-  matcher: IgnoreMatcher,
-  options: {
-    inline?: boolean | undefined;
-    patterns?: readonly string[];
-    budget?: number | undefined;
-    /** Let the workers hash the files they walk; each result comes here, and those files are not returned. */
-    hashWalked?: ((entry: Entry, record: HashRecord) => void) | undefined;
-  } = {},
-): Promise<Entry[]> {
-  const byPath = new Map<string, Entry>();
-  byPath.set(top.path, top);
-  const b: TreeBuilder = { byPath, provisional: new Set(), files: [], links: new Map() };
-  const queue: string[] = [top.path];
-  const budget = options.inline ? Infinity : options.budget ?? (poolIsRunning() ? BUDGET_RUNNING : Infinity);
-  let seen = 0;
-  while (queue.length && seen < budget) {
-    const dir = queue.shift()!;
-    for (const r of readKept(root, dir, matcher)) {
-      seen++;
-      if (add(b, r)?.kind === 'dir') queue.push(r.rel);
+    for (const p of group.slice(1)) {
+      const entry = b.byPath.get(p);
+      if (entry) entry.hardlinkOf = group[0];
     }
   }
-  if (queue.length) {
-    const hashed = new Set<Entry>();
-    await walkOnPool(root, queue, options.patterns ?? matcher.patterns, options.hashWalked !== undefined, (records, hashes) => {
-      records.forEach((r, i) => {
-        const entry = add(b, r);
-        if (!entry || !hashes) return;
-        const record = readRecord(hashes, i);
-        if (record.status === HashStatus.NotHashed) return;
-        options.hashWalked!(entry, record);
-        hashed.add(entry);
-      });
-    });
-    prune(b, top);
-    linkHardlinks(b);
-    return b.files.filter((f) => b.byPath.get(f.path) === f && !hashed.has(f));
-  }
-  prune(b, top);
-  linkHardlinks(b);
-  return b.files.filter((f) => b.byPath.get(f.path) === f);
 }
 
 /** Walks below a directory in the calling thread (for incremental updates). */
@@ -145,6 +85,7 @@ export function walkInline(root: string, top: Entry, matcher: IgnoreMatcher): En
   const b: TreeBuilder = { byPath: new Map([[top.path, top]]), provisional: new Set(), files: [], links: new Map() };
   walkBelow(root, [top.path], matcher, (r) => add(b, r));
   prune(b, top);
+  linkHardlinks(b);
   return b.files.filter((f) => b.byPath.get(f.path) === f);
 }
 

@@ -53,7 +53,7 @@ export function openDashboard(options: DashboardOptions): Dashboard {
   const stages = new Map<string, Widgets.BoxElement>();
   const tracker = trackSteps(0);
   let causeLines: string[] = [];
-  let hashing: { filesDone: number; filesTotal: number } | undefined;
+  let hashing: { filesDone: number; filesTotal: number | undefined } | undefined;
 
   const seconds = (row: StepState) => `${(((row.end ?? Date.now()) - row.start) / 1000).toFixed(1)}s`;
   const stageBox = (name: string) => {
@@ -75,8 +75,13 @@ export function openDashboard(options: DashboardOptions): Dashboard {
     if (hashing) {
       // A large context takes a while the first time: a bar, not a frozen screen.
       const width = 30;
-      const done = Math.round((hashing.filesDone / Math.max(1, hashing.filesTotal)) * width);
-      header.setContent(` {bold}strata dev{/}  reading the context  [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${hashing.filesDone.toLocaleString('en-US')}/${hashing.filesTotal.toLocaleString('en-US')} files`);
+      const found = hashing.filesDone.toLocaleString('en-US');
+      if (hashing.filesTotal === undefined) {
+        header.setContent(` {bold}strata dev{/}  reading the context  ${found} files`);
+      } else {
+        const done = Math.round((hashing.filesDone / Math.max(1, hashing.filesTotal)) * width);
+        header.setContent(` {bold}strata dev{/}  reading the context  [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${found}/${hashing.filesTotal.toLocaleString('en-US')} files`);
+      }
     } else {
       // What changes most, first: a narrow terminal cuts the right end.
       header.setContent(` {bold}strata dev{/}  ${watching}  build #${buildNumber}  ${state}  ${files.toLocaleString('en-US')} files  context ${digest.slice(0, 12)}  ${context}`);

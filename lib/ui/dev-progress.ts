@@ -21,7 +21,8 @@ export function devPlainReporter(write: (line: string) => void, style: Style, so
         // A line every two seconds at most while a large context is read the first time.
         if (Date.now() - lastHashLine >= 2000) {
           lastHashLine = Date.now();
-          write(`#0 reading the context: ${e.filesDone.toLocaleString('en-US')}/${e.filesTotal.toLocaleString('en-US')} files`);
+          const of = e.filesTotal === undefined ? '' : `/${e.filesTotal.toLocaleString('en-US')}`;
+          write(`#0 reading the context: ${e.filesDone.toLocaleString('en-US')}${of} files`);
         }
         break;
       case 'dev-start':

@@ -3,7 +3,8 @@
  * terminal only, only after half a second, and erased when done.
  */
 export interface ProgressBar {
-  update(done: number, total: number, bytesDone: number, bytesTotal: number): void;
+  /** Totals are undefined while the work is still being found (a context being listed): counts only, no bar. */
+  update(done: number, total: number | undefined, bytesDone: number, bytesTotal: number | undefined): void;
   finish(): void;
 }
 
@@ -37,6 +38,11 @@ export function progressBar(label: string, stream: ProgressTarget = process.stde
       const t = now();
       if (t - start < DELAY_MS || t - last < 80) return;
       last = t;
+      if (total === undefined || bytesTotal === undefined) {
+        stream.write(`\r${label}  ${done.toLocaleString('en-US')} files  ${formatBytes(bytesDone)}\x1b[K`);
+        drawn = true;
+        return;
+      }
       const frac = total === 0 ? 1 : done / total;
       const filled = Math.round(frac * WIDTH);
       const bar = '#'.repeat(filled) + '.'.repeat(WIDTH - filled);

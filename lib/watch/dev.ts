@@ -15,7 +15,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { build, contextReads, mayRead, type BuildResult } from '../build/index.js';
 import { tempPath } from '../cache/index.js';
-import { contentChanged, hashContext, persistStatCache, updateContext, type HashedContext } from '../context/index.js';
+import { contentChanged, hashContext, persistStatCache, updateContext, type HashedContext, type HashProgress } from '../context/index.js';
 import type { Plan, TypedDockerfile } from '../dockerfile/index.js';
 import { openSnapshotter, type Snapshotter, type SnapshotterChoice } from '../snapshot/index.js';
 import { startApp, type RunningApp } from './app.js';
@@ -69,7 +69,7 @@ export async function runDev(o: DevOptions): Promise<number> {
   const emit = o.onEvent;
   let { typed, plan } = o.loadPlan();
   let patterns = o.loadIgnore();
-  const onProgress = (p: { filesDone: number; filesTotal: number; bytesDone: number; bytesTotal: number }) => emit({ type: 'hashing', ...p });
+  const onProgress = (p: HashProgress) => emit({ type: 'hashing', ...p });
   let ctx: HashedContext = await hashContext(o.contextDir, { ignorePatterns: patterns, statCacheFile: o.statCacheFile, onProgress });
   emit({ type: 'dev-start', context: o.contextDir, files: ctx.stats.files, digest: ctx.tree.digest.toString('hex'), watching: o.watch });
 

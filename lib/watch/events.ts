@@ -4,7 +4,8 @@ import type { BuildEvent } from '../build/index.js';
 export type DevEvent =
   | BuildEvent
   /** Reading the context (the first time, or after an ignore-file change): files and bytes done of the total. */
-  | { readonly type: 'hashing'; readonly filesDone: number; readonly filesTotal: number; readonly bytesDone: number; readonly bytesTotal: number }
+  /** Totals are absent while the context is still being listed. */
+  | { readonly type: 'hashing'; readonly filesDone: number; readonly filesTotal: number | undefined; readonly bytesDone: number; readonly bytesTotal: number | undefined }
   | { readonly type: 'dev-start'; readonly context: string; readonly files: number; readonly digest: string; readonly watching: boolean }
   /** The watcher has taken its first look: edits from now on are seen. */
   | { readonly type: 'watch-ready'; readonly directories: number }

@@ -1,0 +1,235 @@
+/**
+ * One pass over directories of a context, as the worker threads (and the
+ * coordinator, while they boot) run it: each directory is listed with its
+ * entry types (no lstat of a file just to learn it is one), its kept
+ * children sorted by name, and each child recorded: a file by reading and
+ * hashing it (its stat comes from fstat on the same descriptor), a
+ * directory or symlink by lstat. A task stops after a budget of entries and
+ * hands back the directories it did not reach, so that work spreads over
+ * the threads however lopsided the tree is. Results are packed: one
+ * fixed-size record per child in one buffer, names in one string.
+ */
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats, type Dirent } from 'node:fs';
+import { HashStatus } from './hash-record.js';
+import type { IgnoreMatcher } from './ignore.js';
+import { decodeName, encodeName, fsPath, hasEscapes } from './names.js';
+import { hashWalkedFile, type RecordSlot } from './read-file.js';
+import { xxh128 } from './xxhash.js';
+
+/** Kind codes, as the stat cache stores them. */
+export const enum ScanKind {
+  File = 0,
+  Dir = 1,
+  Symlink = 2,
+  /** A socket, FIFO or device: skipped (with a warning), as Docker skips them. */
+  Other = 3,
+}
+
+/** u32 words per child record. */
+export const SCAN_WORDS = 18;
+/** Word offsets inside a record. */
+export const W = { flags: 0, mode: 1, size: 2, mtime: 4, ctime: 6, ino: 8, dev: 10, nlink: 12, digest: 13 } as const;
+
+export interface ScanTask {
+  readonly root: string;
+  /** Directories to list (context paths). */
+  readonly dirs: readonly string[];
+  /** Entries to record before handing the rest back. */
+  readonly budget: number;
+  /** Read and hash files (false: lstat them only, for a stat cache to vouch for). */
+  readonly hash: boolean;
+}
+
+export interface ScannedDirs {
+  /** The directories listed, NUL-joined, and how many kept children each has. */
+  readonly dirs: string;
+  readonly counts: Uint32Array;
+  /** Every child's name, NUL-joined, block after block. */
+  readonly names: string;
+  /** Symlink targets, NUL-joined, in record order. */
+  readonly links: string;
+  /** SCAN_WORDS u32 per child; see W. */
+  readonly records: Uint32Array;
+  /** Directories not reached within the budget. */
+  readonly rest: string[];
+  readonly files: number;
+  readonly bytes: number;
+}
+
+function full(root: string, rel: string): string {
+  return rel === '' ? root : root.endsWith('/') ? root + rel : `${root}/${rel}`;
+}
+
+function join(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
+}
+
+const bySortedName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+interface Child {
+  readonly name: string;
+  readonly kind: ScanKind;
+  readonly provisional: boolean;
+}
+
+function kindOfDirent(d: Dirent): ScanKind {
+  if (d.isFile()) return ScanKind.File;
+  if (d.isDirectory()) return ScanKind.Dir;
+  if (d.isSymbolicLink()) return ScanKind.Symlink;
+  return ScanKind.Other;
+}
+
+/**
+ * The kept children of a directory, sorted. Names come as strings; a
+ * directory holding a name that is not valid UTF-8 (seen as U+FFFD) is
+ * listed again as bytes, so that name keeps its own bytes.
+ */
+function listDir(root: string, dir: string, matcher: IgnoreMatcher): { children: Child[]; escaped: boolean } | undefined {
+  let escaped = hasEscapes(dir);
+  const at = escaped ? fsPath(full(root, dir)) : full(root, dir);
+  let dirents: Dirent[];
+  try {
+    dirents = readdirSync(at, { withFileTypes: true });
+    if (dirents.some((d) => d.name.includes('\uFFFD'))) {
+      dirents = readdirSync(at, { withFileTypes: true, encoding: 'buffer' }).map((d) => Object.assign(d, { name: decodeName(d.name as unknown as Buffer) }) as unknown as Dirent);
+      escaped ||= dirents.some((d) => hasEscapes(d.name));
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+  const out: Child[] = [];
+  for (const d of dirents) {
+    const rel = join(dir, d.name);
+    const kind = kindOfDirent(d);
+    const ignored = matcher.ignores(rel);
+    // An ignored directory is walked only when a `!` exception may re-include something below it.
+    if (ignored && (!matcher.hasExclusions || kind !== ScanKind.Dir)) continue;
+    out.push({ name: d.name, kind, provisional: ignored });
+  }
+  return { children: out.sort(bySortedName), escaped };
+}
+
+const OFFSETS = { mode: 4 * W.mode, size: 4 * W.size, mtime: 4 * W.mtime, ctime: 4 * W.ctime, ino: 4 * W.ino, dev: 4 * W.dev, nlink: 4 * W.nlink, digest: 4 * W.digest };
+
+function slotOver(words: Uint32Array<ArrayBuffer>): RecordSlot {
+  return { view: new DataView(words.buffer), bytes: new Uint8Array(words.buffer), at: 0, offsets: OFFSETS };
+}
+
+function putStat(slot: RecordSlot, st: BigIntStats): void {
+  const { view, at } = slot;
+  view.setUint32(at + OFFSETS.mode, Number(st.mode & 0o7777n), true);
+  view.setBigUint64(at + OFFSETS.size, st.isFile() ? st.size : 0n, true);
+  view.setBigUint64(at + OFFSETS.mtime, st.mtimeNs, true);
+  view.setBigUint64(at + OFFSETS.ctime, st.ctimeNs, true);
+  view.setBigUint64(at + OFFSETS.ino, st.ino, true);
+  view.setBigUint64(at + OFFSETS.dev, st.dev, true);
+  view.setUint32(at + OFFSETS.nlink, Number(st.nlink), true);
+}
+
+function flags(kind: ScanKind, status: HashStatus, provisional: boolean): number {
+  return kind | (status << 8) | ((provisional ? 1 : 0) << 16);
+}
+
+export function flagKind(f: number): ScanKind {
+  return f & 0xff;
+}
+
+export function flagStatus(f: number): HashStatus {
+  return (f >> 8) & 0xff;
+}
+
+export function flagProvisional(f: number): boolean {
+  return ((f >> 16) & 1) === 1;
+}
+
+/** Grows a Uint32Array by doubling (the record count is not known up front). */
+function ensure(words: Uint32Array<ArrayBuffer>, need: number): Uint32Array<ArrayBuffer> {
+  if (need <= words.length) return words;
+  const bigger = new Uint32Array(Math.max(need, words.length * 2));
+  bigger.set(words);
+  return bigger;
+}
+
+/** Lists and records directories depth first until the budget is spent. */
+export function scanDirs(task: ScanTask, matcher: IgnoreMatcher): ScannedDirs {
+  const stack = [...task.dirs].reverse();
+  const dirs: string[] = [];
+  const counts: number[] = [];
+  const names: string[] = [];
+  const links: string[] = [];
+  let words = new Uint32Array(SCAN_WORDS * 256);
+  let slot = slotOver(words);
+  let n = 0;
+  let files = 0;
+  let bytes = 0;
+  while (stack.length && n < task.budget) {
+    const dir = stack.pop()!;
+    const listing = listDir(task.root, dir, matcher);
+    if (!listing) continue;
+    const { children, escaped } = listing;
+    // Files modified after this moment may be changing while read: those are read again carefully.
+    const listedAtNs = BigInt(Date.now()) * 1_000_000n;
+    let kept = 0;
+    const subdirs: string[] = [];
+    const grown = ensure(words, (n + children.length) * SCAN_WORDS);
+    if (grown !== words) {
+      words = grown;
+      slot = slotOver(words);
+    }
+    for (const child of children) {
+      const rel = join(dir, child.name);
+      const at = full(task.root, rel);
+      const fsAt = escaped ? fsPath(at) : at;
+      slot.at = 4 * n * SCAN_WORDS;
+      let kind = child.kind;
+      let status = HashStatus.Ok;
+      if (kind === ScanKind.File && task.hash) {
+        status = hashWalkedFile(fsAt, listedAtNs, slot);
+        if (status === HashStatus.Vanished) continue;
+        if (status === HashStatus.Ok) {
+          files++;
+          bytes += Number(slot.view.getBigUint64(slot.at + OFFSETS.size, true));
+        }
+      } else {
+        let st: BigIntStats | undefined;
+        try {
+          st = lstatSync(fsAt, { bigint: true, throwIfNoEntry: false });
+        } catch {
+          st = undefined;
+        }
+        if (!st) continue;
+        // The type may have changed since the listing: lstat has the last word.
+        kind = st.isFile() ? ScanKind.File : st.isDirectory() ? ScanKind.Dir : st.isSymbolicLink() ? ScanKind.Symlink : ScanKind.Other;
+        if (child.provisional && kind !== ScanKind.Dir) continue;
+        putStat(slot, st);
+        if (kind === ScanKind.Symlink) {
+          const target = decodeName(readlinkSync(fsAt, { encoding: 'buffer' }));
+          links.push(target);
+          slot.bytes.set(xxh128(encodeName(target)), slot.at + OFFSETS.digest);
+        } else if (kind === ScanKind.File) {
+          status = HashStatus.NotHashed;
+        }
+        if (kind === ScanKind.Dir) subdirs.push(rel);
+      }
+      words[n * SCAN_WORDS + W.flags] = flags(kind, status, child.provisional);
+      names.push(child.name);
+      n++;
+      kept++;
+    }
+    dirs.push(dir);
+    counts.push(kept);
+    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
+  }
+  return {
+    dirs: dirs.join('\0'),
+    counts: Uint32Array.from(counts),
+    names: names.join('\0'),
+    links: links.join('\0'),
+    records: words.slice(0, n * SCAN_WORDS),
+    rest: stack.reverse(),
+    files,
+    bytes,
+  };
+}
