@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { chmodSync, linkSync, readFileSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ContextError } from '../../lib/errors/index.js';
-import { closeHashPool, hashContext, selectSources, xxh128, type HashedContext } from '../../lib/context/index.js';
+import { closeHashPool, hashContext, selectSources, updateContext, xxh128, type HashedContext } from '../../lib/context/index.js';
 import { hashOneFile } from '../../lib/context/read-file.js';
 import { HashStatus } from '../../lib/context/hash-record.js';
 import { ageTree, makeTree, PAST, removeDir, tempDir } from './fixtures.js';
@@ -130,6 +132,78 @@ describe('hashing a context', () => {
     assert.equal(parallel.index.has('ignored/sub4'), false);
     assert.equal(parallel.index.has('t0/s10/f10.js'), false);
     assert.equal(parallel.index.get('t0/s0/f0.js')!.hardlinkOf, 't0/hard.js');
+  });
+
+  it('keeps names with spaces, newlines and bytes that are not UTF-8, each its own, through the stat cache and updates', async () => {
+    const dir = context({ 'with space.txt': 'a', 'new\nline.txt': 'b' });
+    const raw = (name: number[]) => Buffer.concat([Buffer.from(dir + '/'), Buffer.from(name)]);
+    writeFileSync(raw([0xff, 0x41]), 'c');
+    writeFileSync(raw([0xfe, 0x41]), 'd'); // would be the same name as the one above if bad bytes became U+FFFD
+    mkdirSync(raw([0x64, 0xe9]));
+    writeFileSync(Buffer.concat([raw([0x64, 0xe9]), Buffer.from('/inner')]), 'e');
+    // Written long ago, as far as the stat cache can tell: a fresh file is racily clean and read again anyway.
+    for (const p of [raw([0xff, 0x41]), raw([0xfe, 0x41]), Buffer.concat([raw([0x64, 0xe9]), Buffer.from('/inner')]), raw([0x64, 0xe9])]) utimesSync(p, PAST, PAST);
+    ageTree(dir, ['with space.txt', 'new\nline.txt', '']);
+    const ctx = await hashContext(dir, { inline: true });
+    assert.equal(ctx.stats.files, 5);
+    assert.deepEqual([...ctx.index.keys()].sort(), ['', 'd\uDCE9', 'd\uDCE9/inner', 'new\nline.txt', 'with space.txt', '\uDCFEA', '\uDCFFA']);
+    assert.equal(ctx.index.get('\uDCFFA')!.digest.toString('hex'), xxh128(Buffer.from('c')).toString('hex'));
+    const pooled = await hashContext(dir, { inlineBudget: 0 });
+    assert.equal(digest(pooled), digest(ctx));
+    const statCacheFile = path.join(dir, '..', `${path.basename(dir)}.names.cache`);
+    dirs.push(statCacheFile);
+    await hashContext(dir, { statCacheFile });
+    const warm = await hashContext(dir, { statCacheFile });
+    assert.equal(warm.stats.cacheHits, 5);
+    assert.equal(digest(warm), digest(ctx));
+    assert.equal(warm.index.get('d\uDCE9/inner')!.digest.toString('hex'), xxh128(Buffer.from('e')).toString('hex'));
+    writeFileSync(raw([0xff, 0x41]), 'changed');
+    const update = await updateContext(ctx, ['\uDCFFA']);
+    assert.deepEqual(update.changed, ['\uDCFFA']);
+    assert.equal(digest(ctx), digest(await hashContext(dir, { inline: true })));
+  });
+
+  it('hashes a tree 1,000 directories deep, cold, warm and after an update', async () => {
+    const dir = context({});
+    const deep = Array.from({ length: 1000 }, () => 'd').join('/');
+    mkdirSync(path.join(dir, deep), { recursive: true });
+    writeFileSync(path.join(dir, deep, 'bottom.txt'), 'deep');
+    const inline = await hashContext(dir, { inline: true });
+    const pooled = await hashContext(dir, { inlineBudget: 0 });
+    assert.equal(inline.stats.dirs, 1000);
+    assert.equal(digest(pooled), digest(inline));
+    assert.equal(inline.index.get(`${deep}/bottom.txt`)!.digest.toString('hex'), xxh128(Buffer.from('deep')).toString('hex'));
+    const statCacheFile = path.join(dir, '..', `${path.basename(dir)}.deep.cache`);
+    dirs.push(statCacheFile);
+    await hashContext(dir, { statCacheFile });
+    writeFileSync(path.join(dir, deep, 'bottom.txt'), 'deeper');
+    const warm = await hashContext(dir, { statCacheFile });
+    await updateContext(inline, [`${deep}/bottom.txt`]);
+    assert.equal(digest(warm), digest(inline));
+    assert.notEqual(digest(warm), digest(pooled));
+  });
+
+  it('leaves out sockets and FIFOs with a warning, as Docker does', async () => {
+    const dir = context({ 'app.js': '1' });
+    const plain = digest(await hashContext(dir));
+    assert.equal(spawnSync('mkfifo', [path.join(dir, 'pipe')]).status, 0);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(dir, 'sock'), resolve));
+    try {
+      const ctx = await hashContext(dir);
+      assert.equal(digest(ctx), plain);
+      assert.equal(ctx.index.has('pipe'), false);
+      assert.equal(ctx.index.has('sock'), false);
+      assert.match(ctx.warnings.join('\n'), /skipped 2 socket\(s\), FIFO\(s\) or device\(s\), as Docker does: pipe, sock/);
+      const before = await hashContext(dir, { inline: true });
+      rmSync(path.join(dir, 'pipe'));
+      assert.equal(spawnSync('mkfifo', [path.join(dir, 'pipe2')]).status, 0);
+      await updateContext(before, [path.join(dir, 'pipe'), path.join(dir, 'pipe2')]);
+      assert.equal(before.index.has('pipe2'), false);
+      assert.equal(digest(before), plain);
+    } finally {
+      server.close();
+    }
   });
 
   it('reports progress as batches finish', async () => {
