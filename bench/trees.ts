@@ -4,6 +4,7 @@
  * (5,000 files, 1-50 KB), C "big assets" (20 x 50 MiB). Seeded, with every
  * mtime pinned, generated once into a cache folder and reused.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { prng } from '../test/helpers/prng.js';
@@ -71,4 +72,22 @@ export function ensureTree(base: string, spec: TreeSpec, seed = 20240601): strin
   }
   writeFileSync(done, new Date().toISOString());
   return root;
+}
+
+/**
+ * The tree as a committed git work tree, for `git status` as a peer: the
+ * git directory sits beside the tree (never inside it, where it would be
+ * hashed too). Made once (git add takes ~25 s on tree A) and reused.
+ */
+export function ensureGitDir(base: string, spec: TreeSpec): string | undefined {
+  const gitDir = path.join(base, `${spec.name}.git`);
+  const done = `${gitDir}.done`;
+  if (existsSync(done)) return gitDir;
+  rmSync(gitDir, { recursive: true, force: true });
+  const git = (...args: string[]) => spawnSync('git', ['--git-dir', gitDir, '--work-tree', path.join(base, spec.name), ...args], { stdio: 'ignore' }).status === 0;
+  const ok = spawnSync('git', ['init', '-q', '--bare', gitDir], { stdio: 'ignore' }).status === 0 &&
+    git('add', '-A') && git('-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-qm', 'tree');
+  if (!ok) return undefined;
+  writeFileSync(done, new Date().toISOString());
+  return gitDir;
 }

@@ -77,6 +77,7 @@ export async function hashCommand(argv: string[], session: Session): Promise<num
       ignoreFile: ignoreFile && path.relative(process.cwd(), ignoreFile),
       sources: plan ? await sourceDigests(ctx, plan) : [],
       warnings: ctx.warnings,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
     };
     writeOut(values.json ? JSON.stringify(hashReportJSON(report)) : renderHashText(report, session.out));
     return 0;

@@ -198,7 +198,7 @@ export function hashWalkedFile(file: string | Buffer, listedAtNs: bigint, slot: 
 export function readFileBatch(root: string, joinedPaths: string): number {
   buffer ??= Buffer.allocUnsafe(BUFFER_BYTES);
   let total = 0;
-  for (const p of joinedPaths.split('\0')) {
+  for (const p of joinedPaths === '' ? [] : joinedPaths.split('\0')) {
     let fd: number;
     try {
       fd = openSync(fsPath(path.join(root, p)), constants.O_RDONLY | constants.O_NOFOLLOW);

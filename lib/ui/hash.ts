@@ -20,6 +20,8 @@ export interface HashReport {
   readonly ignoreFile: string | undefined;
   readonly sources: readonly SourceDigest[];
   readonly warnings: readonly string[];
+  /** The process's peak resident memory so far (worker threads included). */
+  readonly peakRssBytes: number;
 }
 
 const n = (x: number) => x.toLocaleString('en-US');
@@ -58,6 +60,7 @@ export function hashReportJSON(r: HashReport): unknown {
     ignoreFile: r.ignoreFile ?? null,
     sources: r.sources,
     warnings: r.warnings,
+    peakRssBytes: r.peakRssBytes,
   };
 }
 
