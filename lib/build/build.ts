@@ -263,6 +263,9 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
   /** At most `jobs` RUN commands execute at once, across all stages. */
   const runSlots = semaphore(Math.max(1, options.jobs ?? availableParallelism()));
 
+  /** Layers this build made whose gzip blob is still being written; and the cache records waiting for them. */
+  const compressing = new Map<LayerRef, Promise<void>>();
+  const recordWrites: Promise<void>[] = [];
   /** A writable root filesystem on the stage's layers; its changes are the step's layer, or nothing if it fails. */
   const inWorkspace = async (state: StageState, options: WorkspaceOptions, act: (ws: Workspace) => Promise<readonly string[] | void>): Promise<LayerRef | null> => {
     await layersReady(state.layers);
@@ -274,8 +277,19 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
       await ws.discard();
       throw e;
     }
-    const blob = await ws.commit(written ?? undefined);
-    return blob && { digest: blob.digest, diffId: blob.diffId, size: blob.size };
+    const staged = await ws.commit(written ?? undefined);
+    if (!staged) return null;
+    if (staged.written) return { diffId: staged.diffId, digest: staged.written.digest, size: staged.written.size };
+    // The layer is usable at once (the overlay snapshotter mounts it by diffID); its blob digest and
+    // size arrive when the gzip blob is written, which runs alongside the steps after it.
+    const layer = { diffId: staged.diffId, digest: '', size: 0 };
+    const blobWritten = staged.blob.then((b) => {
+      layer.digest = b.digest;
+      layer.size = b.size;
+    });
+    blobWritten.catch(() => undefined);
+    compressing.set(layer, blobWritten);
+    return layer;
   };
 
   const env: StepEnv = {
@@ -345,7 +359,11 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
           } else {
             layer = await fs.execute();
             created = new Date().toISOString();
-            writeCacheRecord(store, fs.key, { layer, createdBy: describe, created });
+            const made = { layer, createdBy: describe, created };
+            // A record is committed only once its layer's blob is in the store.
+            const blob = layer && compressing.get(layer);
+            if (blob) recordWrites.push(blob.then(() => writeCacheRecord(store, fs.key, made)));
+            else writeCacheRecord(store, fs.key, made);
             executed++;
           }
         } catch (e) {
@@ -389,6 +407,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     // Created when its newest layer was: a rebuild from the cache is the identical image, byte for byte.
     const config = toImageConfig(final.config, final.layers.map((l) => l.diffId), final.created);
     await layersReady(final.layers);
+    await Promise.all([...compressing.values(), ...recordWrites]);
     const manifest = await writeImage(store, final.layers, config);
     // The other imported layers too, so that the store is whole (and their records kept) when the build returns.
     await Promise.allSettled(prefetches.values());
@@ -396,6 +415,8 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     onEvent({ type: 'image', digest: manifest.digest, config: '', tags: options.tags, seconds: (Date.now() - started) / 1000 });
     return { manifest, config, cached, executed, snapshotter: snapshots.kind, layers: final.layers, entries, trees: [...treesUsed] };
   } finally {
+    // A failed build stops here too: no blob is left half-written behind the caller's back.
+    await Promise.allSettled([...compressing.values(), ...recordWrites]);
     await snapshots.dispose();
     rmSync(scratch, { recursive: true, force: true });
     // What the steps that ran were made of, for the next build to explain its misses against.

@@ -28,8 +28,12 @@ export interface CopyPlan {
   /**
    * A file identical to what copying `src` to `destRel` would make (content,
    * mode, owner, times), to hard-link instead of copying; undefined to copy.
+   * Asked before the source is looked at: a file the previous version of the
+   * layer already holds is linked without an lstat of the source.
    */
-  readonly reuse?: (destRel: string, src: string, st: Stats) => string | undefined;
+  readonly reuse?: (destRel: string, src: string) => string | undefined;
+  /** Called with a source file's lstat just before its bytes are copied (a chance to refuse a file that changed since it was hashed). */
+  readonly beforeCopy?: (src: string, st: Stats) => void;
 }
 
 function own(p: string, owner: Owner): void {
@@ -120,6 +124,8 @@ export function copyInto(rootfs: string, plan: CopyPlan): string[] {
     const to = target(dest);
     const rel = path.relative(writeRoot, to);
     written.push(rel);
+    const same = plan.reuse?.(rel, src);
+    if (same && tryLink(same, to)) continue; // (fails if something is in the way: the general path below clears it)
     const st = lstatSync(from);
     const existing = lstatSync(to, { throwIfNoEntry: false });
     if (st.isDirectory()) {
@@ -136,8 +142,7 @@ export function copyInto(rootfs: string, plan: CopyPlan): string[] {
       lutimesSync(to, st.atime, st.mtime);
       continue;
     }
-    const same = st.isFile() ? plan.reuse?.(rel, src, st) : undefined;
-    if (same && tryLink(same, to)) continue;
+    if (st.isFile()) plan.beforeCopy?.(src, st);
     copyFileSync(from, to);
     chmodSync(to, plan.chmod ?? st.mode & 0o7777);
     own(to, plan.owner);

@@ -97,23 +97,27 @@ async function copyStep(env: StepEnv, state: StageState, c: {
     const owner = resolveOwner(ws.root, c.chown, c.where);
     const destIsFile = c.destIsFile(ws.root);
     const linkable = ws.writeRoot !== ws.root;
-    const reuse = (destRel: string, src: string, st: Stats) => {
+    // The layer's files are what the context engine hashed: their signature comes from its entries, not from a second lstat.
+    const reuse = (destRel: string, src: string) => {
       const entry = c.srcCtx.index.get(src);
-      if (entry?.kind !== 'file') return undefined;
+      if (!linkable || entry?.kind !== 'file') return undefined;
+      const signature = `${entry.digest.toString('hex')}:${c.chmod ?? entry.mode}:${owner.uid}:${owner.gid}:${entry.stat.mtimeNs / 1_000_000n}`;
+      signatures[destRel] = signature;
+      return previousDir && previous!.files[destRel] === signature ? path.join(previousDir, destRel) : undefined;
+    };
+    const beforeCopy = (src: string, st: Stats) => {
+      const entry = c.srcCtx.index.get(src);
+      if (entry?.kind !== 'file') return;
       // What is copied must be what was hashed, or the layer would not be what its key says.
       const restated = st.size !== Number(entry.stat.size) || Math.floor(st.mtimeMs) !== Number(entry.stat.mtimeNs / 1_000_000n);
       // A file rewritten with the same bytes (an editor, a tool) is fine: only different content is refused.
       if (!c.from && restated && !fileDigest(path.join(c.srcCtx.root, src))?.equals(entry.digest)) {
         throw new BuildError(`${src} changed while the build was copying it`, c.where, { hint: 'build again (strata dev --watch does so by itself when the edits stop)' });
       }
-      if (!linkable) return undefined;
-      const signature = `${entry.digest.toString('hex')}:${c.chmod ?? st.mode & 0o7777}:${owner.uid}:${owner.gid}:${Math.floor(st.mtimeMs)}`;
-      signatures[destRel] = signature;
-      return previousDir && previous!.files[destRel] === signature ? path.join(previousDir, destRel) : undefined;
     };
     return copyInto(ws.root, {
       srcRoot: await env.rootOf(c.srcCtx), placed: destIsFile ? [{ src: c.selection.placed[0]!.src, dest: '' }] : c.selection.placed, dest: c.dest, destIsFile,
-      owner, chmod: c.chmod, where: c.where, writeRoot: ws.writeRoot, reuse,
+      owner, chmod: c.chmod, where: c.where, writeRoot: ws.writeRoot, reuse, beforeCopy,
     });
   });
   const layerDir = layer ? env.snapshots.layerDir(layer.diffId) : undefined;

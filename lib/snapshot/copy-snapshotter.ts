@@ -106,7 +106,8 @@ export function copySnapshotter(store: string, scratch: string): Snapshotter {
             }
             if (blob) rootfs.chain = [...rootfs.chain, blob.diffId];
             rootfs.busy = false;
-            return blob;
+            // Its next workspace applies this blob: it is written before the layer is handed on.
+            return blob && { diffId: blob.diffId, blob: Promise.resolve(blob), written: blob };
           } catch (e) {
             drop(rootfs);
             throw e;

@@ -5,14 +5,14 @@
  * blob whose sha256 is its digest. The uncompressed tar is never stored.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { createReadStream, createWriteStream, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { Header, Pack } from 'tar-stream';
 import { tarPack } from './tar.js';
-import { blobWriter } from '../cache/index.js';
+import { blobWriter, tempPath } from '../cache/index.js';
 
 export interface LayerBlob {
   /** sha256 of the uncompressed tar. */
@@ -171,6 +171,56 @@ export async function writeLayer(store: string, produce: (out: PassThrough) => P
   }
   const { digest, size } = await blob.finish();
   return { diffId: `sha256:${diff.digest('hex')}`, digest, size };
+}
+
+/** Layers whose tar is at least this big are compressed in the background. */
+const COMPRESS_BEHIND_ABOVE = 4 * 1024 * 1024;
+
+/** A layer whose diffID is known and whose gzip blob is still being written (see stageEntriesLayer). */
+export interface StagedLayer {
+  /** sha256 of the uncompressed tar. */
+  readonly diffId: string;
+  /** The gzip blob, once written into the store. */
+  readonly blob: Promise<{ readonly digest: string; readonly size: number }>;
+  /** The same, when it was written before the layer was handed over. */
+  readonly written?: { readonly digest: string; readonly size: number };
+}
+
+/**
+ * Like writeEntriesLayer, but returns as soon as the uncompressed tar is
+ * written (to a temporary file in the store) and its diffID known: the
+ * gzip blob is made from that file in the background. Compressing is most
+ * of the cost of a big layer, and nothing in a build needs the blob before
+ * the image is written, so it runs while the next steps do.
+ */
+export async function stageEntriesLayer(store: string, root: string, rels: readonly string[], deleted: readonly string[], opaque: readonly string[] = []): Promise<StagedLayer> {
+  const diff = createHash('sha256');
+  const tarFile = tempPath(store, 'layer-tar');
+  const pack = tarPack();
+  try {
+    await Promise.all([packEntries(root, rels, pack, deleted, opaque), pipeline(pack, batcher(), digestTap(diff), createWriteStream(tarFile))]);
+  } catch (e) {
+    rmSync(tarFile, { force: true });
+    throw e;
+  }
+  const tarBytes = statSync(tarFile).size;
+  const blob = (async () => {
+    const out = blobWriter(store);
+    try {
+      await pipeline(createReadStream(tarFile, { highWaterMark: BATCH_BYTES }), createGzip(), out.stream);
+      return await out.finish();
+    } catch (e) {
+      out.abort();
+      throw e;
+    } finally {
+      rmSync(tarFile, { force: true });
+    }
+  })();
+  blob.catch(() => undefined); // whoever awaits it sees the error; an unawaited failure must not crash the process
+  // A small layer is compressed before its step ends: it costs next to nothing, and the step is then
+  // committed (blob and cache record) before the next one starts, so a build killed later keeps it.
+  const diffId = `sha256:${diff.digest('hex')}`;
+  return tarBytes < COMPRESS_BEHIND_ABOVE ? { diffId, blob, written: await blob } : { diffId, blob };
 }
 
 /** A directory tree as one layer blob. */

@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 import { blobPath, tempPath, type LayerRef } from '../cache/index.js';
 import { SnapshotError } from '../errors/index.js';
 import { applyLayer } from './extract.js';
-import { writeEntriesLayer } from './layer-tar.js';
+import { stageEntriesLayer } from './layer-tar.js';
 import type { Snapshotter, Workspace } from './snapshotter.js';
 
 const run = promisify(execFile);
@@ -296,10 +296,11 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
           try {
             const { entries, removed, opaque } = await readUpper(upper, lowers.map((l) => path.join(snapshotsDir(store), l)), !direct);
             if (!entries.length && !removed.length) return null;
-            const blob = await writeEntriesLayer(store, upper, entries, removed, opaque);
-            // The upper is the new layer, already in overlay's format: it becomes its snapshot as is.
-            commitSnapshot(upper, path.join(snapshotsDir(store), snapshotName(blob.diffId)));
-            return blob;
+            const staged = await stageEntriesLayer(store, upper, entries, removed, opaque);
+            // The upper is the new layer, already in overlay's format: it becomes its snapshot as is, and
+            // the next steps mount it while its gzip blob is still being written.
+            commitSnapshot(upper, path.join(snapshotsDir(store), snapshotName(staged.diffId)));
+            return staged;
           } finally {
             rmSync(dir, { recursive: true, force: true });
           }

@@ -9,7 +9,7 @@
 import type { LayerRef } from '../cache/index.js';
 import { SnapshotError } from '../errors/index.js';
 import { copySnapshotter } from './copy-snapshotter.js';
-import type { LayerBlob } from './layer-tar.js';
+import type { StagedLayer } from './layer-tar.js';
 import { overlaySnapshotter, overlayUnavailable } from './overlay.js';
 
 export type SnapshotterKind = 'overlay' | 'copy';
@@ -43,11 +43,15 @@ export interface Workspace {
    */
   readonly writeRoot: string;
   /**
-   * Ends the workspace and returns its changes as a layer blob in the
-   * store (null when nothing changed). `written` is required when the
-   * workspace was opened with `reportsWrites`.
+   * Ends the workspace and returns its changes as a layer (null when
+   * nothing changed): its diffID at once, its gzip blob in the store when
+   * `blob` resolves. The overlay snapshotter's layer is usable (mounted by
+   * later steps) before then; `written` says the blob was written before
+   * commit returned (a small layer, and always with the copy snapshotter,
+   * whose next workspace applies it). `written` (the argument) is required
+   * when the workspace was opened with `reportsWrites`.
    */
-  commit(written?: readonly string[]): Promise<LayerBlob | null>;
+  commit(written?: readonly string[]): Promise<StagedLayer | null>;
   /** Ends the workspace and forgets its changes. */
   discard(): Promise<void>;
 }

@@ -152,6 +152,26 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.deepEqual(again.logs, []);
   });
 
+  it('writes a big layer\'s blob while the next steps run: the image, its blobs and the cache are whole when the build returns', async () => {
+    // 6 MiB that gzip cannot shrink: compressed behind the steps after it, not before them.
+    const dir = project({ Dockerfile: 'FROM busybox:local\nRUN head -c 6291456 /dev/urandom > /big\nRUN echo after > /after\nRUN echo last > /last\n' });
+    const first = await strataBuild(dir, { tags: ['big:1'] });
+    assert.equal(first.executed, 3);
+    const manifest = readManifest(store, requireImage(store, 'big:1').manifest);
+    const config = readConfig(store, manifest);
+    assert.equal(manifest.layers.length, config.rootfs.diff_ids.length);
+    for (const layer of manifest.layers) {
+      const blob = readFileSync(path.join(store, 'blobs', 'sha256', layer.digest.slice(7)));
+      assert.equal(`sha256:${createHash('sha256').update(blob).digest('hex')}`, layer.digest);
+      assert.equal(blob.length, layer.size);
+    }
+    const root = await rootfsOf('big:1');
+    assert.equal(lstatSync(path.join(root, 'big')).size, 6291456);
+    const again = await strataBuild(dir);
+    assert.equal(again.digest, first.digest);
+    assert.ok(again.steps.every((st) => st.cached), cachedOf(again).join('\n'));
+  });
+
   it('misses from the first changed step on, and only there', async () => {
     const dir = project(APP);
     await strataBuild(dir);
