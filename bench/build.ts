@@ -48,7 +48,7 @@ async function timedBuild(store: string, ctx: string, snapshotter: SnapshotterKi
     if (e.type === 'step-done' && e.execSeconds > 0) intervals.push([e.execStartedAt, e.execStartedAt + e.execSeconds * 1000]);
   };
   const start = process.hrtime.bigint();
-  await build({ store, contextDir: ctx, typed, plan, ignorePatterns: ignore ? loadIgnoreFile(ignore) : [], statCacheFile: path.join(store, 'bench.statcache'), tags: ['bench:latest'], noCache: false, onEvent, snapshotter });
+  await build({ store, contextDir: ctx, typed, plan, ignorePatterns: ignore ? loadIgnoreFile(ignore) : [], statCacheFile: path.join(store, 'bench.statcache'), inputsFile: path.join(store, 'bench.inputs'), tags: ['bench:latest'], noCache: false, onEvent, snapshotter });
   // RUN time is the wall time during which at least one RUN command was executing (stages overlap).
   let run = 0;
   let reach = 0;

@@ -347,7 +347,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
             const cause = explainMiss(lastInputs()[identity], fs.inputs, { noCache: options.noCache, first: fsSteps.indexOf(step) === 0 });
             onEvent({ type: 'step-explain', id, cause, text: describeCause(cause), time: Date.now() });
           }
-          if (lastKeys()[identity] !== fs.key) {
+          if (options.inputsFile && lastKeys()[identity] !== fs.key) {
             currentInputs[identity] = fs.inputs;
             currentKeys[identity] = fs.key;
           }

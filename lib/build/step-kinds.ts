@@ -151,6 +151,12 @@ async function remoteAdd(env: StepEnv, step: PlannedStep, state: StageState, sou
   };
 }
 
+/** A COPY source as a context path ('.', './' and trailing slashes dropped). */
+function sourceKey(source: string): string {
+  const key = source.replace(/^\.?\/+/, '').replace(/\/+$/, '');
+  return key === '.' ? '' : key;
+}
+
 /** The key of a filesystem step and how to carry it out on a miss. */
 export async function filesystemStep(env: StepEnv, step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number, execTime: { seconds: number; startedAt: number }): Promise<FilesystemStep> {
   const c = state.config;
@@ -250,7 +256,8 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
       }
       const rawDest = step.args[step.args.length - 1]!;
       const dest = resolveInContainer(c, rawDest);
-      const single = sources.length === 1 && !WILDCARD.test(sources[0]!) && selection.placed.length === 1 && srcCtx.index.get(selection.placed[0]!.src)?.kind !== 'dir' && srcCtx.index.get(sources[0]!.replace(/^\.?\/+/, '').replace(/\/+$/, ''))?.kind !== 'dir';
+      // (The source's own kind first: a directory source is never single, and its file list is then never walked.)
+      const single = sources.length === 1 && !WILDCARD.test(sources[0]!) && srcCtx.index.get(sourceKey(sources[0]!))?.kind !== 'dir' && selection.placed.length === 1 && srcCtx.index.get(selection.placed[0]!.src)?.kind !== 'dir';
       // ADD unpacks a local tar archive (plain, gzip, bzip2, xz or zstd), decided by its content as Docker does.
       const candidate = step.instr.kind === 'ADD' && single && !from && !inline ? path.join(srcCtx.root, selection.placed[0]!.src) : undefined;
       let archive: string | undefined;
@@ -264,7 +271,10 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
       const chown = typeof step.flags.chown === 'string' ? step.flags.chown : undefined;
       return {
         key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: archive ? 'ADD-unpack' : 'COPY', sources: selection.digest, dest, destDir: rawDest.endsWith('/'), chown, chmod, from: from ? 'content' : undefined }),
-        inputs: { ...base, files: Object.fromEntries(selection.files.map((f) => { const e = srcCtx.index.get(f); return [f, e ? `${e.digest.toString('hex')}:${e.mode.toString(8)}` : '']; })), other: selection.digest },
+        // Read only to explain a miss or to record a changed step: a cached COPY of 30,000 files never lists them.
+        get inputs() {
+          return { ...base, files: Object.fromEntries(selection.files.map((f) => { const e = srcCtx.index.get(f); return [f, e ? `${e.digest.toString('hex')}:${e.mode.toString(8)}` : '']; })), other: selection.digest };
+        },
         // ADD unpacks a local tar archive into the destination directory (safely: nothing may escape it).
         execute: () => archive
           ? env.inWorkspace(state, {}, async (ws) => {

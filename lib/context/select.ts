@@ -203,9 +203,25 @@ export function selectSources(ctx: HashedContext, selector: SourceSelector): Sel
       }
     }
   }
-  const files: string[] = [];
-  filesOf(root, files);
-  const placed: { src: string; dest: string }[] = [];
-  placedOf(root, '', placed);
-  return { digest: digestOf(root).toString('hex'), files: files.sort(), placed };
+  // The lists are walked only when asked for: a cached COPY of a whole directory needs its digest, which the tree has already.
+  let files: string[] | undefined;
+  let placed: { src: string; dest: string }[] | undefined;
+  return {
+    digest: digestOf(root).toString('hex'),
+    get files() {
+      if (!files) {
+        files = [];
+        filesOf(root, files);
+        files.sort();
+      }
+      return files;
+    },
+    get placed() {
+      if (!placed) {
+        placed = [];
+        placedOf(root, '', placed);
+      }
+      return placed;
+    },
+  };
 }
