@@ -32,6 +32,8 @@ export interface CopyPlan {
    * layer already holds is linked without an lstat of the source.
    */
   readonly reuse?: (destRel: string, src: string) => string | undefined;
+  /** Told each destination that was hard-linked from what `reuse` named. */
+  readonly linked?: (destRel: string) => void;
   /** Called with a source file's lstat just before its bytes are copied (a chance to refuse a file that changed since it was hashed). */
   readonly beforeCopy?: (src: string, st: Stats) => void;
 }
@@ -125,7 +127,10 @@ export function copyInto(rootfs: string, plan: CopyPlan): string[] {
     const rel = path.relative(writeRoot, to);
     written.push(rel);
     const same = plan.reuse?.(rel, src);
-    if (same && tryLink(same, to)) continue; // (fails if something is in the way: the general path below clears it)
+    if (same && tryLink(same, to)) {
+      plan.linked?.(rel);
+      continue;
+    } // (a link fails if something is in the way: the general path below clears it)
     const st = lstatSync(from);
     const existing = lstatSync(to, { throwIfNoEntry: false });
     if (st.isDirectory()) {

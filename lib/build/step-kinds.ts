@@ -7,12 +7,12 @@
  */
 import { chmodSync, existsSync, mkdtempSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { cacheKey, readCopyRecord, writeCopyRecord, type LayerRef } from '../cache/index.js';
+import { cacheKey, copyTarPath, readCopyRecord, writeCopyRecord, type CopyRecord, type LayerRef } from '../cache/index.js';
 import { fileDigest, hashContext, selectSources, type HashedContext } from '../context/index.js';
 import type { Plan, PlannedStep } from '../dockerfile/index.js';
 import { BuildError, ContextError, SnapshotError } from '../errors/index.js';
 import { runInSandbox, SANDBOX_MOUNT_POINTS, type SandboxMount } from '../exec/index.js';
-import { applyLayer, isTarArchive, type Snapshotter, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
+import { applyLayer, isTarArchive, type LayerReuse, type Snapshotter, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
 import { DEFAULT_PATH, resolveInContainer, shellOf, type StageConfig } from './config.js';
 import { copyInto, ensureDirs, isDirectoryIn, makeDirIn } from './copy.js';
 import type { EventSink } from './events.js';
@@ -93,7 +93,18 @@ async function copyStep(env: StepEnv, state: StageState, c: {
   const previous = readCopyRecord(env.store, identity);
   const previousDir = previous && existsSync(previous.layerDir) ? previous.layerDir : undefined;
   const signatures: Record<string, string> = {};
-  const layer = await env.inWorkspace(state, { reportsWrites: true }, async (ws) => {
+  // Files linked from the last run are byte for byte what it wrote: their tar entries are taken from its kept tar too.
+  const linked = new Set<string>();
+  const keptTar = previous?.tar && previousDir ? previous.tar : undefined;
+  let tar: CopyRecord['tar'];
+  const reuseLayer: LayerReuse = {
+    splice: () => (keptTar && linked.size ? { tar: keptTar.file, diffId: keptTar.diffId, index: keptTar.index, rels: linked } : undefined),
+    keep: copyTarPath(env.store, identity),
+    kept: (index, diffId) => {
+      tar = { file: copyTarPath(env.store, identity), diffId, index };
+    },
+  };
+  const layer = await env.inWorkspace(state, { reportsWrites: true, reuse: reuseLayer }, async (ws) => {
     const owner = resolveOwner(ws.root, c.chown, c.where);
     const destIsFile = c.destIsFile(ws.root);
     const linkable = ws.writeRoot !== ws.root;
@@ -117,11 +128,11 @@ async function copyStep(env: StepEnv, state: StageState, c: {
     };
     return copyInto(ws.root, {
       srcRoot: await env.rootOf(c.srcCtx), placed: destIsFile ? [{ src: c.selection.placed[0]!.src, dest: '' }] : c.selection.placed, dest: c.dest, destIsFile,
-      owner, chmod: c.chmod, where: c.where, writeRoot: ws.writeRoot, reuse, beforeCopy,
+      owner, chmod: c.chmod, where: c.where, writeRoot: ws.writeRoot, reuse, beforeCopy, linked: (rel) => linked.add(rel),
     });
   });
   const layerDir = layer ? env.snapshots.layerDir(layer.diffId) : undefined;
-  if (layerDir && Object.keys(signatures).length) writeCopyRecord(env.store, identity, { layerDir, files: signatures });
+  if (layerDir && Object.keys(signatures).length) writeCopyRecord(env.store, identity, { layerDir, files: signatures, tar });
   return layer;
 }
 

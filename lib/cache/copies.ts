@@ -16,9 +16,20 @@ export interface CopyRecord {
   readonly layerDir: string;
   /** Destination path (relative to the root filesystem) → signature. */
   readonly files: Readonly<Record<string, string>>;
+  /**
+   * That layer's uncompressed tar, kept beside the record, with its sha256
+   * and where each file's entry is in it: unchanged entries are copied from
+   * it rather than read from their files again.
+   */
+  readonly tar?: { readonly file: string; readonly diffId: string; readonly index: Readonly<Record<string, readonly [number, number]>> };
 }
 
 const recordPath = (store: string, identity: string) => path.join(store, 'cache', 'copies', identity.replace(/^sha256:/, ''));
+
+/** Where the tar of a COPY's layer is kept for its next run. */
+export function copyTarPath(store: string, identity: string): string {
+  return `${recordPath(store, identity)}.tar`;
+}
 
 export function readCopyRecord(store: string, identity: string): CopyRecord | undefined {
   try {

@@ -2,17 +2,20 @@
  * Writing a directory tree as an OCI layer: a tar (sorted entries, parents
  * first; modes, owners, times, symlinks, hard links, device nodes and
  * fifos kept) whose sha256 is the layer's diffID, gzip-compressed into a
- * blob whose sha256 is its digest. The uncompressed tar is never stored.
+ * blob whose sha256 is its digest. The tar is written to a temporary file
+ * (tar-writer.ts), which the blob is compressed from; a caller may keep it,
+ * with the offset of each file's entry, so that the next version of the
+ * layer copies unchanged entries from it instead of reading their files.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, type Stats } from 'node:fs';
+import { closeSync, createReadStream, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, rmSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import type { Header, Pack } from 'tar-stream';
-import { tarPack } from './tar.js';
 import { blobWriter, tempPath } from '../cache/index.js';
+import { SnapshotError } from '../errors/index.js';
+import { encodeHeader, paddingOf, tarFile, type TarEntryType, type TarFile } from './tar-writer.js';
 
 export interface LayerBlob {
   /** sha256 of the uncompressed tar. */
@@ -23,12 +26,9 @@ export interface LayerBlob {
   readonly size: number;
 }
 
-const STREAM_ABOVE = 1024 * 1024;
 const OPAQUE_MARKER = '.wh..wh..opq';
 
-type EntryType = 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'block-device' | 'fifo';
-
-function typeOf(st: Stats): EntryType | undefined {
+function typeOf(st: Stats): TarEntryType | undefined {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'directory';
   if (st.isSymbolicLink()) return 'symlink';
@@ -48,17 +48,84 @@ function listTree(root: string, rel = '', out: string[] = []): string[] {
   return out;
 }
 
-function emptyEntry(pack: Pack, name: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => pack.entry({ name, mode: 0o644, mtime: new Date(0), size: 0, type: 'file' }, Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+/** Where each regular file's entry (header and data) sits in a layer tar: rel -> [offset, length]. */
+export type TarIndex = Record<string, readonly [number, number]>;
+
+/** The last version of a layer, whose entries for `rels` may be copied as they are. */
+export interface SpliceSource {
+  /** Its uncompressed tar, and that tar's sha256 (checked before anything is copied from it). */
+  readonly tar: string;
+  readonly diffId: string;
+  readonly index: TarIndex;
+  /** Paths whose entry would be byte for byte the same (same name, content, mode, owner, time). */
+  readonly rels: ReadonlySet<string>;
+}
+
+/** The tar's bytes, if the file is still the tar that was recorded. */
+function openSplice(source: SpliceSource | undefined): { fd: number; source: SpliceSource } | undefined {
+  if (!source) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(source.tar, 'r');
+  } catch {
+    return undefined;
+  }
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(READ_BYTES);
+  for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
+  if (`sha256:${hash.digest('hex')}` === source.diffId) return { fd, source };
+  closeSync(fd);
+  return undefined;
+}
+
+const READ_BYTES = 1024 * 1024;
+let readBuffer: Buffer | undefined;
+
+/** Copies `length` bytes at `offset` of fd into the tar. */
+function copyRange(fd: number, offset: number, length: number, tar: TarFile): void {
+  readBuffer ??= Buffer.allocUnsafe(READ_BYTES);
+  for (let done = 0; done < length; ) {
+    const n = readSync(fd, readBuffer, 0, Math.min(READ_BYTES, length - done), offset + done);
+    if (n === 0) throw new SnapshotError('a layer tar kept for reuse ended early', String(fd), { hint: 'remove the store\'s cache/copies directory' });
+    tar.write(readBuffer.subarray(0, n));
+    done += n;
+  }
+}
+
+/** A file's bytes into the tar, exactly `size` of them (a file that changes size meanwhile is an error, not a torn entry). */
+function copyFile(file: string, size: number, tar: TarFile): void {
+  readBuffer ??= Buffer.allocUnsafe(READ_BYTES);
+  const fd = openSync(file, 'r');
+  try {
+    let done = 0;
+    while (done < size) {
+      const n = readSync(fd, readBuffer, 0, Math.min(READ_BYTES, size - done), null);
+      if (n === 0) break;
+      tar.write(readBuffer.subarray(0, n));
+      done += n;
+    }
+    if (done !== size || readSync(fd, readBuffer, 0, 1, null) !== 0) {
+      throw new SnapshotError(`${file} changed size while its layer was written`, file, { hint: 'nothing may write into a step\'s files while it is committed; build again' });
+    }
+  } finally {
+    closeSync(fd);
+  }
+  tar.write(Buffer.alloc(paddingOf(size)));
+}
+
+function whiteoutHeader(name: string): Buffer {
+  return encodeHeader({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 });
 }
 
 /**
  * Tar entries for `rels` (paths under root, parents before children) and,
  * interleaved in sorted order, OCI whiteouts for `deleted` paths. Each
  * directory in `opaque` is followed at once by its `.wh..wh..opq` marker,
- * so that an extractor empties it before its new children arrive.
+ * so that an extractor empties it before its new children arrive. Returns
+ * where each regular file's entry went.
  */
-export async function packEntries(root: string, rels: readonly string[], pack: Pack, deleted: readonly string[] = [], opaque: readonly string[] = []): Promise<void> {
+export function writeEntries(tar: TarFile, root: string, rels: readonly string[], deleted: readonly string[] = [], opaque: readonly string[] = [], splice?: SpliceSource): TarIndex {
+  const index: TarIndex = {};
   const firstPathOfInode = new Map<string, string>();
   const opaqueDirs = new Set(opaque);
   const whiteouts = deleted.map((d) => {
@@ -67,57 +134,52 @@ export async function packEntries(root: string, rels: readonly string[], pack: P
   });
   const all = [...rels.map((r) => ({ rel: r, whiteout: false })), ...whiteouts.map((w) => ({ rel: w, whiteout: true }))]
     .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-  for (const { rel, whiteout } of all) {
-    if (whiteout) {
-      await emptyEntry(pack, rel);
-      continue;
-    }
-    const full = path.join(root, rel);
-    const st = lstatSync(full);
-    let type = typeOf(st);
-    if (!type) continue;
-    const header: Partial<Header> & { name: string } = {
-      name: type === 'directory' ? `${rel}/` : rel,
-      mode: st.mode & 0o7777,
-      uid: st.uid,
-      gid: st.gid,
-      mtime: st.mtime,
-      type,
-    };
-    if (type === 'file' && st.nlink > 1) {
-      const key = `${st.dev}:${st.ino}`;
-      const first = firstPathOfInode.get(key);
-      if (first) {
-        type = header.type = 'link';
-        header.linkname = first;
-      } else {
-        firstPathOfInode.set(key, rel);
+  const from = openSplice(splice);
+  try {
+    for (const { rel, whiteout } of all) {
+      if (whiteout) {
+        tar.write(whiteoutHeader(rel));
+        continue;
       }
-    }
-    if (type === 'symlink') header.linkname = readlinkSync(full);
-    if (type === 'character-device' || type === 'block-device') {
-      header.devmajor = Math.floor(st.rdev / 256);
-      header.devminor = st.rdev % 256;
-    }
-    if (type === 'file') {
-      header.size = st.size;
-      if (st.size < STREAM_ABOVE) {
-        // Small files in one read: a stream pipeline per entry costs more than the file.
-        const data = readFileSync(full);
-        await new Promise<void>((resolve, reject) => pack.entry(header, data, (err) => (err ? reject(err) : resolve())));
-      } else {
-        await pipeline(createReadStream(full), pack.entry(header));
+      const start = tar.offset;
+      const kept = from && from.source.rels.has(rel) ? from.source.index[rel] : undefined;
+      if (kept) {
+        copyRange(from!.fd, kept[0], kept[1], tar);
+        index[rel] = [start, kept[1]];
+        continue;
       }
-    } else {
-      await new Promise<void>((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
+      const full = path.join(root, rel);
+      const st = lstatSync(full);
+      let type = typeOf(st);
+      if (!type) continue;
+      let linkname: string | undefined;
+      if (type === 'file' && st.nlink > 1) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = firstPathOfInode.get(key);
+        if (first) {
+          type = 'link';
+          linkname = first;
+        } else {
+          firstPathOfInode.set(key, rel);
+        }
+      }
+      if (type === 'symlink') linkname = readlinkSync(full);
+      const device = type === 'character-device' || type === 'block-device';
+      tar.write(encodeHeader({
+        name: rel, type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000),
+        size: type === 'file' ? st.size : 0, linkname,
+        devmajor: device ? Math.floor(st.rdev / 256) : undefined, devminor: device ? st.rdev % 256 : undefined,
+      }));
+      if (type === 'file') {
+        copyFile(full, st.size, tar);
+        index[rel] = [start, tar.offset - start];
+      }
+      if (type === 'directory' && opaqueDirs.has(rel)) tar.write(whiteoutHeader(`${rel}/${OPAQUE_MARKER}`));
     }
-    if (type === 'directory' && opaqueDirs.has(rel)) await emptyEntry(pack, `${rel}/${OPAQUE_MARKER}`);
+  } finally {
+    if (from) closeSync(from.fd);
   }
-  pack.finalize();
-}
-
-async function packTree(root: string, pack: Pack): Promise<void> {
-  await packEntries(root, listTree(root), pack);
+  return index;
 }
 
 /** Hashes what flows through, for the diffID of the uncompressed tar. */
@@ -187,54 +249,62 @@ export interface StagedLayer {
 }
 
 /**
- * Like writeEntriesLayer, but returns as soon as the uncompressed tar is
- * written (to a temporary file in the store) and its diffID known: the
- * gzip blob is made from that file in the background. Compressing is most
- * of the cost of a big layer, and nothing in a build needs the blob before
- * the image is written, so it runs while the next steps do.
+ * A step's diff as a layer: returns as soon as the uncompressed tar is
+ * written (to a temporary file in the store) and its diffID known; the gzip
+ * blob is made from that file in the background. Compressing is most of the
+ * cost of a big layer, and nothing in a build needs the blob before the
+ * image is written, so it runs while the next steps do. `keep` names where
+ * the tar goes afterwards (instead of away), for a later version of the
+ * layer to splice from; `index` says where each file's entry is in it.
  */
-export async function stageEntriesLayer(store: string, root: string, rels: readonly string[], deleted: readonly string[], opaque: readonly string[] = []): Promise<StagedLayer> {
-  const diff = createHash('sha256');
-  const tarFile = tempPath(store, 'layer-tar');
-  const pack = tarPack();
+export async function stageEntriesLayer(
+  store: string, root: string, rels: readonly string[], deleted: readonly string[], opaque: readonly string[] = [],
+  options: { splice?: SpliceSource; keep?: string } = {},
+): Promise<StagedLayer & { readonly index: TarIndex }> {
+  const tarPath = tempPath(store, 'layer-tar');
+  const tar = tarFile(tarPath);
+  let index: TarIndex;
+  let written: { diffId: string; size: number };
   try {
-    await Promise.all([packEntries(root, rels, pack, deleted, opaque), pipeline(pack, batcher(), digestTap(diff), createWriteStream(tarFile))]);
+    index = writeEntries(tar, root, rels, deleted, opaque, options.splice);
+    written = tar.finish();
   } catch (e) {
-    rmSync(tarFile, { force: true });
+    tar.abort();
+    rmSync(tarPath, { force: true });
     throw e;
   }
-  const tarBytes = statSync(tarFile).size;
   const blob = (async () => {
     const out = blobWriter(store);
     try {
-      await pipeline(createReadStream(tarFile, { highWaterMark: BATCH_BYTES }), createGzip(), out.stream);
-      return await out.finish();
+      await pipeline(createReadStream(tarPath, { highWaterMark: BATCH_BYTES }), createGzip(), out.stream);
+      const done = await out.finish();
+      if (options.keep) {
+        mkdirSync(path.dirname(options.keep), { recursive: true });
+        renameSync(tarPath, options.keep);
+      }
+      return done;
     } catch (e) {
       out.abort();
       throw e;
     } finally {
-      rmSync(tarFile, { force: true });
+      rmSync(tarPath, { force: true });
     }
   })();
   blob.catch(() => undefined); // whoever awaits it sees the error; an unawaited failure must not crash the process
   // A small layer is compressed before its step ends: it costs next to nothing, and the step is then
   // committed (blob and cache record) before the next one starts, so a build killed later keeps it.
-  const diffId = `sha256:${diff.digest('hex')}`;
-  return tarBytes < COMPRESS_BEHIND_ABOVE ? { diffId, blob, written: await blob } : { diffId, blob };
+  const { diffId } = written;
+  return written.size < COMPRESS_BEHIND_ABOVE ? { diffId, blob, written: await blob, index } : { diffId, blob, index };
 }
 
 /** A directory tree as one layer blob. */
 export async function writeDirectoryLayer(store: string, root: string): Promise<LayerBlob> {
-  return writeLayer(store, async (out) => {
-    const pack = tarPack();
-    await Promise.all([packTree(root, pack), pipeline(pack, out)]);
-  });
+  return writeEntriesLayer(store, root, listTree(root), []);
 }
 
-/** The entries `rels` of `root` plus whiteouts for `deleted` and opaque markers, as one layer blob (a step's diff). */
+/** The entries `rels` of `root` plus whiteouts for `deleted` and opaque markers, as one layer blob (a step's diff), written before this returns. */
 export async function writeEntriesLayer(store: string, root: string, rels: readonly string[], deleted: readonly string[], opaque: readonly string[] = []): Promise<LayerBlob> {
-  return writeLayer(store, async (out) => {
-    const pack = tarPack();
-    await Promise.all([packEntries(root, rels, pack, deleted, opaque), pipeline(pack, out)]);
-  });
+  const staged = await stageEntriesLayer(store, root, rels, deleted, opaque);
+  const { digest, size } = staged.written ?? await staged.blob;
+  return { diffId: staged.diffId, digest, size };
 }

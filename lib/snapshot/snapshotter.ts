@@ -9,7 +9,7 @@
 import type { LayerRef } from '../cache/index.js';
 import { SnapshotError } from '../errors/index.js';
 import { copySnapshotter } from './copy-snapshotter.js';
-import type { StagedLayer } from './layer-tar.js';
+import type { SpliceSource, StagedLayer, TarIndex } from './layer-tar.js';
 import { overlaySnapshotter, overlayUnavailable } from './overlay.js';
 
 export type SnapshotterKind = 'overlay' | 'copy';
@@ -28,6 +28,22 @@ export interface WorkspaceOptions {
    * layers does, so they never touch the step's diff.
    */
   readonly mountPoints?: readonly { readonly rel: string; readonly dir: boolean }[];
+  /**
+   * The layer is a new version of one made before (a COPY run again):
+   * entries the caller knows to be unchanged are copied from the last
+   * version's tar, and this version's tar is kept for the next. Only the
+   * overlay snapshotter uses it; asked for when the layer is written.
+   */
+  readonly reuse?: LayerReuse;
+}
+
+export interface LayerReuse {
+  /** The last version's tar and which entries to take from it (asked after the workspace's writes). */
+  splice(): SpliceSource | undefined;
+  /** Where this version's tar is kept once its blob is written. */
+  readonly keep: string;
+  /** Told where each file's entry went in this version's tar, and its diffID. */
+  kept(index: TarIndex, diffId: string): void;
 }
 
 /** A writable root filesystem over some layers; what is written there becomes one new layer. */
