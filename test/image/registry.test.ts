@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, createPrivateKey, sign, X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -259,5 +259,55 @@ describe('registries', () => {
     assert.equal(strata(['image', 'pull', `${locked}/base/busybox:1`], store).code, 0);
     assert.match(strata(['logout', locked], store).stdout, /logged out/);
     assert.equal(strata(['image', 'pull', `${locked}/base/busybox:1`], store).code, 1);
+  });
+
+  it('downloads a blob again from its first byte when a transfer breaks off, and stores nothing partial when it keeps breaking', async () => {
+    // A proxy in front of the real registry that cuts the body of big blob downloads short (the first `breaks` of them).
+    const [host, port] = open.split(':') as [string, string];
+    let breaks = 0;
+    const blobGets: string[] = [];
+    const proxy = createHttpServer((req, res) => {
+      const upstream = httpRequest({ host, port: Number(port), method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        const big = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '') && Number(answer.headers['content-length'] ?? 0) > 2048;
+        if (big) blobGets.push(req.url!);
+        if (big && breaks > 0) {
+          breaks--;
+          answer.once('data', (chunk: Buffer) => {
+            res.write(chunk.subarray(0, 1024));
+            res.socket?.destroy();
+          });
+          return;
+        }
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const via = `127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    try {
+      breaks = 1;
+      const store = path.join(scratch, 'retry-store');
+      const pulled = await strataAsync(['image', 'pull', `${via}/base/busybox:1`], store);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.equal(blobGets.length, 2, 'the broken download was made again, whole');
+      const local = JSON.parse(execFileSync('skopeo', ['inspect', `oci:${store}:${via}/base/busybox:1`], { encoding: 'utf8' })) as { Digest: string };
+      const remote = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${open}/base/busybox:1`], { encoding: 'utf8' })) as { Digest: string };
+      assert.equal(local.Digest, remote.Digest);
+
+      breaks = 99;
+      blobGets.length = 0;
+      const broken = path.join(scratch, 'broken-store');
+      const failed = await strataAsync(['image', 'pull', `${via}/base/busybox:1`], broken);
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, /the download of sha256:[0-9a-f]{64} from .* failed 3 times: (it broke off after \d+ of \d+ bytes|the connection failed \(\w+\))/);
+      assert.equal(blobGets.length, 3);
+      const layer = blobGets[0]!.split('/').pop()!.slice('sha256:'.length);
+      assert.equal(existsSync(path.join(broken, 'blobs', 'sha256', layer)), false, 'no partial blob');
+      assert.deepEqual(readdirSync(path.join(broken, 'tmp')).filter((n) => n.startsWith('blob-')), [], 'no temp file left');
+      assert.deepEqual(JSON.parse(strata(['image', 'ls', '--format', 'json'], broken).stdout), []);
+    } finally {
+      proxy.close();
+    }
   });
 });

@@ -38,11 +38,22 @@ function parseChallenge(header: string): Record<string, string> {
 
 const basic = (c: Credentials) => `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
 
+/** Errors made by `unreachable`, with the network's own word for what happened (ECONNREFUSED, UND_ERR_SOCKET, ...). */
+const unreachableErrors = new WeakMap<Error, string>();
+
 function unreachable(repo: Repository, e: unknown): ImageError {
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  return new ImageError(`cannot reach the registry ${repo.ref.registry}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, formatRemoteRef(repo.ref), {
+  const reason = cause?.code ?? cause?.message ?? (e as Error).message;
+  const error = new ImageError(`cannot reach the registry ${repo.ref.registry}: ${reason}`, formatRemoteRef(repo.ref), {
     hint: repo.base.startsWith('https') ? 'is it up? For a registry without TLS, pass --insecure-registry HOST:PORT' : 'is it up, and on that port?',
   });
+  unreachableErrors.set(error, reason);
+  return error;
+}
+
+/** Why a request failed to get an answer at all (the registry down, the connection cut): worth another try. Undefined for any other error. */
+export function connectionFailure(e: unknown): string | undefined {
+  return e instanceof Error ? unreachableErrors.get(e) : undefined;
 }
 
 async function answerChallenge(repo: Repository, header: string): Promise<void> {

@@ -16,7 +16,7 @@ import { ImageError } from '../../errors/index.js';
 import { MEDIA, type Manifest } from '../oci.js';
 import { readManifest } from '../read.js';
 import { requireImage, tagImage } from '../refs.js';
-import { openRepository, request, type RegistryOptions, type Repository } from './client.js';
+import { connectionFailure, openRepository, request, type RegistryOptions, type Repository } from './client.js';
 import { formatRemoteRef, parseRemoteRef } from './reference.js';
 
 const MANIFEST_TYPES = [MEDIA.manifest, MEDIA.index, MEDIA.dockerManifest, 'application/vnd.docker.distribution.manifest.list.v2+json'];
@@ -62,10 +62,51 @@ export async function getManifest(repo: Repository, reference: string): Promise<
   return { bytes, mediaType, digest };
 }
 
+/** Attempts at a blob download that breaks off; each one starts again from the first byte (no Range resumption). */
+export const BLOB_ATTEMPTS = 3;
+const RETRY_DELAY_MS = 200;
+
+/** A download that failed in a way another attempt may not (the connection, the registry's 5xx, a short body). */
+class TransientFailure extends Error {}
+
+/**
+ * Downloads a blob into the store, verified by size and digest. A transfer
+ * that breaks off, a 5xx or 429 answer or a connection that fails is tried
+ * again from the first byte (BLOB_ATTEMPTS in all); a 404, refused
+ * credentials or a whole answer of the wrong size or digest is not: trying
+ * again would get the same. Nothing partial is ever stored.
+ */
 export async function fetchBlob(repo: Repository, store: string, desc: Descriptor): Promise<void> {
   const where = formatRemoteRef(repo.ref);
-  const response = await request(repo, `blobs/${desc.digest}`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await fetchBlobOnce(repo, store, desc, where);
+      return;
+    } catch (e) {
+      if (!(e instanceof TransientFailure)) throw e;
+      if (attempt >= BLOB_ATTEMPTS) {
+        throw new ImageError(`the download of ${desc.digest} from ${where} failed ${BLOB_ATTEMPTS} times: ${e.message}`, where, { hint: 'check the network and the registry, and try again; nothing partial was stored' });
+      }
+      await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS * attempt));
+    }
+  }
+}
+
+async function fetchBlobOnce(repo: Repository, store: string, desc: Descriptor, where: string): Promise<void> {
+  let response: Response;
+  try {
+    response = await request(repo, `blobs/${desc.digest}`);
+  } catch (e) {
+    // A connection that failed is worth another try; refused credentials are not.
+    const failure = connectionFailure(e);
+    if (failure === undefined) throw e;
+    throw new TransientFailure(`the connection failed (${failure})`);
+  }
   if (response.status === 404) throw notFound(where, `no blob ${desc.digest}`);
+  if (response.status >= 500 || response.status === 429) {
+    await response.arrayBuffer().catch(() => undefined);
+    throw new TransientFailure(`the registry answered ${response.status}`);
+  }
   if (!response.ok || !response.body) throw new ImageError(`the registry answered ${response.status} for blob ${desc.digest} of ${where}`, where, { hint: 'try again later' });
   const writer = blobWriter(store);
   let size = 0;
@@ -75,9 +116,10 @@ export async function fetchBlob(repo: Repository, store: string, desc: Descripto
     await pipeline(source, writer.stream);
   } catch (e) {
     writer.abort();
-    throw new ImageError(`the download of ${desc.digest} from ${where} broke off: ${(e as Error).message}`, where, { hint: 'try again; what was stored is whole' });
+    throw new TransientFailure(`it broke off after ${size} of ${desc.size} bytes (${(e as Error).message})`);
   }
   if (size !== desc.size) {
+    // The answer was whole (a cut connection errors the stream above): the registry holds a blob of another size.
     writer.abort();
     throw new ImageError(`blob ${desc.digest} of ${where} is ${size} bytes, the manifest says ${desc.size}`, where, { hint: 'the registry holds a damaged blob; nothing was stored' });
   }
