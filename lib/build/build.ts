@@ -33,8 +33,15 @@ export interface BuildOptions {
   readonly noCache: boolean;
   /** Secrets for RUN --mount=type=secret, by id (never in a key, a layer or an event). */
   readonly secrets?: ReadonlyMap<string, Buffer>;
-  /** Caches to import from (--cache-from): a key missing here is looked up there, its layer brought in on a hit. */
+  /** Caches to import from (--cache-from): a key missing here is looked up there, its layer brought in when a hit needs it. */
   readonly cacheFrom?: readonly CacheSource[];
+  /**
+   * Bring in the layer of every imported hit before returning, needed or
+   * not (a build that exports its cache elsewhere must have them all). By
+   * default only the layers something needs are fetched: the image's, and
+   * those under a step that runs.
+   */
+  readonly importAllHits?: boolean;
   /** Where the inputs of this Dockerfile's steps are kept between builds, to say why a step missed. */
   readonly inputsFile?: string;
   /** At most this many RUN commands at once (default: the number of cores). */
@@ -179,32 +186,43 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
   const entries: { stage: number; key: string; record: CacheRecord }[] = [];
 
   /**
-   * A key this store lacks, from an imported cache: the layer is brought in
-   * (verified) now that the step hits it; a layer that fails is reported and
-   * the step is built instead.
+   * A key this store lacks, from an imported cache: the step hits, and its
+   * layer is brought in (verified) when something needs it: a workspace or
+   * view on top of it, or the image. A layer that fails is reported and the
+   * step is built instead. Only then is the record kept here, its layer
+   * being in the store.
    */
+  const imports = new Map<string, () => Promise<void>>();
   const prefetches = new Map<string, Promise<void>>();
+  const fetchImported = (digest: string): Promise<void> | undefined => {
+    let fetched = prefetches.get(digest);
+    const start = imports.get(digest);
+    if (!fetched && start) {
+      fetched = start();
+      fetched.catch(() => undefined);
+      prefetches.set(digest, fetched);
+    }
+    return fetched;
+  };
   const importedRecord = async (key: string): Promise<CacheRecord | undefined> => {
     for (const source of options.cacheFrom ?? []) {
       const record = source.records.get(key);
       if (!record || (record.layer && refused.has(record.layer.digest))) continue;
       const layer = record.layer;
-      if (layer && !prefetches.has(layer.digest)) {
-        // Fetched (and verified) in the background; the record is kept only once its layer is in the store.
-        const fetched = source.fetchLayer(store, layer).then(() => writeCacheRecord(store, key, record), (e: unknown) => {
+      if (layer && !imports.has(layer.digest)) {
+        imports.set(layer.digest, () => source.fetchLayer(store, layer).then(() => writeCacheRecord(store, key, record), (e: unknown) => {
           throw new ImportFailure(layer.digest, source.describe, (e as Error).message);
-        });
-        fetched.catch(() => undefined);
-        prefetches.set(layer.digest, fetched);
+        }));
+        if (options.importAllHits) fetchImported(layer.digest);
       } else if (!layer) writeCacheRecord(store, key, record);
       return record;
     }
     return undefined;
   };
-  /** Waits for the imported layers among `layers` (all at once): needed now, by a workspace, a view or the image. */
+  /** Brings in the imported layers among `layers` (all at once) and waits for them: needed now, by a workspace, a view or the image. */
   const layersReady = async (layers: readonly LayerRef[]): Promise<void> => {
     try {
-      await Promise.all(layers.map((l) => prefetches.get(l.digest)));
+      await Promise.all(layers.map((l) => fetchImported(l.digest)));
     } catch (e) {
       // Every imported layer that failed is refused at once, so the build runs again once, not once per layer.
       const settled = await Promise.allSettled(prefetches.values());
@@ -409,7 +427,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     await layersReady(final.layers);
     await Promise.all([...compressing.values(), ...recordWrites]);
     const manifest = await writeImage(store, final.layers, config);
-    // The other imported layers too, so that the store is whole (and their records kept) when the build returns.
+    // The other imported layers being fetched too, so that nothing is left half-done when the build returns.
     await Promise.allSettled(prefetches.values());
     for (const tag of options.tags) await tagImage(store, tag, manifest);
     onEvent({ type: 'image', digest: manifest.digest, config: '', tags: options.tags, seconds: (Date.now() - started) / 1000 });

@@ -173,6 +173,8 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       secrets,
       jobs,
       cacheFrom,
+      // An export carries every step's layer: then every imported hit's layer is brought in, needed or not.
+      importAllHits: cacheTo.length > 0,
       onEvent: report,
       signal: abort.signal,
     });

@@ -66,6 +66,11 @@ describe('cache export and import (type=local)', () => {
     assert.equal(second.code, 0, second.stderr);
     assert.deepEqual(Object.values(outcomes(second.stderr)), ['CACHED', 'CACHED', 'CACHED', 'CACHED']);
     assert.equal(second.stdout.trim(), first.stdout.trim(), 'the same image, byte for byte');
+    // Lazily: the builder stage's layer is not needed (its tree came with the cache), so it was never fetched.
+    assert.equal(strata(['build', '--progress', 'plain', '--target', 'builder', '-t', 'builder:x', ctx], path.join(scratch, 'a')).code, 0);
+    const builderLayer = (JSON.parse(execFileSync('skopeo', ['inspect', `oci:${path.join(scratch, 'a')}:builder:x`], { encoding: 'utf8' })) as { Layers: string[] }).Layers.at(-1)!;
+    assert.ok(existsSync(path.join(cacheDir, 'blobs', 'sha256', builderLayer.slice(7))), 'the cache has the layer');
+    assert.equal(existsSync(path.join(scratch, 'b', 'blobs', 'sha256', builderLayer.slice(7))), false, 'the importing store did not fetch it');
   });
 
   it('mode=min carries the final image\'s steps: the builder runs again, and its identical output keeps the rest CACHED', () => {
