@@ -51,15 +51,20 @@ export async function benchCi(): Promise<string[]> {
     const first = path.join(work, 'first');
     cpSync(seed, first, { recursive: true });
     const cold = timed(['build', '--progress', 'plain', '--cache-to', `type=registry,ref=${cacheRef},mode=max`, example], first);
-    const warm = timed(['build', '--progress', 'plain', example], first);
-    const ci = path.join(work, 'ci');
-    cpSync(seed, ci, { recursive: true });
-    const fromRegistry = timed(['build', '--progress', 'plain', '--cache-from', `type=registry,ref=${cacheRef}`, example], ci);
+    // Best of three, as the other benchmarks take: each --cache-from run on a store just copied from the seed.
+    const best = (run: () => number) => Math.min(run(), run(), run());
+    const warm = best(() => timed(['build', '--progress', 'plain', example], first));
+    let runs = 0;
+    const fromRegistry = best(() => {
+      const ci = path.join(work, `ci-${runs++}`);
+      cpSync(seed, ci, { recursive: true });
+      return timed(['build', '--progress', 'plain', '--cache-from', `type=registry,ref=${cacheRef}`, example], ci);
+    });
     return [
       'ci: examples/hello on an empty store with --cache-from a registry cache (loopback), strata CLI',
       `  cold build (and --cache-to)       ${cold.toFixed(2)} s`,
-      `  local warm rebuild                ${warm.toFixed(2)} s`,
-      `  empty store, --cache-from         ${fromRegistry.toFixed(2)} s   ${(fromRegistry / warm).toFixed(2)}x the warm rebuild (goal <= 1.5x)`,
+      `  local warm rebuild (best of 3)    ${warm.toFixed(2)} s`,
+      `  empty store, --cache-from (best of 3, a fresh store each) ${fromRegistry.toFixed(2)} s   ${(fromRegistry / warm).toFixed(2)}x the warm rebuild (goal <= 1.5x)`,
     ];
   } finally {
     registry.kill('SIGKILL');

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { cacheKey, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type CacheRecord, type CacheSource, type Descriptor, type LayerRef } from '../cache/index.js';
 import { hashContext, type HashedContext } from '../context/index.js';
-import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type TypedDockerfile } from '../dockerfile/index.js';
+import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type StageBase, type TypedDockerfile } from '../dockerfile/index.js';
 import { BuildError, CancelledError, ImageError } from '../errors/index.js';
 import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
 import { openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
@@ -204,7 +204,23 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     }
     return fetched;
   };
-  const importedRecord = async (key: string): Promise<CacheRecord | undefined> => {
+  /** The target stage and the stages it is built FROM: their layers are the image's, so an imported hit there is fetched at once. */
+  const imageStages = new Set<number>();
+  for (let at: number | undefined = plan.targetIndex; at !== undefined; ) {
+    imageStages.add(at);
+    const base: StageBase = plan.stages[at]!.base;
+    at = typeof base === 'object' ? base.stage : undefined;
+  }
+  /** The stage trees an imported cache carries (small): fetched from the start, in parallel, for COPY --from keys. */
+  const treeFetches = new Map<string, Promise<boolean>>();
+  for (const source of options.cacheFrom ?? []) {
+    for (const [name, tree] of source.trees) {
+      if (treeFetches.has(name)) continue;
+      const file = path.join(store, 'cache', 'trees', name);
+      treeFetches.set(name, existsSync(file) ? Promise.resolve(true) : source.fetchTree(store, tree, file));
+    }
+  }
+  const importedRecord = async (key: string, stage: number): Promise<CacheRecord | undefined> => {
     for (const source of options.cacheFrom ?? []) {
       const record = source.records.get(key);
       if (!record || (record.layer && refused.has(record.layer.digest))) continue;
@@ -213,7 +229,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
         imports.set(layer.digest, () => source.fetchLayer(store, layer).then(() => writeCacheRecord(store, key, record), (e: unknown) => {
           throw new ImportFailure(layer.digest, source.describe, (e as Error).message);
         }));
-        if (options.importAllHits) fetchImported(layer.digest);
+        if (options.importAllHits || imageStages.has(stage)) fetchImported(layer.digest);
       } else if (!layer) writeCacheRecord(store, key, record);
       return record;
     }
@@ -246,10 +262,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
         const root = () => (mountedRoot ??= layersReady(layers).then(() => snapshots.view(layers)));
         treesUsed.add(statCacheFile);
         // An imported cache may carry this tree: then the stage need not be unpacked to be hashed.
-        for (const source of existsSync(statCacheFile) ? [] : options.cacheFrom ?? []) {
-          const tree = source.trees.get(path.basename(statCacheFile));
-          if (tree && (await source.fetchTree(store, tree, statCacheFile))) break;
-        }
+        await treeFetches.get(path.basename(statCacheFile));
         if (existsSync(statCacheFile)) {
           try {
             const restored = await hashContext(path.join(scratch, 'unmounted'), { inline: true, statCacheFile, immutable: true });
@@ -357,7 +370,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
         let created: string;
         try {
           fs = await filesystemStep(env, step, state, ctx, where, id, execTime);
-          record = !options.noCache ? readCacheRecord(store, fs.key) ?? (await importedRecord(fs.key)) : undefined;
+          record = !options.noCache ? readCacheRecord(store, fs.key) ?? (await importedRecord(fs.key, index)) : undefined;
           const identity = `${label}#${fsSteps.indexOf(step)}`;
           if (!record && !missed) {
             // The first miss of a stage says why; the steps after it miss because it did.
