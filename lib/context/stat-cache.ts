@@ -290,6 +290,21 @@ function checkNesting(cache: StatCache): void {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Paths of rows [from, to) when every one is valid UTF-8 (so none holds an escaped byte: see names.ts), else undefined. */
+export function cachedUtf8Paths(cache: StatCache, from = 0, to = cache.count): string[] | undefined {
+  if (from >= to) return [];
+  const start = from === 0 ? 0 : cache.pathEnds[from - 1]!;
+  try {
+    const parts = strictUtf8.decode(cache.pathBytes.subarray(start, cache.pathEnds[to - 1]!)).split('\0');
+    parts.pop();
+    if (parts.length !== to - from) throw new Error('path table does not match its row count');
+    return parts;
+  } catch (e) {
+    if (e instanceof TypeError) return undefined; // not UTF-8
+    throw e;
+  }
+}
+
 /** Paths of rows [from, to), decoded in one go (path by path when one of them is not UTF-8; see names.ts). */
 export function cachedPaths(cache: StatCache, from = 0, to = cache.count): string[] {
   if (from >= to) return [];

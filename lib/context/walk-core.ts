@@ -7,7 +7,7 @@
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import type { IgnoreMatcher } from './ignore.js';
 import { decodeName, fsPath } from './names.js';
-import { cachedPaths, KIND_CODES, RACY_MARGIN_NS, type StatCache } from './stat-cache.js';
+import { cachedPaths, cachedUtf8Paths, KIND_CODES, RACY_MARGIN_NS, type StatCache } from './stat-cache.js';
 
 export type RecordKind = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -121,12 +121,15 @@ export function walkBelow(root: string, dirs: readonly string[], matcher: Ignore
  * must be read again. Nothing else needs a readdir.
  */
 export function verifyRange(root: string, cache: StatCache, from: number, to: number): Uint32Array {
-  const paths = cachedPaths(cache, from, to);
+  // Valid UTF-8 throughout (the usual case): no path holds an escaped byte, and none needs looking at for one.
+  const plain = cachedUtf8Paths(cache, from, to);
+  const paths = plain ?? cachedPaths(cache, from, to);
+  const at = plain ? (rel: string) => (rel === '' ? root : root.endsWith('/') ? root + rel : `${root}/${rel}`) : (rel: string) => full(root, rel);
   const changed: number[] = [];
   for (let i = from; i < to; i++) {
     let st: BigIntStats | undefined;
     try {
-      st = lstatSync(full(root, paths[i - from]!), { bigint: true, throwIfNoEntry: false });
+      st = lstatSync(at(paths[i - from]!), { bigint: true, throwIfNoEntry: false });
     } catch {
       st = undefined;
     }
