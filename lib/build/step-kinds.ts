@@ -8,7 +8,7 @@
 import { chmodSync, existsSync, mkdtempSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { cacheKey, copyTarPath, readCopyRecord, writeCopyRecord, type CopyRecord, type LayerRef } from '../cache/index.js';
-import { fileDigest, hashContext, selectSources, type HashedContext } from '../context/index.js';
+import { fileDigest, hashContext, selectSources, type Entry, type HashedContext } from '../context/index.js';
 import type { Plan, PlannedStep } from '../dockerfile/index.js';
 import { BuildError, ContextError, SnapshotError } from '../errors/index.js';
 import { runInSandbox, SANDBOX_MOUNT_POINTS, type SandboxMount } from '../exec/index.js';
@@ -109,8 +109,7 @@ async function copyStep(env: StepEnv, state: StageState, c: {
     const destIsFile = c.destIsFile(ws.root);
     const linkable = ws.writeRoot !== ws.root;
     // The layer's files are what the context engine hashed: their signature comes from its entries, not from a second lstat.
-    const reuse = (destRel: string, src: string) => {
-      const entry = c.srcCtx.index.get(src);
+    const reuse = (destRel: string, { entry }: { entry?: Entry }) => {
       if (!linkable || entry?.kind !== 'file') return undefined;
       const signature = `${entry.digest.toString('hex')}:${c.chmod ?? entry.mode}:${owner.uid}:${owner.gid}:${entry.stat.mtimeNs / 1_000_000n}`;
       signatures[destRel] = signature;
@@ -127,7 +126,7 @@ async function copyStep(env: StepEnv, state: StageState, c: {
       }
     };
     return copyInto(ws.root, {
-      srcRoot: await env.rootOf(c.srcCtx), placed: destIsFile ? [{ src: c.selection.placed[0]!.src, dest: '' }] : c.selection.placed, dest: c.dest, destIsFile,
+      srcRoot: await env.rootOf(c.srcCtx), placed: destIsFile ? [{ ...c.selection.placed[0]!, dest: '' }] : c.selection.placed, dest: c.dest, destIsFile,
       owner, chmod: c.chmod, where: c.where, writeRoot: ws.writeRoot, reuse, beforeCopy, linked: (rel) => linked.add(rel),
     });
   });
@@ -284,7 +283,7 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
         key: cacheKey({ parent: step.flags.link === true ? 'link' : state.key, op: archive ? 'ADD-unpack' : 'COPY', sources: selection.digest, dest, destDir: rawDest.endsWith('/'), chown, chmod, from: from ? 'content' : undefined }),
         // Read only to explain a miss or to record a changed step: a cached COPY of 30,000 files never lists them.
         get inputs() {
-          return { ...base, files: Object.fromEntries(selection.files.map((f) => { const e = srcCtx.index.get(f); return [f, e ? `${e.digest.toString('hex')}:${e.mode.toString(8)}` : '']; })), other: selection.digest };
+          return { ...base, files: Object.fromEntries(selection.fileEntries.map((e) => [e.path, `${e.digest.toString('hex')}:${e.mode.toString(8)}`])), other: selection.digest };
         },
         // ADD unpacks a local tar archive into the destination directory (safely: nothing may escape it).
         execute: () => archive

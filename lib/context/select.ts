@@ -11,7 +11,7 @@
 import { ContextError } from '../errors/index.js';
 import type { HashedContext } from './context.js';
 import { compileIgnore, goClean, validateGlob, type IgnoreMatcher } from './ignore.js';
-import { childRecord, sortedChildren, walkEntries, type Entry } from './tree.js';
+import { childRecord, forEachEntry, sortedChildren, type Entry } from './tree.js';
 import { xxh128 } from './xxhash.js';
 
 export interface SourceSelector {
@@ -25,8 +25,10 @@ export interface Selection {
   readonly digest: string;
   /** Context paths of the files (and symlinks) the copy reads. */
   readonly files: string[];
+  /** Their entries, in the same order. */
+  readonly fileEntries: Entry[];
   /** Every entry the copy creates: its context path and its path below the destination, parents first. */
-  readonly placed: { readonly src: string; readonly dest: string }[];
+  readonly placed: { readonly src: string; readonly dest: string; readonly entry: Entry }[];
 }
 
 /** A node of the tree the copy would produce. */
@@ -139,22 +141,24 @@ function digestOf(node: Placed): Buffer {
   return xxh128(Buffer.concat(records));
 }
 
-function placedOf(node: Placed, destPrefix: string, out: { src: string; dest: string }[]): void {
+function placedOf(node: Placed, destPrefix: string, out: { src: string; dest: string; entry: Entry }[]): void {
   const children = node.children
     ? [...node.children.values()]
     : [...(node.entry.children?.values() ?? [])].map((e) => ({ name: e.name, entry: e, children: undefined }) as Placed);
   for (const child of children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const dest = destPrefix ? `${destPrefix}/${child.name}` : child.name;
-    out.push({ src: child.entry.path, dest });
+    out.push({ src: child.entry.path, dest, entry: child.entry });
     if (child.entry.kind === 'dir') placedOf(child, dest, out);
   }
 }
 
-function filesOf(node: Placed, out: string[]): void {
+function filesOf(node: Placed, out: Entry[]): void {
   if (node.children) {
     for (const child of node.children.values()) filesOf(child, out);
   } else {
-    for (const e of walkEntries(node.entry)) if (e.kind !== 'dir') out.push(e.path);
+    forEachEntry(node.entry, (e) => {
+      if (e.kind !== 'dir') out.push(e);
+    });
   }
 }
 
@@ -204,16 +208,21 @@ export function selectSources(ctx: HashedContext, selector: SourceSelector): Sel
     }
   }
   // The lists are walked only when asked for: a cached COPY of a whole directory needs its digest, which the tree has already.
+  let fileEntries: Entry[] | undefined;
   let files: string[] | undefined;
-  let placed: { src: string; dest: string }[] | undefined;
+  let placed: { src: string; dest: string; entry: Entry }[] | undefined;
   return {
     digest: digestOf(root).toString('hex'),
-    get files() {
-      if (!files) {
-        files = [];
-        filesOf(root, files);
-        files.sort();
+    get fileEntries() {
+      if (!fileEntries) {
+        fileEntries = [];
+        filesOf(root, fileEntries);
+        fileEntries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       }
+      return fileEntries;
+    },
+    get files() {
+      files ??= this.fileEntries.map((e) => e.path);
       return files;
     },
     get placed() {
