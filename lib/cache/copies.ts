@@ -7,7 +7,7 @@
  * context (snapshots are immutable; the context is never linked). Only a
  * hint: a missing or stale record just means copying.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from './files.js';
 
@@ -42,4 +42,18 @@ export function readCopyRecord(store: string, identity: string): CopyRecord | un
 
 export function writeCopyRecord(store: string, identity: string, record: CopyRecord): void {
   writeFileAtomic(recordPath(store, identity), JSON.stringify(record));
+}
+
+/** Forgets every COPY's record and kept tar (the next run of each copies from its source and reads every file); returns the bytes freed. */
+export function pruneCopyRecords(store: string): { records: number; bytes: number } {
+  const dir = path.join(store, 'cache', 'copies');
+  let records = 0;
+  let bytes = 0;
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    const file = path.join(dir, name);
+    bytes += statSync(file).size;
+    if (!name.endsWith('.tar')) records++;
+    rmSync(file, { force: true });
+  }
+  return { records, bytes };
 }

@@ -74,6 +74,13 @@ describe('RUN --mount', () => {
     assert.match(strata(['cache', 'prune', '--mounts']).stdout, /removed 2 cache mounts/);
     assert.deepEqual(JSON.parse(strata(['cache', 'ls', '--format', 'json']).stdout), []);
     assert.equal(strata(['cache', 'prune']).code, 2);
+    // What COPY keeps for its next run goes with --copies; the layers and the steps' cache stay.
+    const copying = context({ Dockerfile: 'FROM busybox:local\nCOPY a.txt /a.txt\n', 'a.txt': 'a' });
+    assert.equal(strata(['build', copying]).code, 0);
+    assert.ok(readdirSync(path.join(store, 'cache', 'copies')).some((n) => n.endsWith('.tar')));
+    assert.match(strata(['cache', 'prune', '--copies']).stdout, /removed what \d+ COPY instructions? kept for their next run \(\d/);
+    assert.deepEqual(readdirSync(path.join(store, 'cache', 'copies')), []);
+    assert.match(strata(['build', '--progress', 'plain', copying]).stderr, /#1 CACHED/);
   });
 
   it('keys a bind mount by the content it shows; rw writes are dropped; the mount point leaves nothing', () => {
