@@ -87,6 +87,6 @@ export function renderBenchTable(r: BenchReport, style: Style): string {
     paint(style, 'dim', fmt(header)),
     ...lines.map(fmt),
     '',
-    `peak RSS ${formatBytes(r.peakRssBytes)}`,
+    `peak RSS of this process over every run above: ${formatBytes(r.peakRssBytes)} (one run alone: the peakRssBytes of strata hash --json)`,
   ].join('\n');
 }
