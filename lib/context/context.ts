@@ -5,7 +5,7 @@
  * treat whatever moved as a change set. `updateContext` applies a list of
  * changed paths to an existing result, re-reading only those paths.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ContextError } from '../errors/index.js';
 import { HashStatus, type HashRecord } from './hash-record.js';
@@ -222,12 +222,15 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
   const patterns = options.ignorePatterns ?? [];
   const matcher = compileIgnore(patterns);
   const takenAtNs = nowNs();
+  // A big stat cache is checked on the threads: started before it is even read, they boot while this thread reads and starts checking.
+  const threads = !options.inline && !options.immutable && !poolIsRunning();
+  if (threads && options.statCacheFile && (statSync(options.statCacheFile, { throwIfNoEntry: false })?.size ?? 0) > VERIFY_INLINE_ROWS * 100) prestartPool();
   const loaded = options.statCacheFile ? loadStatCache(options.statCacheFile) : { cache: undefined, warning: undefined };
   const cache = loaded.cache;
   const warnings = loaded.warning ? [loaded.warning] : [];
-  const restorable = cache !== undefined && cache.patternsKey === patternsKey(patterns) && cache.paths[0] === '';
-  // A big cache is checked on the threads: started now, they boot while this thread starts checking.
-  if (restorable && !options.immutable && !options.inline && !poolIsRunning() && cache.count > VERIFY_INLINE_ROWS) prestartPool();
+  // (Row 0 is the root when its path is empty: one NUL.)
+  const restorable = cache !== undefined && cache.patternsKey === patternsKey(patterns) && cache.count > 0 && cache.pathEnds[0] === 1;
+  if (restorable && threads && !poolIsRunning() && cache.count > VERIFY_INLINE_ROWS) prestartPool();
   // The workers check every cached stat while this thread rebuilds the tree from the cache: the two overlap.
   const verification = restorable && !options.immutable ? verifyStatCache(absRoot, cache, { inline: options.inline, threshold: options.inlineBudget }) : undefined;
   verification?.catch(() => undefined);
@@ -392,7 +395,7 @@ class RestoredEntry implements Entry {
 
 /** The tree as the cache recorded it (digests included), read lazily from its rows; undefined if row 0 is not a directory at ''. */
 function restoreTree(root: string, matcher: IgnoreMatcher, patterns: readonly string[], cache: LoadedStatCache, warnings: string[]): HashedContext | undefined {
-  if (cache.count === 0 || cache.paths[0] !== '' || KIND_CODES[cache.kinds[0]!] !== 'dir') {
+  if (cache.count === 0 || cache.pathEnds[0] !== 1 || KIND_CODES[cache.kinds[0]!] !== 'dir') {
     warnings.push('stat cache discarded: it does not start at the context root; hashing every file and writing a new one');
     return undefined;
   }

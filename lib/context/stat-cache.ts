@@ -375,7 +375,9 @@ export function loadStatCache(file: string): LoadResult {
       off += n;
     }
     const cache = decodeStatCache(bytes);
-    return { cache: { ...cache, paths: cachedPaths(cache) }, warning: undefined };
+    // Paths are decoded when first asked for: a no-change check never needs them here (the threads decode their own rows).
+    let paths: string[] | undefined;
+    return { cache: { ...cache, get paths() { return (paths ??= cachedPaths(cache)); } }, warning: undefined };
   } catch (e) {
     return { cache: undefined, warning: `stat cache ${file} discarded: ${(e as Error).message}; hashing every file and writing a new one` };
   } finally {
