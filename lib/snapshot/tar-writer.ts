@@ -95,26 +95,17 @@ export function encodeHeader(h: TarHeader): Buffer {
   const split = splitName(name);
   if (!split) pax.push(paxRecord('path', name));
   if (link.length > 100) pax.push(paxRecord('linkpath', link));
-  let size = octal(h.size, 12);
-  if (size === undefined) {
-    pax.push(paxRecord('size', Buffer.from(String(h.size))));
-    size = octal(0, 12)!;
-  }
-  let uid = octal(h.uid, 8);
-  if (uid === undefined) {
-    pax.push(paxRecord('uid', Buffer.from(String(h.uid))));
-    uid = octal(0, 8)!;
-  }
-  let gid = octal(h.gid, 8);
-  if (gid === undefined) {
-    pax.push(paxRecord('gid', Buffer.from(String(h.gid))));
-    gid = octal(0, 8)!;
-  }
-  let mtime = octal(h.mtime, 12);
-  if (mtime === undefined) {
-    pax.push(paxRecord('mtime', Buffer.from(String(Math.floor(h.mtime)))));
-    mtime = octal(0, 12)!;
-  }
+  // A number too big for its ustar field goes in a PAX record, the field left zero.
+  const numeric = (key: string, value: number, width: number): string => {
+    const field = octal(value, width);
+    if (field !== undefined) return field;
+    pax.push(paxRecord(key, Buffer.from(String(Math.floor(value)))));
+    return octal(0, width)!;
+  };
+  const size = numeric('size', h.size, 12);
+  const uid = numeric('uid', h.uid, 8);
+  const gid = numeric('gid', h.gid, 8);
+  const mtime = numeric('mtime', h.mtime, 12);
   const main = ustarBlock({
     name: split?.rest ?? name.subarray(0, 100),
     prefix: split?.prefix ?? Buffer.alloc(0),

@@ -1,0 +1,91 @@
+/**
+ * The layer tar writer, read back by GNU tar and by tar-stream (what strata
+ * itself extracts with): long names split into ustar's prefix or carried in
+ * a PAX header, long link targets, owners and sizes beyond ustar's fields,
+ * non-ASCII names, and the index of where each file's entry is.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { writeEntries } from '../../lib/snapshot/layer-tar.js';
+import { encodeHeader, paddingOf, tarFile } from '../../lib/snapshot/tar-writer.js';
+import { tarExtract } from '../../lib/snapshot/index.js';
+
+const scratch = mkdtempSync(path.join(tmpdir(), 'strata-tar-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Every entry tar-stream reads: name, type, link target, uid, size and content. */
+async function readBack(file: string): Promise<{ name: string; type: string; linkname: string | null; uid: number; size: number; body: string }[]> {
+  const extract = tarExtract();
+  const out: { name: string; type: string; linkname: string | null; uid: number; size: number; body: string }[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => chunks.push(c as Buffer));
+      stream.on('end', () => {
+        out.push({ name: header.name, type: header.type ?? 'file', linkname: header.linkname ?? null, uid: header.uid ?? 0, size: header.size ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+        next();
+      });
+    });
+    extract.on('finish', resolve);
+    extract.on('error', reject);
+  });
+  extract.end(readFileSync(file));
+  await done;
+  return out;
+}
+
+describe('layer tar writer', () => {
+  it('writes names, long or not ASCII, link targets and big numbers that GNU tar and tar-stream read back', async () => {
+    const root = path.join(scratch, 'tree');
+    const splittable = `${'a'.repeat(60)}/${'b'.repeat(80)}`; // 141 bytes: ustar's prefix and name
+    const unsplittable = 'c'.repeat(120); // no slash to split at: a PAX path
+    mkdirSync(path.join(root, 'a'.repeat(60)), { recursive: true });
+    writeFileSync(path.join(root, splittable), 'split');
+    writeFileSync(path.join(root, unsplittable), 'pax');
+    writeFileSync(path.join(root, 'café.txt'), 'accent');
+    symlinkSync('t'.repeat(150), path.join(root, 'link'));
+    const rels = ['a'.repeat(60), splittable, unsplittable, 'café.txt', 'link'];
+    const file = path.join(scratch, 'layer.tar');
+    const tar = tarFile(file);
+    const index = writeEntries(tar, root, rels, ['gone.txt']);
+    const { size } = tar.finish();
+    assert.equal(readFileSync(file).length, size);
+
+    const listed = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
+    assert.deepEqual(listed.sort(), [`${'a'.repeat(60)}/`, splittable, '.wh.gone.txt', unsplittable, 'café.txt', 'link'].sort());
+    const entries = await readBack(file);
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    assert.equal(byName.get(splittable)?.body, 'split');
+    assert.equal(byName.get(unsplittable)?.body, 'pax');
+    assert.equal(byName.get('café.txt')?.body, 'accent');
+    assert.equal(byName.get('link')?.linkname, 't'.repeat(150));
+    assert.equal(byName.get('.wh.gone.txt')?.size, 0);
+
+    // The index says where each file's entry (header and data) is.
+    const bytes = readFileSync(file);
+    const [at, length] = index[splittable]!;
+    assert.equal(length, 512 + 512);
+    assert.equal(bytes.subarray(at + 512, at + 512 + 5).toString(), 'split');
+    const [paxAt, paxLength] = index[unsplittable]!;
+    assert.ok(paxLength > 1024, 'a PAX header comes first');
+    assert.equal(bytes.subarray(paxAt, paxAt + paxLength).includes(Buffer.from('path=' + unsplittable)), true);
+  });
+
+  it('carries owners and sizes that ustar cannot hold in PAX records', async () => {
+    const header = encodeHeader({ name: 'big-owner', type: 'file', mode: 0o644, uid: 3_000_000, gid: 5, mtime: 0, size: 3 });
+    const file = path.join(scratch, 'owner.tar');
+    const tar = tarFile(file);
+    tar.write(header);
+    tar.write(Buffer.from('abc'));
+    tar.write(Buffer.alloc(paddingOf(3)));
+    tar.finish();
+    const [entry] = await readBack(file);
+    assert.equal(entry?.body, 'abc');
+    // GNU tar applies the PAX owner (as Go's archive/tar, which container runtimes use, does).
+    assert.match(execFileSync('tar', ['--numeric-owner', '-tvf', file], { encoding: 'utf8' }), /3000000\/5 /);
+  });
+});
