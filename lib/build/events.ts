@@ -25,7 +25,11 @@ export type BuildEvent =
   | { readonly type: 'step-error'; readonly id: number; readonly message: string; readonly time: number }
   | { readonly type: 'image'; readonly digest: string; readonly config: string; readonly tags: readonly string[]; readonly seconds: number }
   | { readonly type: 'output'; readonly format: string; readonly dest: string }
-  /** A base image being pulled before the build: each blob as it lands (or was there). */
-  | { readonly type: 'pull'; readonly ref: string; readonly digest: string; readonly bytes: number; readonly state: string };
+  /**
+   * A base image being pulled before the build, or the image pushed after it: each blob announced
+   * ('started', with its size as total), its bytes as they move ('progress'), and its end ('done',
+   * 'exists': the registry had it, 'mounted': taken from another repository of the registry).
+   */
+  | { readonly type: 'pull' | 'push'; readonly ref: string; readonly digest: string; readonly bytes: number; readonly total: number; readonly state: string };
 
 export type EventSink = (event: BuildEvent) => void;

@@ -89,7 +89,7 @@ async function pullBaseImages(store: string, plan: Plan, options: { always: bool
     if (!options.always && findImage(store, stage.base)) continue;
     try {
       const ref = stage.base;
-      await pullImage(store, ref, normalizeRef(ref), { insecure: options.insecure, platform: stage.platform, onBlob: (p) => options.report({ type: 'pull', ref, digest: p.digest, bytes: p.bytes, state: p.state }) });
+      await pullImage(store, ref, normalizeRef(ref), { insecure: options.insecure, platform: stage.platform, onBlob: (p) => options.report({ type: 'pull', ref, ...p }) });
     } catch (e) {
       if (!(e instanceof ImageError) || (!options.always && findImage(store, stage.base))) throw e;
       throw new BuildError(`base image ${stage.base} is not in the store and could not be pulled: ${e.message}`, { file: plan.file, line: stage.line }, {
@@ -192,7 +192,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
     if (values.push) {
       if (!tags.length) throw new UsageError('--push needs -t REGISTRY/NAME:TAG', { hint: 'strata build --push -t localhost:5000/app:1 .' });
       for (const tag of tags) {
-        const digest = await pushImage(store, tag, tag, { insecure });
+        const digest = await pushImage(store, tag, tag, { insecure, onBlob: (p) => report({ type: 'push', ref: tag, ...p }) });
         report({ type: 'output', format: 'registry', dest: `${tag}@${digest}` });
       }
     }

@@ -49,14 +49,14 @@ export async function imageCommand(argv: string[], _session: Session): Promise<n
       const [ref] = positionals;
       if (!ref) throw new UsageError('image pull needs a REF', { hint: 'strata image pull localhost:5000/app:1' });
       const name = localNameOf(ref);
-      const manifest = await pullImage(store, ref, name, { platform: values.platform, insecure, onBlob: (p) => writeErr(`  ${p.digest.slice(7, 19)} ${formatBytes(p.bytes)} pulled`) });
+      const manifest = await pullImage(store, ref, name, { platform: values.platform, insecure, onBlob: (p) => p.state === 'done' && writeErr(`  ${p.digest.slice(7, 19)} ${formatBytes(p.bytes)} pulled`) });
       writeOut(`pulled ${name} ${manifest.digest}`);
       return 0;
     }
     case 'push': {
       const [name, dest] = positionals;
       if (!name) throw new UsageError('image push needs a NAME', { hint: 'strata image push app:1 localhost:5000/app:1' });
-      const digest = await pushImage(store, name, dest ?? name, { insecure, onBlob: (p) => writeErr(`  ${p.digest.slice(7, 19)} ${formatBytes(p.bytes)} ${p.state === 'exists' ? 'already there' : p.state === 'mounted' ? 'mounted from another repository' : 'pushed'}`) });
+      const digest = await pushImage(store, name, dest ?? name, { insecure, onBlob: (p) => p.state !== 'started' && p.state !== 'progress' && writeErr(`  ${p.digest.slice(7, 19)} ${formatBytes(p.bytes)} ${p.state === 'exists' ? 'already there' : p.state === 'mounted' ? 'mounted from another repository' : 'pushed'}`) });
       writeOut(`pushed ${dest ?? name} ${digest}`);
       return 0;
     }

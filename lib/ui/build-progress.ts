@@ -45,7 +45,9 @@ export function plainReporter(write: (line: string) => void, options: { explain?
         write(`#0 image ${e.digest}${e.tags.length ? ` named ${e.tags.join(', ')}` : ''} in ${e.seconds.toFixed(1)}s`);
         break;
       case 'pull':
-        write(`#0 pulling ${e.ref}: ${e.digest.slice(7, 19)} ${formatBytes(e.bytes)} ${e.state}`);
+      case 'push':
+        // Byte counts as each blob ends; the bytes in between are for the terminal's bars.
+        if (e.state !== 'started' && e.state !== 'progress') write(`#0 ${e.type === 'pull' ? 'pulling' : 'pushing'} ${e.ref}: ${e.digest.slice(7, 19)} ${formatBytes(e.bytes)} ${e.state}`);
         break;
       case 'output':
         write(e.format === 'registry' ? `#0 pushed ${e.dest}` : `#0 exported ${e.format} to ${e.dest}`);

@@ -26,13 +26,25 @@ export interface TtyReporter {
 const LOG_LINES = 5;
 const TICK_MS = 100;
 
+const BAR = 20;
+
+/** "pulling REF [#####.....] 3.1 MiB / 7.3 MiB, 2/3 blobs": every blob is announced with its size before any moves. */
+function transferLine(verb: string, ref: string, blobs: readonly { bytes: number; total: number; done: boolean }[]): string {
+  const moved = blobs.reduce((n, b) => n + b.bytes, 0);
+  const total = blobs.reduce((n, b) => n + b.total, 0);
+  const filled = total ? Math.round((moved / total) * BAR) : BAR;
+  const done = blobs.filter((b) => b.done).length;
+  return `${verb} ${ref} [${'#'.repeat(filled)}${'.'.repeat(BAR - filled)}] ${formatBytes(moved)} / ${formatBytes(total)}, ${done}/${blobs.length} blob${blobs.length === 1 ? '' : 's'}`;
+}
+
 export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Date.now, options: { explain?: boolean } = {}): TtyReporter {
   const started = now();
   const tracker = trackSteps(LOG_LINES);
   const steps = tracker.steps;
   let total = 0;
   let context: string | undefined;
-  const pulled = new Map<string, { blobs: number; bytes: number }>();
+  /** Per image pulled or pushed: each blob's bytes moved and size. */
+  const transfers = new Map<string, Map<string, { bytes: number; total: number; done: boolean }>>();
   const footer: string[] = [];
   let drawn = 0;
   let endedAt: number | undefined;
@@ -94,10 +106,13 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
       case 'output':
         footer.push(e.format === 'registry' ? ` => pushed ${e.dest}` : ` => exported ${e.format} to ${e.dest}`);
         break;
-      case 'pull': {
-        pulled.set(e.ref, { blobs: (pulled.get(e.ref)?.blobs ?? 0) + 1, bytes: (pulled.get(e.ref)?.bytes ?? 0) + e.bytes });
-        const p = pulled.get(e.ref)!;
-        context = `pulling ${e.ref}: ${p.blobs} blob${p.blobs === 1 ? '' : 's'}, ${formatBytes(p.bytes)}`;
+      case 'pull':
+      case 'push': {
+        const key = `${e.type} ${e.ref}`;
+        const blobs = transfers.get(key) ?? new Map<string, { bytes: number; total: number; done: boolean }>();
+        transfers.set(key, blobs);
+        blobs.set(e.digest, { bytes: e.bytes, total: e.total, done: e.state !== 'started' && e.state !== 'progress' });
+        context = transferLine(e.type === 'pull' ? 'pulling' : 'pushing', e.ref, [...blobs.values()]);
         break;
       }
     }

@@ -126,6 +126,8 @@ describe('registries', () => {
     assert.equal(built.code, 0, built.stderr);
     assert.match(built.stderr, new RegExp(`#0 pushed ${open.replace(/\./g, '\\.')}/app/web:1@sha256:`));
     assert.match(built.stderr, /#0 pulling .*\/base\/busybox:1: [0-9a-f]{12} [\d.]+ [KM]iB done/, 'byte counts while the base is pulled');
+    assert.match(built.stderr, /#0 pushing .*\/app\/web:1: [0-9a-f]{12} [\d.]+ (B|KiB|MiB) done/, 'and while the image is pushed');
+    assert.match(built.stderr, /#0 pushing .*\/app\/web:1: [0-9a-f]{12} [\d.]+ (B|KiB|MiB) (exists|mounted)/, 'the base layer was there already');
     const inspected = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${open}/app/web:1`], { encoding: 'utf8' })) as { Layers: string[] };
     assert.equal(inspected.Layers.length, 2);
     const again = strata(['image', 'push', `${open}/app/web:1`], store);

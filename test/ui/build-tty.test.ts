@@ -1,7 +1,7 @@
 /** The tty build reporter: what a person at a terminal sees, frame by frame. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ttyReporter } from '../../lib/ui/index.js';
+import { plainReporter, ttyReporter } from '../../lib/ui/index.js';
 
 /** The last frame drawn: the text after the last "move up and clear". */
 function lastFrame(written: string[]): string[] {
@@ -52,5 +52,23 @@ describe('tty build progress', () => {
     assert.match(frame.join('\n'), / => … \d+ finished steps/);
     assert.match(frame.join('\n'), /\[s 10\/10\] RUN step 10/);
     assert.equal(frame[frame.length - 1], '    still going');
+  });
+
+  it('draws a bar for a pull: every blob announced with its size, bytes as they move; plain mode prints a line as each blob ends', () => {
+    const written: string[] = [];
+    const tty = ttyReporter({ write: (s: string) => written.push(s), columns: 100, rows: 30 }, { color: false }, () => 0);
+    const ref = 'localhost:5000/base:1';
+    tty.report({ type: 'pull', ref, digest: 'sha256:aaaaaaaaaaaa', bytes: 0, total: 1024, state: 'started' });
+    tty.report({ type: 'pull', ref, digest: 'sha256:bbbbbbbbbbbb', bytes: 0, total: 3072, state: 'started' });
+    tty.report({ type: 'pull', ref, digest: 'sha256:aaaaaaaaaaaa', bytes: 1024, total: 1024, state: 'done' });
+    tty.report({ type: 'pull', ref, digest: 'sha256:bbbbbbbbbbbb', bytes: 1024, total: 3072, state: 'progress' });
+    tty.close();
+    assert.ok(lastFrame(written).includes(` => pulling ${ref} [##########..........] 2.0 KiB / 4.0 KiB, 1/2 blobs`), lastFrame(written).join('\n'));
+    const lines: string[] = [];
+    const plain = plainReporter((l) => lines.push(l));
+    plain({ type: 'push', ref, digest: 'sha256:cccccccccccc', bytes: 0, total: 10, state: 'started' });
+    plain({ type: 'push', ref, digest: 'sha256:cccccccccccc', bytes: 5, total: 10, state: 'progress' });
+    plain({ type: 'push', ref, digest: 'sha256:cccccccccccc', bytes: 10, total: 10, state: 'done' });
+    assert.deepEqual(lines, [`#0 pushing ${ref}: cccccccccccc 10 B done`]);
   });
 });

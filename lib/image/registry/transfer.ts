@@ -24,10 +24,20 @@ const PARALLEL = 4;
 
 export interface TransferProgress {
   readonly digest: string;
+  /** Bytes moved so far (all of them once done). */
   readonly bytes: number;
-  /** 'exists': the other side had it already; 'mounted': the registry took it from another repository of its own. */
-  readonly state: 'done' | 'exists' | 'mounted';
+  /** The blob's size. */
+  readonly total: number;
+  /**
+   * 'started': about to move (every blob is announced first, so totals are known at once); 'progress':
+   * bytes moving; 'exists': the other side had it already; 'mounted': the registry took it from another
+   * repository of its own.
+   */
+  readonly state: 'started' | 'progress' | 'done' | 'exists' | 'mounted';
 }
+
+/** Bytes between two 'progress' reports of one blob. */
+const PROGRESS_STEP = 256 * 1024;
 
 export interface PullOptions extends RegistryOptions {
   /** os/arch[/variant] to take from an index (default: linux/amd64, the host's). */
@@ -76,11 +86,11 @@ class TransientFailure extends Error {}
  * credentials or a whole answer of the wrong size or digest is not: trying
  * again would get the same. Nothing partial is ever stored.
  */
-export async function fetchBlob(repo: Repository, store: string, desc: Descriptor): Promise<void> {
+export async function fetchBlob(repo: Repository, store: string, desc: Descriptor, onBytes?: (bytes: number) => void): Promise<void> {
   const where = formatRemoteRef(repo.ref);
   for (let attempt = 1; ; attempt++) {
     try {
-      await fetchBlobOnce(repo, store, desc, where);
+      await fetchBlobOnce(repo, store, desc, where, onBytes);
       return;
     } catch (e) {
       if (!(e instanceof TransientFailure)) throw e;
@@ -92,7 +102,7 @@ export async function fetchBlob(repo: Repository, store: string, desc: Descripto
   }
 }
 
-async function fetchBlobOnce(repo: Repository, store: string, desc: Descriptor, where: string): Promise<void> {
+async function fetchBlobOnce(repo: Repository, store: string, desc: Descriptor, where: string, onBytes: ((bytes: number) => void) | undefined): Promise<void> {
   let response: Response;
   try {
     response = await request(repo, `blobs/${desc.digest}`);
@@ -112,7 +122,11 @@ async function fetchBlobOnce(repo: Repository, store: string, desc: Descriptor, 
   let size = 0;
   try {
     const source = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
-    source.on('data', (chunk: Buffer) => (size += chunk.length));
+    let reported = 0;
+    source.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (onBytes && size - reported >= PROGRESS_STEP) onBytes((reported = size));
+    });
     await pipeline(source, writer.stream);
   } catch (e) {
     writer.abort();
@@ -152,9 +166,11 @@ export async function pullImage(store: string, ref: string, localName: string, o
   }
   if (!parsed.config || !Array.isArray(parsed.layers)) throw new ImageError(`${ref} is not an image manifest`, ref, { hint: 'strata pulls container images' });
   const blobs = [parsed.config, ...parsed.layers];
-  await bounded(blobs.filter((b) => !hasBlob(store, b.digest)), PARALLEL, async (desc) => {
-    await fetchBlob(repo, store, desc);
-    options.onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'done' });
+  const missing = blobs.filter((b) => !hasBlob(store, b.digest));
+  for (const desc of missing) options.onBlob?.({ digest: desc.digest, bytes: 0, total: desc.size, state: 'started' });
+  await bounded(missing, PARALLEL, async (desc) => {
+    await fetchBlob(repo, store, desc, (bytes) => options.onBlob?.({ digest: desc.digest, bytes, total: desc.size, state: 'progress' }));
+    options.onBlob?.({ digest: desc.digest, bytes: desc.size, total: desc.size, state: 'done' });
   });
   for (const b of blobs) noteBlobOrigin(store, b.digest, `${remote.registry}/${remote.repository}`);
   const manifest = { mediaType: top.mediaType, ...(await putBlob(store, top.bytes, top.digest)) };
@@ -187,9 +203,10 @@ export async function uploadBlobs(repo: Repository, store: string, blobs: readon
   await bounded(blobs, PARALLEL, async (desc) => {
     const head = await request(repo, `blobs/${desc.digest}`, { method: 'HEAD' });
     if (head.ok) {
-      onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'exists' });
+      onBlob?.({ digest: desc.digest, bytes: desc.size, total: desc.size, state: 'exists' });
       return;
     }
+    onBlob?.({ digest: desc.digest, bytes: 0, total: desc.size, state: 'started' });
     // A repository of the same registry known to hold it: ask for a cross-repository mount, no bytes sent.
     const from = blobOrigins(store, desc.digest).find((o) => o.startsWith(`${repo.ref.registry}/`) && o !== `${repo.ref.registry}/${repo.ref.repository}`);
     const query = from ? `?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from.slice(repo.ref.registry.length + 1))}` : '';
@@ -200,7 +217,7 @@ export async function uploadBlobs(repo: Repository, store: string, blobs: readon
     });
     if (start.status === 201) {
       noteBlobOrigin(store, desc.digest, `${repo.ref.registry}/${repo.ref.repository}`);
-      onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'mounted' });
+      onBlob?.({ digest: desc.digest, bytes: desc.size, total: desc.size, state: 'mounted' });
       return;
     }
     const location = start.headers.get('location');
@@ -210,7 +227,7 @@ export async function uploadBlobs(repo: Repository, store: string, blobs: readon
     const put = await request(repo, url.toString(), { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: await openAsBlob(blobPath(store, desc.digest)) });
     if (put.status !== 201) throw new ImageError(`the registry refused blob ${desc.digest} for ${where} (${put.status}: ${(await put.text()).slice(0, 200)})`, where, { hint: 'check that you may push there (strata login)' });
     noteBlobOrigin(store, desc.digest, `${repo.ref.registry}/${repo.ref.repository}`);
-    onBlob?.({ digest: desc.digest, bytes: desc.size, state: 'done' });
+    onBlob?.({ digest: desc.digest, bytes: desc.size, total: desc.size, state: 'done' });
   });
 }
 
