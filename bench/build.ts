@@ -23,6 +23,7 @@ import type { SnapshotterKind } from '../lib/snapshot/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const peers = path.join(process.env.STRATA_SHARED ?? path.join(root, '..', 'shared'), 'peers');
+const bin = path.join(root, 'dist', 'bin', 'strata.js');
 
 interface Timing {
   readonly wall: number;
@@ -84,13 +85,24 @@ export async function benchBuild(): Promise<string[]> {
           rows.push(['one source file edited', await timedBuild(store, ctx, snapshotter)]);
           appendFileSync(path.join(ctx, 'package.json'), '\n');
           rows.push(['package.json edited', await timedBuild(store, ctx, snapshotter)]);
+          // The same rebuild as a user types it: a process that starts, builds and exits (the rows above are
+          // one process's build() calls, as strata dev makes them). One run first makes the CLI's own stat cache.
+          const cli = (): Timing => {
+            const start = process.hrtime.bigint();
+            const r = spawnSync(process.execPath, [bin, 'build', '--progress', 'plain', '--snapshotter', snapshotter, ctx], { env: { ...process.env, STRATA_STORE: store }, encoding: 'utf8' });
+            if (r.status !== 0) throw new Error(`strata build failed: ${r.stderr.slice(-500)}`);
+            const wall = Number(process.hrtime.bigint() - start) / 1e9;
+            return { wall, run: 0, cached: r.stderr.match(/^#\d+ CACHED$/gm)?.length ?? 0, steps: r.stderr.match(/^#\d+ \[/gm)?.length ?? 0 };
+          };
+          cli();
+          rows.push(['no change, CLI (best of 3)', [cli(), cli(), cli()].reduce((a, b) => (b.wall < a.wall ? b : a))]);
         } catch (e) {
           out.push(`build: context ${variant}, ${snapshotter} snapshotter: ${(e as Error).message}`);
           continue;
         }
         out.push(`build: peer workload, context ${variant} (strata, ${snapshotter} snapshotter, independent stages at once)`);
         for (const [name, t] of rows) {
-          out.push(`  ${name.padEnd(24)} wall ${t.wall.toFixed(2).padStart(6)} s   RUN ${t.run.toFixed(2).padStart(5)} s   strata overhead ${(t.wall - t.run).toFixed(2).padStart(5)} s   ${t.cached}/${t.steps} steps cached`);
+          out.push(`  ${name.padEnd(26)} wall ${t.wall.toFixed(2).padStart(6)} s   RUN ${t.run.toFixed(2).padStart(5)} s   strata overhead ${(t.wall - t.run).toFixed(2).padStart(5)} s   ${t.cached}/${t.steps} steps cached`);
         }
       }
     }
