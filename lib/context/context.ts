@@ -11,7 +11,7 @@ import { ContextError } from '../errors/index.js';
 import { HashStatus, type HashRecord } from './hash-record.js';
 import { compileIgnore, type IgnoreMatcher } from './ignore.js';
 import { selectSources, type SourceSelector } from './select.js';
-import { hashFiles, poolIsRunning, prestartPool, VERIFY_INLINE_ROWS, verifyStatCache } from './pool.js';
+import { hashFiles, poolIsRunning, prestartPool, VERIFY_BOOT_ROWS, verifyStatCache } from './pool.js';
 import {
   cachedDigest, cachedHardlink, cachedLink, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
   saveStatCache, type CacheSegment, type LoadedStatCache,
@@ -224,13 +224,13 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
   const takenAtNs = nowNs();
   // A big stat cache is checked on the threads: started before it is even read, they boot while this thread reads and starts checking.
   const threads = !options.inline && !options.immutable && !poolIsRunning();
-  if (threads && options.statCacheFile && (statSync(options.statCacheFile, { throwIfNoEntry: false })?.size ?? 0) > VERIFY_INLINE_ROWS * 100) prestartPool();
+  if (threads && options.statCacheFile && (statSync(options.statCacheFile, { throwIfNoEntry: false })?.size ?? 0) > VERIFY_BOOT_ROWS * 100) prestartPool();
   const loaded = options.statCacheFile ? loadStatCache(options.statCacheFile) : { cache: undefined, warning: undefined };
   const cache = loaded.cache;
   const warnings = loaded.warning ? [loaded.warning] : [];
   // (Row 0 is the root when its path is empty: one NUL.)
   const restorable = cache !== undefined && cache.patternsKey === patternsKey(patterns) && cache.count > 0 && cache.pathEnds[0] === 1;
-  if (restorable && threads && !poolIsRunning() && cache.count > VERIFY_INLINE_ROWS) prestartPool();
+  if (restorable && threads && !poolIsRunning() && cache.count > VERIFY_BOOT_ROWS) prestartPool();
   // The workers check every cached stat while this thread rebuilds the tree from the cache: the two overlap.
   const verification = restorable && !options.immutable ? verifyStatCache(absRoot, cache, { inline: options.inline, threshold: options.inlineBudget }) : undefined;
   verification?.catch(() => undefined);
