@@ -50,6 +50,13 @@ export interface BuildOptions {
   readonly snapshotter?: SnapshotterChoice;
   readonly onEvent: EventSink;
   readonly signal?: AbortSignal;
+  /**
+   * When `signal` aborts, give up the layer blobs still being compressed
+   * (their steps then keep no record) instead of finishing them: a Ctrl-C
+   * wants to exit now. By default they are finished, because the build that
+   * replaces a cancelled one (strata dev) will want them.
+   */
+  readonly dropUnfinishedBlobs?: boolean;
 }
 
 export interface BuildResult {
@@ -120,6 +127,9 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
   const cancel = new AbortController();
   if (options.signal?.aborted) cancel.abort();
   options.signal?.addEventListener('abort', () => cancel.abort(), { once: true });
+  // Blobs being compressed stop only for the caller's abort, and only if it asks (a failing sibling stage stops none).
+  const dropBlobs = new AbortController();
+  if (options.dropUnfinishedBlobs) options.signal?.addEventListener('abort', () => dropBlobs.abort(), { once: true });
   await sweepStaleTemp(store, unmountBelow);
   const scratch = mkdtempSync(tempPath(store, 'build'));
   let snapshots: Snapshotter;
@@ -300,7 +310,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
   /** A writable root filesystem on the stage's layers; its changes are the step's layer, or nothing if it fails. */
   const inWorkspace = async (state: StageState, options: WorkspaceOptions, act: (ws: Workspace) => Promise<readonly string[] | void>): Promise<LayerRef | null> => {
     await layersReady(state.layers);
-    const ws = await snapshots.workspace(state.layers, options);
+    const ws = await snapshots.workspace(state.layers, { ...options, signal: dropBlobs.signal });
     let written: readonly string[] | void;
     try {
       written = await act(ws);
@@ -393,7 +403,11 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
             const made = { layer, createdBy: describe, created };
             // A record is committed only once its layer's blob is in the store.
             const blob = layer && compressing.get(layer);
-            if (blob) recordWrites.push(blob.then(() => writeCacheRecord(store, fs.key, made)));
+            if (blob) {
+              const recorded = blob.then(() => writeCacheRecord(store, fs.key, made));
+              recorded.catch(() => undefined); // seen where the build waits for every blob, not as an unhandled rejection before
+              recordWrites.push(recorded);
+            }
             else writeCacheRecord(store, fs.key, made);
             executed++;
           }

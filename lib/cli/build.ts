@@ -177,6 +177,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       importAllHits: cacheTo.length > 0,
       onEvent: report,
       signal: abort.signal,
+      dropUnfinishedBlobs: true,
     });
     if (output) {
       await exportImage(store, tags[0] ?? `strata-build:${result.manifest.digest.slice(7, 19)}`, result.manifest, path.resolve(output.dest), output.format);

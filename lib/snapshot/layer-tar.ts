@@ -259,7 +259,7 @@ export interface StagedLayer {
  */
 export async function stageEntriesLayer(
   store: string, root: string, rels: readonly string[], deleted: readonly string[], opaque: readonly string[] = [],
-  options: { splice?: SpliceSource; keep?: string } = {},
+  options: { splice?: SpliceSource | undefined; keep?: string | undefined; signal?: AbortSignal | undefined } = {},
 ): Promise<StagedLayer & { readonly index: TarIndex }> {
   const tarPath = tempPath(store, 'layer-tar');
   const tar = tarFile(tarPath);
@@ -276,7 +276,7 @@ export async function stageEntriesLayer(
   const blob = (async () => {
     const out = blobWriter(store);
     try {
-      await pipeline(createReadStream(tarPath, { highWaterMark: BATCH_BYTES }), createGzip(), out.stream);
+      await pipeline(createReadStream(tarPath, { highWaterMark: BATCH_BYTES }), createGzip(), out.stream, { signal: options.signal });
       const done = await out.finish();
       if (options.keep) {
         mkdirSync(path.dirname(options.keep), { recursive: true });

@@ -297,7 +297,7 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
             const { entries, removed, opaque } = await readUpper(upper, lowers.map((l) => path.join(snapshotsDir(store), l)), !direct);
             if (!entries.length && !removed.length) return null;
             const reuse = options.reuse;
-            const staged = await stageEntriesLayer(store, upper, entries, removed, opaque, reuse && { splice: reuse.splice(), keep: reuse.keep });
+            const staged = await stageEntriesLayer(store, upper, entries, removed, opaque, { splice: reuse?.splice(), keep: reuse?.keep, signal: options.signal });
             reuse?.kept(staged.index, staged.diffId);
             // The upper is the new layer, already in overlay's format: it becomes its snapshot as is, and
             // the next steps mount it while its gzip blob is still being written.

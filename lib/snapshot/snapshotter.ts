@@ -35,6 +35,8 @@ export interface WorkspaceOptions {
    * overlay snapshotter uses it; asked for when the layer is written.
    */
   readonly reuse?: LayerReuse;
+  /** A layer whose blob is still being written when this aborts (a cancelled build) is given up: its temp files go, no blob is stored. */
+  readonly signal?: AbortSignal;
 }
 
 export interface LayerReuse {

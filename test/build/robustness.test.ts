@@ -107,6 +107,17 @@ describe('build robustness', () => {
     assertStoreValid();
   });
 
+  it('stops on SIGTERM while a big layer is still being compressed: its temp files go, nothing half-written stays', async () => {
+    // 24 MiB gzip cannot shrink: its blob is still being written when the next step starts.
+    const dir = context('FROM busybox:local\nRUN head -c 25165824 /dev/urandom > /big\nRUN sleep 302\n');
+    const child = await buildUntil(dir, /sleep 302/);
+    child.kill('SIGTERM');
+    assert.notEqual(await exited(child), 0);
+    assert.deepEqual(readdirSync(path.join(store, 'tmp')).filter((n) => /^(build|layer-tar|blob)-/.test(n)), []);
+    assert.deepEqual(mountsInStore(), []);
+    assertStoreValid();
+  });
+
   it('runs two builds at once on one store', async () => {
     const a = context('FROM busybox:local\nRUN echo a > /a\n');
     const b = context('FROM busybox:local\nRUN echo b > /b\n');
