@@ -33,7 +33,7 @@ export default function run(task: WorkerTask): ArrayBuffer | number | number[] |
   switch (task.kind) {
     case 'verify':
       // The coordinator verified the checksum of these very bytes (shared, not copied).
-      return verifyClaimed(task.root, decodeStatCache(task.cache, true), task.claims, true);
+      return verifyClaimed(task.root, decodeStatCache(task.cache, true), task.claims);
     case 'hash':
       return Piscina.move(hashFileBatch(task.root, task.paths)) as unknown as ArrayBuffer;
     case 'read':

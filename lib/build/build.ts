@@ -407,8 +407,9 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
               const recorded = blob.then(() => writeCacheRecord(store, fs.key, made));
               recorded.catch(() => undefined); // seen where the build waits for every blob, not as an unhandled rejection before
               recordWrites.push(recorded);
+            } else {
+              writeCacheRecord(store, fs.key, made);
             }
-            else writeCacheRecord(store, fs.key, made);
             executed++;
           }
         } catch (e) {

@@ -1,8 +1,10 @@
 /**
- * Hashing a build context. Cold: walk (honouring .dockerignore), hash
- * every file in the worker pool, build the Merkle tree. Warm: rebuild the
- * tree from the stat cache, lstat what it lists (in parallel when big), and
- * treat whatever moved as a change set. `updateContext` applies a list of
+ * Hashing a build context. Cold: scan it (honouring .dockerignore) on the
+ * worker threads, hashing every file as it is listed, straight into stat
+ * cache columns (scan.ts), digest the directories over them. Warm: take the
+ * stat cache as it is, lstat every row it lists (on the threads when big),
+ * and treat whatever moved as a change set. Either way the tree is read
+ * from the columns lazily (RestoredEntry). `updateContext` applies a list of
  * changed paths to an existing result, re-reading only those paths.
  */
 import { existsSync, statSync } from 'node:fs';
@@ -231,7 +233,7 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
   // (Row 0 is the root when its path is empty: one NUL.)
   const restorable = cache !== undefined && cache.patternsKey === patternsKey(patterns) && cache.count > 0 && cache.pathEnds[0] === 1;
   if (restorable && threads && !poolIsRunning() && cache.count > VERIFY_BOOT_ROWS) prestartPool();
-  // The workers check every cached stat while this thread rebuilds the tree from the cache: the two overlap.
+  // Every cached stat is checked (on the threads when the cache is big); the tree is read from the cache lazily meanwhile.
   const verification = restorable && !options.immutable ? verifyStatCache(absRoot, cache, { inline: options.inline, threshold: options.inlineBudget }) : undefined;
   verification?.catch(() => undefined);
   const warm = restorable ? restoreTree(absRoot, matcher, patterns, cache, warnings) : undefined;

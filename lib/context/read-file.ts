@@ -34,27 +34,18 @@ function hashOpen(fd: number, buf: Buffer): { digest: Buffer; bytes: number } {
   return { digest: stream.digest(), bytes: total };
 }
 
-/** What the walk's lstat saw just before: it stands in for the first fstat. */
-export interface Expected {
-  readonly size: bigint;
-  readonly mtimeNs: bigint;
-  readonly ino: bigint;
-}
-
-export function hashOneFile(file: string | Buffer, expected?: Expected): HashRecord {
+/** The careful way: fstat before and after the read on the same descriptor, up to three attempts. */
+export function hashOneFile(file: string | Buffer): HashRecord {
   buffer ??= Buffer.allocUnsafe(BUFFER_BYTES);
-  if (expected) {
-    const quick = hashAgainst(file, expected, buffer);
-    if (quick) return quick;
-  }
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     let fd: number;
     try {
-      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+      // (O_NONBLOCK: a FIFO put in the file's place must not hang the open; for a regular file it changes nothing.)
+      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return failed(HashStatus.Vanished);
-      if (code === 'ELOOP') return failed(HashStatus.NotAFile);
+      if (code === 'ELOOP' || code === 'ENXIO') return failed(HashStatus.NotAFile);
       return failed(HashStatus.Unreadable);
     }
     try {
@@ -74,32 +65,6 @@ export function hashOneFile(file: string | Buffer, expected?: Expected): HashRec
     }
   }
   return failed(HashStatus.Unstable);
-}
-
-/**
- * One read checked against the walk's lstat instead of a first fstat: a
- * syscall less per file. Undefined (so the careful path runs) when the
- * file is not what the walk saw or moved while being read.
- */
-function hashAgainst(file: string | Buffer, expected: Expected, buf: Buffer): HashRecord | undefined {
-  let fd: number;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
-  try {
-    const { digest, bytes } = hashOpen(fd, buf);
-    const after = fstatSync(fd, { bigint: true });
-    if (after.isFile() && after.ino === expected.ino && after.size === expected.size && after.mtimeNs === expected.mtimeNs && BigInt(bytes) === after.size) {
-      return { digest, size: after.size, mtimeNs: after.mtimeNs, ctimeNs: after.ctimeNs, ino: after.ino, mode: Number(after.mode), status: HashStatus.Ok };
-    }
-    return undefined;
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Hashes `\0`-joined paths under root; returns the packed records. */

@@ -41,7 +41,7 @@ function kindOf(st: BigIntStats): RecordKind {
   return 'other';
 }
 
-export function statRecord(root: string, rel: string, st: BigIntStats, provisional: boolean): StatRecord {
+function statRecord(root: string, rel: string, st: BigIntStats, provisional: boolean): StatRecord {
   const kind = kindOf(st);
   return {
     rel,
@@ -157,9 +157,9 @@ export interface VerifyClaims {
 }
 
 /** Checks claimed chunks of rows until none are left; returns the rows that changed. */
-export function verifyClaimed(root: string, cache: StatCache, claims: VerifyClaims, isWorker: boolean): number[] {
+export function verifyClaimed(root: string, cache: StatCache, claims: VerifyClaims): number[] {
   const counters = new Int32Array(claims.counters);
-  if (isWorker) Atomics.add(counters, 1, 1);
+  Atomics.add(counters, 1, 1); // this thread has started: the coordinator stops checking rows itself
   const changed: number[] = [];
   for (;;) {
     const from = Atomics.add(counters, 0, 1) * claims.chunk;
