@@ -33,7 +33,16 @@ export interface CacheTree {
   readonly name: string;
   readonly digest: string;
   readonly size: number;
+  /**
+   * A small tree's bytes (base64) carried in the cache config itself: an
+   * importer then needs no request for it (on a registry, a round trip per
+   * COPY --from saved). Its blob is exported as well.
+   */
+  readonly inline?: string;
 }
+
+/** Trees up to this size travel inline in the cache config. */
+const INLINE_TREE_BYTES = 64 * 1024;
 
 export interface CacheConfig {
   readonly strataCache: 1;
@@ -89,7 +98,8 @@ export async function treesToExport(store: string, files: readonly string[]): Pr
   const out: CacheTree[] = [];
   for (const file of files) {
     if (!existsSync(file)) continue;
-    out.push({ name: path.basename(file), ...(await putBlobFile(store, file)) });
+    const blob = await putBlobFile(store, file);
+    out.push({ name: path.basename(file), ...blob, ...(blob.size <= INLINE_TREE_BYTES ? { inline: readFileSync(blobPath(store, blob.digest)).toString('base64') } : {}) });
   }
   return out;
 }
@@ -146,7 +156,8 @@ export function cacheSource(describe: string, records: ReadonlyMap<string, Cache
     trees,
     async fetchTree(store, tree, file) {
       try {
-        if (!hasBlob(store, tree.digest)) await fetch(store, tree.digest, tree.size);
+        // An inline tree is stored (and so verified by its digest) from the config's own bytes.
+        if (!hasBlob(store, tree.digest)) await (tree.inline !== undefined ? putBlob(store, Buffer.from(tree.inline, 'base64'), tree.digest) : fetch(store, tree.digest, tree.size));
         await installTree(store, tree.digest, file);
         return true;
       } catch {

@@ -62,6 +62,12 @@ describe('cache export and import (type=local)', () => {
     const first = strata(['build', '--progress', 'plain', '--cache-to', `type=local,dest=${cacheDir},mode=max`, ctx], freshStore('a'));
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stderr, /exported cache \(local, mode=max, 4 steps\)/);
+    // The builder stage's tree is small: it travels inline in the cache config, so the import needs no blob for it.
+    const blob = (digest: string) => path.join(cacheDir, 'blobs', 'sha256', digest.slice(7));
+    const top = (JSON.parse(readFileSync(path.join(cacheDir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] }).manifests[0]!;
+    const config = JSON.parse(readFileSync(blob((JSON.parse(readFileSync(blob(top.digest), 'utf8')) as { config: { digest: string } }).config.digest), 'utf8')) as { trees: { digest: string; inline?: string }[] };
+    assert.ok(config.trees.length > 0 && config.trees.every((t) => t.inline !== undefined), 'small trees are inline');
+    for (const tree of config.trees) rmSync(blob(tree.digest));
     const second = strata(['build', '--progress', 'plain', '--cache-from', `type=local,src=${cacheDir}`, ctx], freshStore('b'));
     assert.equal(second.code, 0, second.stderr);
     assert.deepEqual(Object.values(outcomes(second.stderr)), ['CACHED', 'CACHED', 'CACHED', 'CACHED']);
