@@ -50,14 +50,13 @@ export function explainMiss(before: StepInputs | undefined, now: StepInputs, opt
   if (options.noCache) return { kind: 'no-cache' };
   if (!before) return { kind: 'new' };
   if (before.text !== now.text) return { kind: 'instruction', line: now.line, before: before.text, after: now.text };
-  if (JSON.stringify(before.files ?? {}) !== JSON.stringify(now.files ?? {})) {
-    const was = before.files ?? {};
-    const is = now.files ?? {};
-    const added = Object.keys(is).filter((p) => !(p in was)).sort();
-    const removed = Object.keys(was).filter((p) => !(p in is)).sort();
-    const modified = Object.keys(is).filter((p) => p in was && was[p] !== is[p]).sort();
-    return { kind: 'files', added, removed, modified };
-  }
+  // (Compared key by key, not as two JSON texts: a COPY of 30,000 files made that two 3 MB strings.)
+  const was = before.files ?? {};
+  const is = now.files ?? {};
+  const added = Object.keys(is).filter((p) => !(p in was)).sort();
+  const removed = Object.keys(was).filter((p) => !(p in is)).sort();
+  const modified = Object.keys(is).filter((p) => p in was && was[p] !== is[p]).sort();
+  if (added.length || removed.length || modified.length) return { kind: 'files', added, removed, modified };
   const value = changedValue('arg', before.args, now.args) ?? changedValue('env', before.env, now.env) ?? changedValue('setting', before.settings, now.settings);
   if (value) return value;
   if (before.other !== now.other) return { kind: 'inputs' };
