@@ -98,7 +98,7 @@ async function copyStep(env: StepEnv, state: StageState, c: {
   const keptTar = previous?.tar && previousDir ? previous.tar : undefined;
   let tar: CopyRecord['tar'];
   const reuseLayer: LayerReuse = {
-    splice: () => (keptTar && linked.size ? { tar: keptTar.file, diffId: keptTar.diffId, index: keptTar.index, rels: linked } : undefined),
+    splice: () => (keptTar && linked.size ? { tar: keptTar.file, index: keptTar.index, rels: linked } : undefined),
     keep: copyTarPath(env.store, identity),
     kept: (index, diffId) => {
       tar = { file: copyTarPath(env.store, identity), diffId, index };

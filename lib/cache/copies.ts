@@ -17,11 +17,12 @@ export interface CopyRecord {
   /** Destination path (relative to the root filesystem) → signature. */
   readonly files: Readonly<Record<string, string>>;
   /**
-   * That layer's uncompressed tar, kept beside the record, with its sha256
-   * and where each file's entry is in it: unchanged entries are copied from
-   * it rather than read from their files again.
+   * That layer's uncompressed tar, kept beside the record, with its diffID
+   * and where each file's entry is in it (offset, length, XXH128 of the
+   * entry's bytes): unchanged entries are copied from it, each checked,
+   * rather than read from their files again.
    */
-  readonly tar?: { readonly file: string; readonly diffId: string; readonly index: Readonly<Record<string, readonly [number, number]>> };
+  readonly tar?: { readonly file: string; readonly diffId: string; readonly index: Readonly<Record<string, readonly [number, number, string]>> };
 }
 
 const recordPath = (store: string, identity: string) => path.join(store, 'cache', 'copies', identity.replace(/^sha256:/, ''));

@@ -14,6 +14,7 @@ import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { blobWriter, tempPath } from '../cache/index.js';
+import { xxh128, xxh128Stream, type DigestStream } from '../context/index.js';
 import { SnapshotError } from '../errors/index.js';
 import { encodeHeader, paddingOf, tarFile, type TarEntryType, type TarFile } from './tar-writer.js';
 
@@ -48,52 +49,38 @@ function listTree(root: string, rel = '', out: string[] = []): string[] {
   return out;
 }
 
-/** Where each regular file's entry (header and data) sits in a layer tar: rel -> [offset, length]. */
-export type TarIndex = Record<string, readonly [number, number]>;
+/** Where each regular file's entry (header and data) sits in a layer tar, and its XXH128 (hex): rel -> [offset, length, check]. */
+export type TarIndex = Record<string, readonly [number, number, string]>;
 
 /** The last version of a layer, whose entries for `rels` may be copied as they are. */
 export interface SpliceSource {
-  /** Its uncompressed tar, and that tar's sha256 (checked before anything is copied from it). */
+  /** Its uncompressed tar. */
   readonly tar: string;
-  readonly diffId: string;
   readonly index: TarIndex;
   /** Paths whose entry would be byte for byte the same (same name, content, mode, owner, time). */
   readonly rels: ReadonlySet<string>;
 }
 
-/** The tar's bytes, if the file is still the tar that was recorded. */
-function openSplice(source: SpliceSource | undefined): { fd: number; source: SpliceSource } | undefined {
-  if (!source) return undefined;
-  let fd: number;
-  try {
-    fd = openSync(source.tar, 'r');
-  } catch {
-    return undefined;
-  }
-  const hash = createHash('sha256');
-  const buf = Buffer.allocUnsafe(READ_BYTES);
-  for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
-  if (`sha256:${hash.digest('hex')}` === source.diffId) return { fd, source };
-  closeSync(fd);
-  return undefined;
-}
-
 const READ_BYTES = 1024 * 1024;
 let readBuffer: Buffer | undefined;
 
-/** Copies `length` bytes at `offset` of fd into the tar. */
-function copyRange(fd: number, offset: number, length: number, tar: TarFile): void {
+/**
+ * The entry at [offset, length) of the kept tar into the new one, if its
+ * bytes still hash to `check`; false (nothing written) if they do not, or
+ * if it is too big to check before writing it (the caller then writes the
+ * entry from the file).
+ */
+function spliceEntry(fd: number, [offset, length, check]: readonly [number, number, string], tar: TarFile): boolean {
+  if (length > READ_BYTES || typeof check !== 'string') return false;
   readBuffer ??= Buffer.allocUnsafe(READ_BYTES);
-  for (let done = 0; done < length; ) {
-    const n = readSync(fd, readBuffer, 0, Math.min(READ_BYTES, length - done), offset + done);
-    if (n === 0) throw new SnapshotError('a layer tar kept for reuse ended early', String(fd), { hint: 'remove the store\'s cache/copies directory' });
-    tar.write(readBuffer.subarray(0, n));
-    done += n;
-  }
+  const bytes = readBuffer.subarray(0, length);
+  if (readSync(fd, bytes, 0, length, offset) !== length || xxh128(bytes).toString('hex') !== check) return false;
+  tar.write(bytes);
+  return true;
 }
 
-/** A file's bytes into the tar, exactly `size` of them (a file that changes size meanwhile is an error, not a torn entry). */
-function copyFile(file: string, size: number, tar: TarFile): void {
+/** A file's bytes into the tar, exactly `size` of them (a file that changes size meanwhile is an error, not a torn entry), hashed into `check` too. */
+function copyFile(file: string, size: number, tar: TarFile, check: DigestStream): void {
   readBuffer ??= Buffer.allocUnsafe(READ_BYTES);
   const fd = openSync(file, 'r');
   try {
@@ -102,6 +89,7 @@ function copyFile(file: string, size: number, tar: TarFile): void {
       const n = readSync(fd, readBuffer, 0, Math.min(READ_BYTES, size - done), null);
       if (n === 0) break;
       tar.write(readBuffer.subarray(0, n));
+      check.update(readBuffer.subarray(0, n));
       done += n;
     }
     if (done !== size || readSync(fd, readBuffer, 0, 1, null) !== 0) {
@@ -110,7 +98,9 @@ function copyFile(file: string, size: number, tar: TarFile): void {
   } finally {
     closeSync(fd);
   }
-  tar.write(Buffer.alloc(paddingOf(size)));
+  const padding = Buffer.alloc(paddingOf(size));
+  tar.write(padding);
+  check.update(padding);
 }
 
 function whiteoutHeader(name: string): Buffer {
@@ -134,7 +124,12 @@ export function writeEntries(tar: TarFile, root: string, rels: readonly string[]
   });
   const all = [...rels.map((r) => ({ rel: r, whiteout: false })), ...whiteouts.map((w) => ({ rel: w, whiteout: true }))]
     .sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-  const from = openSplice(splice);
+  let fromFd: number | undefined;
+  try {
+    fromFd = splice ? openSync(splice.tar, 'r') : undefined;
+  } catch {
+    fromFd = undefined; // gone: every entry is written from its file
+  }
   try {
     for (const { rel, whiteout } of all) {
       if (whiteout) {
@@ -142,10 +137,9 @@ export function writeEntries(tar: TarFile, root: string, rels: readonly string[]
         continue;
       }
       const start = tar.offset;
-      const kept = from && from.source.rels.has(rel) ? from.source.index[rel] : undefined;
-      if (kept) {
-        copyRange(from!.fd, kept[0], kept[1], tar);
-        index[rel] = [start, kept[1]];
+      const kept = fromFd !== undefined && splice!.rels.has(rel) ? splice!.index[rel] : undefined;
+      if (kept && spliceEntry(fromFd!, kept, tar)) {
+        index[rel] = [start, kept[1], kept[2]];
         continue;
       }
       const full = path.join(root, rel);
@@ -165,19 +159,22 @@ export function writeEntries(tar: TarFile, root: string, rels: readonly string[]
       }
       if (type === 'symlink') linkname = readlinkSync(full);
       const device = type === 'character-device' || type === 'block-device';
-      tar.write(encodeHeader({
+      const header = encodeHeader({
         name: rel, type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000),
         size: type === 'file' ? st.size : 0, linkname,
         devmajor: device ? Math.floor(st.rdev / 256) : undefined, devminor: device ? st.rdev % 256 : undefined,
-      }));
+      });
+      tar.write(header);
       if (type === 'file') {
-        copyFile(full, st.size, tar);
-        index[rel] = [start, tar.offset - start];
+        const check = xxh128Stream();
+        check.update(header);
+        copyFile(full, st.size, tar, check);
+        index[rel] = [start, tar.offset - start, check.digest().toString('hex')];
       }
       if (type === 'directory' && opaqueDirs.has(rel)) tar.write(whiteoutHeader(`${rel}/${OPAQUE_MARKER}`));
     }
   } finally {
-    if (from) closeSync(from.fd);
+    if (fromFd !== undefined) closeSync(fromFd);
   }
   return index;
 }
