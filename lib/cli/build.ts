@@ -135,13 +135,14 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
   const tags = (values.tag ?? []).map(normalizeRef);
   const store = resolveStoreDir(values.store);
   const insecure = values['insecure-registry'] ?? [];
+  const cacheTo = (values['cache-to'] ?? []).map((spec) => parseCacheSpec('--cache-to', spec));
+  // The imported caches' keys are asked for first (a registry's round trips), while the Dockerfile is read and planned.
+  const opening = (values['cache-from'] ?? []).map((spec) => parseCacheSpec('--cache-from', spec)).map((c) =>
+    c.type === 'local' ? Promise.resolve().then(() => openLocalCache(c.location)) : openRegistryCache(c.location, { insecure }));
+  for (const o of opening) o.catch(() => undefined); // (awaited below; a plan error must not leave it unhandled)
   const loaded = loadPlan(session, { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'], store });
   const { input, typed } = loaded;
-  const cacheTo = (values['cache-to'] ?? []).map((spec) => parseCacheSpec('--cache-to', spec));
-  const cacheFrom = await Promise.all((values['cache-from'] ?? []).map((spec) => {
-    const c = parseCacheSpec('--cache-from', spec);
-    return c.type === 'local' ? openLocalCache(c.location) : openRegistryCache(c.location, { insecure });
-  }));
+  const cacheFrom = await Promise.all(opening);
   const ignoreFile = findIgnoreFile(input.contextDir, input.path);
   const tty = progress === 'tty' || (progress === 'auto' && process.stderr.isTTY && process.env.TERM !== 'dumb');
   const explain = values.explain === true;
