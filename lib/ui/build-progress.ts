@@ -5,7 +5,7 @@
  * one event per line, exactly as the engine emitted it.
  */
 import type { BuildEvent } from '../build/index.js';
-import { formatBytes } from './progress.js';
+import { formatBytes, formatCount } from './progress.js';
 
 export type Reporter = (event: BuildEvent) => void;
 
@@ -17,7 +17,7 @@ export function plainReporter(write: (line: string) => void, options: { explain?
         write(`#0 building ${e.file}${e.target ? ` (target ${e.target})` : ''}: ${e.stages} stage${e.stages === 1 ? '' : 's'}, ${e.steps} steps`);
         break;
       case 'context':
-        write(`#0 context: ${e.files.toLocaleString('en-US')} files, ${formatBytes(e.bytes)} (${e.cacheHits.toLocaleString('en-US')} from the stat cache) ${e.seconds.toFixed(2)}s`);
+        write(`#0 context: ${formatCount(e.files)} files, ${formatBytes(e.bytes)} (${formatCount(e.cacheHits)} from the stat cache) ${e.seconds.toFixed(2)}s`);
         break;
       case 'step-start':
         startedAt.set(e.id, e.time);

@@ -7,7 +7,7 @@
  * line when the frame would not fit.
  */
 import type { BuildEvent } from '../build/index.js';
-import { formatBytes } from './progress.js';
+import { formatBytes, formatCount } from './progress.js';
 import { trackSteps } from './step-states.js';
 import { paint, type Style } from './terminal.js';
 
@@ -98,7 +98,7 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
         total = e.steps;
         break;
       case 'context':
-        context = `context: ${e.files.toLocaleString('en-US')} files, ${formatBytes(e.bytes)} (${e.cacheHits.toLocaleString('en-US')} from the stat cache) ${e.seconds.toFixed(2)}s`;
+        context = `context: ${formatCount(e.files)} files, ${formatBytes(e.bytes)} (${formatCount(e.cacheHits)} from the stat cache) ${e.seconds.toFixed(2)}s`;
         break;
       case 'image':
         footer.push(` => image ${e.digest}${e.tags.length ? ` named ${e.tags.join(', ')}` : ''}`);

@@ -13,6 +13,7 @@ import type { Widgets } from 'blessed';
 import type { DevController, DevEvent } from '../watch/index.js';
 import { formatError } from './errors.js';
 import { trackSteps, type StepState } from './step-states.js';
+import { formatCount } from './progress.js';
 
 export interface Dashboard {
   readonly report: (event: DevEvent) => void;
@@ -75,16 +76,16 @@ export function openDashboard(options: DashboardOptions): Dashboard {
     if (hashing) {
       // A large context takes a while the first time: a bar, not a frozen screen.
       const width = 30;
-      const found = hashing.filesDone.toLocaleString('en-US');
+      const found = formatCount(hashing.filesDone);
       if (hashing.filesTotal === undefined) {
         header.setContent(` {bold}strata dev{/}  reading the context  ${found} files`);
       } else {
         const done = Math.round((hashing.filesDone / Math.max(1, hashing.filesTotal)) * width);
-        header.setContent(` {bold}strata dev{/}  reading the context  [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${found}/${hashing.filesTotal.toLocaleString('en-US')} files`);
+        header.setContent(` {bold}strata dev{/}  reading the context  [${'#'.repeat(done)}${'.'.repeat(width - done)}] ${found}/${formatCount(hashing.filesTotal)} files`);
       }
     } else {
       // What changes most, first: a narrow terminal cuts the right end.
-      header.setContent(` {bold}strata dev{/}  ${watching}  build #${buildNumber}  ${state}  ${files.toLocaleString('en-US')} files  context ${digest.slice(0, 12)}  ${context}`);
+      header.setContent(` {bold}strata dev{/}  ${watching}  build #${buildNumber}  ${state}  ${formatCount(files)} files  context ${digest.slice(0, 12)}  ${context}`);
     }
     cause.setContent(causeLines.join('\n'));
     const width = Math.floor(100 / Math.max(1, stageOrder.length));

@@ -9,6 +9,7 @@ import type { DevEvent } from '../watch/index.js';
 import { plainReporter } from './build-progress.js';
 import { formatError } from './errors.js';
 import { paint, type Style } from './terminal.js';
+import { formatCount } from './progress.js';
 
 const more = (paths: readonly string[], count: number) => `${paths.join(', ')}${count > paths.length ? ` and ${count - paths.length} more` : ''}`;
 
@@ -21,18 +22,18 @@ export function devPlainReporter(write: (line: string) => void, style: Style, so
         // A line every two seconds at most while a large context is read the first time.
         if (Date.now() - lastHashLine >= 2000) {
           lastHashLine = Date.now();
-          const of = e.filesTotal === undefined ? '' : `/${e.filesTotal.toLocaleString('en-US')}`;
-          write(`#0 reading the context: ${e.filesDone.toLocaleString('en-US')}${of} files`);
+          const of = e.filesTotal === undefined ? '' : `/${formatCount(e.filesTotal)}`;
+          write(`#0 reading the context: ${formatCount(e.filesDone)}${of} files`);
         }
         break;
       case 'dev-start':
-        write(`#0 ${e.watching ? 'watching' : 'building'} ${e.context}: ${e.files.toLocaleString('en-US')} files, context ${e.digest.slice(0, 12)}`);
+        write(`#0 ${e.watching ? 'watching' : 'building'} ${e.context}: ${formatCount(e.files)} files, context ${e.digest.slice(0, 12)}`);
         break;
       case 'watch-paused':
         write(e.paused ? '#0 watching paused' : '#0 watching again');
         break;
       case 'watch-ready':
-        write(`#0 watching ${e.directories.toLocaleString('en-US')} directories for changes (Ctrl-C to stop)`);
+        write(`#0 watching ${formatCount(e.directories)} directories for changes (Ctrl-C to stop)`);
         break;
       case 'change':
         write(`#0 changed: ${[e.dockerfile ? 'the Dockerfile' : '', e.ignoreFile ? 'the ignore file' : '', e.count ? more(e.paths, e.count) : ''].filter(Boolean).join(', ')}`);

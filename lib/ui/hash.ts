@@ -1,6 +1,6 @@
 /** What `strata hash` prints. */
 import type { BenchReport, ContextStats } from '../context/index.js';
-import { formatBytes } from './progress.js';
+import { formatBytes, formatCount } from './progress.js';
 import { paint, type Style } from './terminal.js';
 
 export interface SourceDigest {
@@ -24,7 +24,7 @@ export interface HashReport {
   readonly peakRssBytes: number;
 }
 
-const n = (x: number) => x.toLocaleString('en-US');
+const n = formatCount;
 
 export function renderHashText(r: HashReport, style: Style): string {
   const out = [

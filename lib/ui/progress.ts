@@ -11,6 +11,14 @@ export interface ProgressBar {
 const DELAY_MS = 500;
 const WIDTH = 28;
 
+/**
+ * 12,345: a count with thousands separators. Not toLocaleString, whose
+ * first call loads ICU's locale data: 18 ms of every command's start.
+ */
+export function formatCount(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
@@ -39,14 +47,14 @@ export function progressBar(label: string, stream: ProgressTarget = process.stde
       if (t - start < DELAY_MS || t - last < 80) return;
       last = t;
       if (total === undefined || bytesTotal === undefined) {
-        stream.write(`\r${label}  ${done.toLocaleString('en-US')} files  ${formatBytes(bytesDone)}\x1b[K`);
+        stream.write(`\r${label}  ${formatCount(done)} files  ${formatBytes(bytesDone)}\x1b[K`);
         drawn = true;
         return;
       }
       const frac = total === 0 ? 1 : done / total;
       const filled = Math.round(frac * WIDTH);
       const bar = '#'.repeat(filled) + '.'.repeat(WIDTH - filled);
-      stream.write(`\r${label} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}%  ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} files  ${formatBytes(bytesDone)}/${formatBytes(bytesTotal)}\x1b[K`);
+      stream.write(`\r${label} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}%  ${formatCount(done)}/${formatCount(total)} files  ${formatBytes(bytesDone)}/${formatBytes(bytesTotal)}\x1b[K`);
       drawn = true;
     },
     finish() {
