@@ -420,6 +420,29 @@ async function refreshFromDisk(ctx: HashedContext, options: ContextOptions, veri
   return ctx;
 }
 
+/**
+ * Every directory of the context (its path; '' is the root), without
+ * turning untouched parts of a restored tree into entries: their directory
+ * rows are read off the cache's columns (the dev loop watches them all).
+ */
+export function contextDirectories(ctx: HashedContext): string[] {
+  const out: string[] = [];
+  const dirCode = KIND_CODES.indexOf('dir');
+  const visit = (e: Entry): void => {
+    if (e.kind !== 'dir') return;
+    const untouched = e instanceof RestoredEntry ? e.unchangedSubtree() : undefined;
+    if (untouched) {
+      const { from, start } = untouched;
+      for (let r = start; r < from.ends[start]!; r++) if (from.kinds[r] === dirCode) out.push(from.paths[r]!);
+      return;
+    }
+    out.push(e.path);
+    for (const child of e.children!.values()) visit(child);
+  };
+  visit(ctx.tree);
+  return out;
+}
+
 /** Writes the stat cache for the current state of the context. */
 export function persistStatCache(ctx: HashedContext, file: string): void {
   const whole = ctx.tree instanceof RestoredEntry ? ctx.tree.unchangedSubtree() : undefined;

@@ -5,7 +5,7 @@ import { findIgnoreFile } from './ignore-file.js';
 export { findIgnoreFile, loadIgnoreFile } from './ignore-file.js';
 export { compileIgnore, parseIgnoreFile, goClean, IgnorePatternError, type IgnoreMatcher } from './ignore.js';
 export {
-  hashContext, updateContext, persistStatCache,
+  hashContext, updateContext, persistStatCache, contextDirectories,
   type HashedContext, type ContextOptions, type ContextStats, type HashProgress, type UpdateResult,
 } from './context.js';
 export { selectSources, type SourceSelector, type Selection } from './select.js';

@@ -15,7 +15,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { build, contextReads, mayRead, type BuildResult } from '../build/index.js';
 import { tempPath } from '../cache/index.js';
-import { contentChanged, hashContext, persistStatCache, updateContext, type HashedContext, type HashProgress } from '../context/index.js';
+import { contentChanged, contextDirectories, hashContext, persistStatCache, updateContext, type HashedContext, type HashProgress } from '../context/index.js';
 import type { Plan, TypedDockerfile } from '../dockerfile/index.js';
 import { openSnapshotter, type Snapshotter, type SnapshotterChoice } from '../snapshot/index.js';
 import { startApp, type RunningApp } from './app.js';
@@ -249,7 +249,7 @@ export async function runDev(o: DevOptions): Promise<number> {
     };
     watcher = watchTree({
       root: o.contextDir,
-      dirs: [...ctx.index.values()].filter((e) => e.kind === 'dir').map((e) => e.path),
+      dirs: contextDirectories(ctx),
       extraFiles: [o.dockerfilePath, o.ignoreFile].filter((f): f is string => f !== undefined),
       matcher: () => ctx.matcher,
       debounceMs: o.debounceMs,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { closeHashPool, hashContext, selectSources, updateContext, type HashedContext } from '../../lib/context/index.js';
+import { closeHashPool, contextDirectories, hashContext, selectSources, updateContext, type HashedContext } from '../../lib/context/index.js';
 import { makeTree, PAST, removeDir, tempDir } from './fixtures.js';
 import { prng } from '../helpers/prng.js';
 
@@ -165,6 +165,10 @@ describe('incremental updates', () => {
         const counts = (c: HashedContext) => ({ files: c.stats.files, dirs: c.stats.dirs, symlinks: c.stats.symlinks, bytes: c.stats.bytes });
         assert.deepEqual(counts(ctx), counts(fresh), `counts, sequence ${seq}, after:\n${log.join('\n')}`);
         assert.deepEqual(counts(warm), counts(fresh), `warm counts, sequence ${seq}, after:\n${log.join('\n')}`);
+        // The directories the dev loop watches, read off the columns where nothing was read below them.
+        const dirsOf = (c: HashedContext) => [...c.index.values()].filter((e) => e.kind === 'dir').map((e) => e.path).sort();
+        assert.deepEqual(contextDirectories(warm).sort(), dirsOf(fresh));
+        assert.deepEqual(contextDirectories(ctx).sort(), dirsOf(fresh));
       }
     }
     // Most files are untouched at each step: the warm path must have trusted them, not re-read them.
