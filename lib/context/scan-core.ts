@@ -52,6 +52,8 @@ export interface ScannedDirs {
   readonly records: Uint32Array;
   /** Directories not reached within the budget. */
   readonly rest: string[];
+  /** Whether a listed directory or name held a byte that is not UTF-8 (escaped: see names.ts). */
+  readonly escaped: boolean;
   readonly files: number;
   readonly bytes: number;
 }
@@ -164,11 +166,13 @@ export function scanDirs(task: ScanTask, matcher: IgnoreMatcher): ScannedDirs {
   let n = 0;
   let files = 0;
   let bytes = 0;
+  let anyEscaped = false;
   while (stack.length && n < task.budget) {
     const dir = stack.pop()!;
     const listing = listDir(task.root, dir, matcher);
     if (!listing) continue;
     const { children, escaped } = listing;
+    anyEscaped ||= escaped;
     // Files modified after this moment may be changing while read: those are read again carefully.
     const listedAtNs = BigInt(Date.now()) * 1_000_000n;
     let kept = 0;
@@ -229,6 +233,7 @@ export function scanDirs(task: ScanTask, matcher: IgnoreMatcher): ScannedDirs {
     links: links.join('\0'),
     records: words.slice(0, n * SCAN_WORDS),
     rest: stack.reverse(),
+    escaped: anyEscaped,
     files,
     bytes,
   };

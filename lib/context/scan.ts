@@ -8,7 +8,7 @@
  */
 import { HashStatus } from './hash-record.js';
 import type { IgnoreMatcher } from './ignore.js';
-import { encodeName, hasEscapes } from './names.js';
+import { encodeName } from './names.js';
 import { poolIsRunning, prestartPool, scanOnPool } from './pool.js';
 import { flagKind, flagProvisional, flagStatus, SCAN_WORDS, ScanKind, scanDirs, W, type ScannedDirs } from './scan-core.js';
 import { decodeStatCache, KIND_CODES, newStatCache, NO_LINK, sealStatCache, type CacheLayout, type LoadedStatCache } from './stat-cache.js';
@@ -126,11 +126,12 @@ export function assembleScan(rootStat: { mode: number; mtimeNs: bigint; ctimeNs:
   };
 
   // Walk order: which record each row is, its path, and its subtree end.
-  const rowResult: number[] = [-1];
-  const rowRecord: number[] = [-1];
+  const records = results.reduce((n, r) => n + r.records.length / SCAN_WORDS, 0);
+  const rowResult = new Int32Array(records + 1).fill(-1);
+  const rowRecord = new Int32Array(records + 1).fill(-1);
+  const endsOf = new Uint32Array(records + 1);
   const paths: string[] = [''];
   const skipped: string[] = [];
-  const endsOf: number[] = [0];
   const stack: { dir: string; block: Block | undefined; next: number; row: number }[] = [{ dir: '', block: blocks.get(''), next: 0, row: 0 }];
   while (stack.length) {
     const top = stack[stack.length - 1]!;
@@ -150,16 +151,17 @@ export function assembleScan(rootStat: { mode: number; mtimeNs: bigint; ctimeNs:
     }
     if (kind === ScanKind.Dir && flagProvisional(f) && matcher.hasExclusions && !kept(p)) continue;
     const row = paths.length;
-    rowResult.push(b.result);
-    rowRecord.push(b.first + i);
+    rowResult[row] = b.result;
+    rowRecord[row] = b.first + i;
     paths.push(p);
-    endsOf.push(row + 1);
+    endsOf[row] = row + 1;
     if (kind === ScanKind.Dir) stack.push({ dir: p, block: blocks.get(p), next: 0, row });
   }
 
   const count = paths.length;
   const joined = paths.join('\0') + '\0';
-  const pathBlob = hasEscapes(joined) ? Buffer.concat(paths.map((p) => Buffer.concat([encodeName(p), Buffer.of(0)]))) : Buffer.from(joined, 'utf8');
+  // (Only a scan that met a name that is not UTF-8 can have an escaped byte to turn back.)
+  const pathBlob = results.some((r) => r.escaped) ? Buffer.concat(paths.map((p) => Buffer.concat([encodeName(p), Buffer.of(0)]))) : Buffer.from(joined, 'utf8');
   const linkParts: Buffer[] = [];
   for (let row = 1; row < count; row++) {
     const link = decoded[rowResult[row]!]!.links[rowRecord[row]!];
