@@ -222,10 +222,29 @@ describe('hashing a context', () => {
     await assert.rejects(hashContext(path.join(tempDir(), 'nope')), ContextError);
   });
 
-  it('reports an unreadable file as a ContextError naming it', { skip: process.getuid?.() === 0 ? 'root reads every file' : false }, async () => {
-    const dir = context({ secret: 's' });
+  it('reports an unreadable file as an error naming it (exit 1), and never touches an ignored one', async () => {
+    const dir = context({ secret: 's', 'skipped/also-secret': 'x', 'app.js': '1' });
     chmodSync(path.join(dir, 'secret'), 0);
-    await assert.rejects(hashContext(dir), /secret cannot be read/);
+    chmodSync(path.join(dir, 'skipped/also-secret'), 0);
+    if (process.getuid?.() !== 0) {
+      await assert.rejects(hashContext(dir), /secret cannot be read/);
+      const ignored = await hashContext(dir, { ignorePatterns: ['secret', 'skipped'] });
+      assert.equal(ignored.stats.files, 1);
+      return;
+    }
+    // Root reads every file: the CLI runs as nobody (uid 65534), for whom the file is unreadable, as a user's would be.
+    const bin = path.resolve(import.meta.dirname, '..', '..', 'bin', 'strata.js');
+    for (const p of [dir, path.join(dir, 'skipped')]) chmodSync(p, 0o755);
+    const asNobody = (args: string[]) => spawnSync(process.execPath, [bin, 'hash', '--no-stat-cache', ...args, dir], { uid: 65534, gid: 65534, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', HOME: '/tmp' } });
+    const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(bin)}, require('fs').constants.R_OK)`], { uid: 65534, gid: 65534 });
+    assert.equal(probe.status, 0, `uid 65534 cannot read ${bin}: this test needs the checkout to be world-readable (it runs the CLI as nobody, root reading every file)`);
+    const r = asNobody([]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /secret cannot be read[\s\S]*hint: fix its permissions, or exclude it in \.dockerignore/);
+    writeFileSync(path.join(dir, '.dockerignore'), 'secret\nskipped\n');
+    const ignored = asNobody(['--json']);
+    assert.equal(ignored.status, 0, ignored.stderr);
+    assert.equal((JSON.parse(ignored.stdout) as { files: number }).files, 2); // app.js and .dockerignore
   });
 });
 
