@@ -232,17 +232,16 @@ describe('hashing a context', () => {
       assert.equal(ignored.stats.files, 1);
       return;
     }
-    // Root reads every file: the CLI runs as nobody (uid 65534), for whom the file is unreadable, as a user's would be.
+    // Root reads every file: the CLI runs as root without the capabilities that override file permissions
+    // (setpriv, from util-linux), so the file is unreadable to it as it would be to a user.
     const bin = path.resolve(import.meta.dirname, '..', '..', 'bin', 'strata.js');
-    for (const p of [dir, path.join(dir, 'skipped')]) chmodSync(p, 0o755);
-    const asNobody = (args: string[]) => spawnSync(process.execPath, [bin, 'hash', '--no-stat-cache', ...args, dir], { uid: 65534, gid: 65534, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', HOME: '/tmp' } });
-    const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(bin)}, require('fs').constants.R_OK)`], { uid: 65534, gid: 65534 });
-    assert.equal(probe.status, 0, `uid 65534 cannot read ${bin}: this test needs the checkout to be world-readable (it runs the CLI as nobody, root reading every file)`);
-    const r = asNobody([]);
+    assert.equal(spawnSync('sh', ['-c', 'command -v setpriv']).status, 0, 'setpriv (util-linux) is needed to test an unreadable file as root');
+    const asUser = (args: string[]) => spawnSync('setpriv', ['--bounding-set=-dac_override,-dac_read_search', process.execPath, bin, 'hash', '--no-stat-cache', ...args, dir], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    const r = asUser([]);
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /secret cannot be read[\s\S]*hint: fix its permissions, or exclude it in \.dockerignore/);
     writeFileSync(path.join(dir, '.dockerignore'), 'secret\nskipped\n');
-    const ignored = asNobody(['--json']);
+    const ignored = asUser(['--json']);
     assert.equal(ignored.status, 0, ignored.stderr);
     assert.equal((JSON.parse(ignored.stdout) as { files: number }).files, 2); // app.js and .dockerignore
   });
