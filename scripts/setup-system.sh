@@ -8,7 +8,8 @@ set -euo pipefail
 #   busybox-static  the base root filesystem of test images (scripts/make-busybox-rootfs.sh)
 #   skopeo, umoci   check every image strata writes with the real tools
 #   gcc, libc6-dev  compile the static strata-run-as helper (RUN as a non-root USER)
-PACKAGES=(bubblewrap busybox-static skopeo umoci gcc libc6-dev bzip2 xz-utils zstd tmux docker-registry apache2-utils podman)
+#   util-linux      setpriv: the unreadable-file test drops root's file-permission capabilities (always in Debian; named for a minimal image)
+PACKAGES=(bubblewrap busybox-static skopeo umoci gcc libc6-dev bzip2 xz-utils zstd tmux docker-registry apache2-utils podman util-linux)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
