@@ -76,8 +76,6 @@ export interface HashedContext {
   readonly warnings: string[];
   /** The stat cache loaded at the start (its digests serve files whose stat still matches). */
   readonly cache: LoadedStatCache | undefined;
-  /** Row of each path in `cache`, built when first needed. */
-  cacheRows: Map<string, number> | undefined;
   /** The ignore patterns the tree was built with. */
   readonly patterns: readonly string[];
 }
@@ -174,7 +172,7 @@ async function digestFiles(ctx: HashedContext, files: readonly Entry[], onProgre
   const toHash: Entry[] = [];
   const cache = ctx.cache;
   for (const entry of files) {
-    const row = cache && cachedRow(ctx, cache, entry);
+    const row = cache && cachedRow(entry);
     if (cache && row !== undefined && isReusable(cache, row, entry.stat, entry.mode)) {
       entry.digest = cachedDigest(cache, row);
       ctx.stats.cacheHits++;
@@ -203,12 +201,9 @@ async function digestFiles(ctx: HashedContext, files: readonly Entry[], onProgre
   return moved;
 }
 
-/** The stat cache's row for an entry: a restored entry knows its own; others are looked up by path, except in a restored tree, where a new path has no row worth mapping 100,000 paths for. */
-function cachedRow(ctx: HashedContext, cache: LoadedStatCache, entry: Entry): number | undefined {
-  if (entry instanceof RestoredEntry) return entry.row;
-  if (ctx.tree instanceof RestoredEntry) return undefined;
-  ctx.cacheRows ??= new Map(cache.paths.map((p, i) => [p, i]));
-  return ctx.cacheRows.get(entry.path);
+/** The stat cache's row for an entry: a restored entry knows its own; one attached since (a new path) has none. */
+function cachedRow(entry: Entry): number | undefined {
+  return entry instanceof RestoredEntry ? entry.row : undefined;
 }
 
 function rootEntry(root: string): Entry {
@@ -403,7 +398,7 @@ function restoreTree(root: string, matcher: IgnoreMatcher, patterns: readonly st
   }
   const tree = new RestoredEntry(cache, 0, '', 'dir');
   const stats = { ...emptyStats(), ...countsOfRows(cache) };
-  return { root, matcher, tree, index: indexOver(tree), takenAtNs: cache.takenAtNs, stats, warnings, cache, cacheRows: undefined, patterns };
+  return { root, matcher, tree, index: indexOver(tree), takenAtNs: cache.takenAtNs, stats, warnings, cache, patterns };
 }
 
 /** Brings a restored tree up to date: whatever the lstat pass found moved is applied as a change set. */

@@ -10,7 +10,7 @@ import { readRecord, type HashRecord } from './hash-record.js';
 import type { StatCache } from './stat-cache.js';
 import type { IgnoreMatcher } from './ignore.js';
 import { scanDirs, type ScannedDirs } from './scan-core.js';
-import { verifyRange, type VerifyClaims } from './walk-core.js';
+import { verifyNextChunk, verifyRange, type VerifyClaims } from './walk-core.js';
 import { BIG_FILE_BYTES, hashFileBatch } from './read-file.js';
 
 let pool: Piscina | undefined;
@@ -209,11 +209,6 @@ export async function verifyStatCache(root: string, cache: StatCache, options: {
   const p = getPool();
   const parts = Array.from({ length: threads }, () => p.run({ kind: 'verify', root, cache: cache.bytes, claims }) as Promise<number[]>);
   const mine: number[] = [];
-  while (Atomics.load(counters, 1) < threads) {
-    const from = Atomics.add(counters, 0, 1) * claims.chunk;
-    if (from >= cache.count) break;
-    for (const row of verifyRange(root, cache, from, Math.min(cache.count, from + claims.chunk))) mine.push(row);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  while (Atomics.load(counters, 1) < threads && verifyNextChunk(root, cache, claims, mine)) await new Promise((resolve) => setImmediate(resolve));
   return [...mine, ...(await Promise.all(parts)).flat()];
 }

@@ -14,6 +14,8 @@ import { HashStatus } from './hash-record.js';
 import type { IgnoreMatcher } from './ignore.js';
 import { decodeName, encodeName, fsPath, hasEscapes } from './names.js';
 import { hashWalkedFile, type RecordSlot } from './read-file.js';
+import { joinPath } from './tree.js';
+import { underRoot } from './walk-core.js';
 import { xxh128 } from './xxhash.js';
 
 /** Kind codes, as the stat cache stores them. */
@@ -58,13 +60,6 @@ export interface ScannedDirs {
   readonly bytes: number;
 }
 
-function full(root: string, rel: string): string {
-  return rel === '' ? root : root.endsWith('/') ? root + rel : `${root}/${rel}`;
-}
-
-function join(dir: string, name: string): string {
-  return dir === '' ? name : `${dir}/${name}`;
-}
 
 const bySortedName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
@@ -88,7 +83,7 @@ function kindOfDirent(d: Dirent): ScanKind {
  */
 function listDir(root: string, dir: string, matcher: IgnoreMatcher): { children: Child[]; escaped: boolean } | undefined {
   let escaped = hasEscapes(dir);
-  const at = escaped ? fsPath(full(root, dir)) : full(root, dir);
+  const at = escaped ? fsPath(underRoot(root, dir)) : underRoot(root, dir);
   let dirents: Dirent[];
   try {
     dirents = readdirSync(at, { withFileTypes: true });
@@ -103,7 +98,7 @@ function listDir(root: string, dir: string, matcher: IgnoreMatcher): { children:
   }
   const out: Child[] = [];
   for (const d of dirents) {
-    const rel = join(dir, d.name);
+    const rel = joinPath(dir, d.name);
     const kind = kindOfDirent(d);
     const ignored = matcher.ignores(rel);
     // An ignored directory is walked only when a `!` exception may re-include something below it.
@@ -183,8 +178,8 @@ export function scanDirs(task: ScanTask, matcher: IgnoreMatcher): ScannedDirs {
       slot = slotOver(words);
     }
     for (const child of children) {
-      const rel = join(dir, child.name);
-      const at = full(task.root, rel);
+      const rel = joinPath(dir, child.name);
+      const at = underRoot(task.root, rel);
       const fsAt = escaped ? fsPath(at) : at;
       slot.at = 4 * n * SCAN_WORDS;
       let kind = child.kind;

@@ -307,23 +307,10 @@ export function cachedUtf8Paths(cache: StatCache, from = 0, to = cache.count): s
 
 /** Paths of rows [from, to), decoded in one go (path by path when one of them is not UTF-8; see names.ts). */
 export function cachedPaths(cache: StatCache, from = 0, to = cache.count): string[] {
-  if (from >= to) return [];
-  const start = from === 0 ? 0 : cache.pathEnds[from - 1]!;
-  const table = cache.pathBytes.subarray(start, cache.pathEnds[to - 1]!);
-  let parts: string[];
-  try {
-    parts = strictUtf8.decode(table).split('\0');
-  } catch {
-    parts = [];
-    for (let i = from, at = 0; i < to; i++) {
-      const end = cache.pathEnds[i]! - start;
-      parts.push(decodeName(table.subarray(at, end - 1)));
-      at = end;
-    }
-    parts.push('');
-  }
-  parts.pop();
-  if (parts.length !== to - from) throw new Error('path table does not match its row count');
+  const plain = cachedUtf8Paths(cache, from, to);
+  if (plain) return plain;
+  const parts: string[] = [];
+  for (let i = from; i < to; i++) parts.push(decodeName(cache.pathBytes.subarray(i === 0 ? 0 : cache.pathEnds[i - 1]!, cache.pathEnds[i]! - 1)));
   return parts;
 }
 

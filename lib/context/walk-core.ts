@@ -7,6 +7,7 @@
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import type { IgnoreMatcher } from './ignore.js';
 import { decodeName, fsPath } from './names.js';
+import { joinPath } from './tree.js';
 import { cachedPaths, cachedUtf8Paths, KIND_CODES, RACY_MARGIN_NS, type StatCache } from './stat-cache.js';
 
 export type RecordKind = 'file' | 'dir' | 'symlink' | 'other';
@@ -30,8 +31,13 @@ export interface StatRecord {
 }
 
 /** root is absolute and clean and rel is a clean context path: plain concatenation is enough (path.join normalizes, and costs). */
+export function underRoot(root: string, rel: string): string {
+  return rel === '' ? root : root.endsWith('/') ? root + rel : `${root}/${rel}`;
+}
+
+/** As underRoot, as the fs functions want it (bytes, for a path holding an escaped byte: see names.ts). */
 function full(root: string, rel: string): string | Buffer {
-  return fsPath(rel === '' ? root : root.endsWith('/') ? root + rel : `${root}/${rel}`);
+  return fsPath(underRoot(root, rel));
 }
 
 function kindOf(st: BigIntStats): RecordKind {
@@ -69,9 +75,6 @@ export function lstatRecord(root: string, rel: string, provisional = false): Sta
   }
 }
 
-function join(dir: string, name: string): string {
-  return dir === '' ? name : `${dir}/${name}`;
-}
 
 /** A directory's names; listed again as bytes when one is not UTF-8 (seen as U+FFFD), so it keeps its own bytes (names.ts). */
 export function readNames(dir: string | Buffer): string[] {
@@ -92,7 +95,7 @@ export function readKept(root: string, relDir: string, matcher: IgnoreMatcher): 
   }
   const out: StatRecord[] = [];
   for (const name of names) {
-    const rel = join(relDir, name);
+    const rel = joinPath(relDir, name);
     const ignored = matcher.ignores(rel);
     if (ignored && !matcher.hasExclusions) continue;
     const record = lstatRecord(root, rel, ignored);
@@ -124,7 +127,7 @@ export function verifyRange(root: string, cache: StatCache, from: number, to: nu
   // Valid UTF-8 throughout (the usual case): no path holds an escaped byte, and none needs looking at for one.
   const plain = cachedUtf8Paths(cache, from, to);
   const paths = plain ?? cachedPaths(cache, from, to);
-  const at = plain ? (rel: string) => (rel === '' ? root : root.endsWith('/') ? root + rel : `${root}/${rel}`) : (rel: string) => full(root, rel);
+  const at = plain ? (rel: string) => underRoot(root, rel) : (rel: string) => full(root, rel);
   const changed: number[] = [];
   for (let i = from; i < to; i++) {
     let st: BigIntStats | undefined;
@@ -156,14 +159,18 @@ export interface VerifyClaims {
   readonly chunk: number;
 }
 
-/** Checks claimed chunks of rows until none are left; returns the rows that changed. */
+/** Claims the next chunk of rows and checks it, adding the rows that changed to `changed`; false when none was left. */
+export function verifyNextChunk(root: string, cache: StatCache, claims: VerifyClaims, changed: number[]): boolean {
+  const from = Atomics.add(new Int32Array(claims.counters), 0, 1) * claims.chunk;
+  if (from >= cache.count) return false;
+  for (const row of verifyRange(root, cache, from, Math.min(cache.count, from + claims.chunk))) changed.push(row);
+  return true;
+}
+
+/** Checks claimed chunks of rows until none are left (a worker thread); returns the rows that changed. */
 export function verifyClaimed(root: string, cache: StatCache, claims: VerifyClaims): number[] {
-  const counters = new Int32Array(claims.counters);
-  Atomics.add(counters, 1, 1); // this thread has started: the coordinator stops checking rows itself
+  Atomics.add(new Int32Array(claims.counters), 1, 1); // this thread has started: the coordinator stops checking rows itself
   const changed: number[] = [];
-  for (;;) {
-    const from = Atomics.add(counters, 0, 1) * claims.chunk;
-    if (from >= cache.count) return changed;
-    for (const row of verifyRange(root, cache, from, Math.min(cache.count, from + claims.chunk))) changed.push(row);
-  }
+  while (verifyNextChunk(root, cache, claims, changed));
+  return changed;
 }

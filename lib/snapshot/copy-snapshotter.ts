@@ -62,28 +62,27 @@ export function copySnapshotter(store: string, scratch: string): Snapshotter {
     rmSync(rootfs.dir, { recursive: true, force: true });
   };
 
+  /** A root filesystem once its layers are applied; one that failed to be made is dropped. */
+  const ready = async (rootfs: Rootfs): Promise<Rootfs> => {
+    try {
+      await rootfs.ready;
+      return rootfs;
+    } catch (e) {
+      drop(rootfs);
+      throw e;
+    }
+  };
+
   return {
     kind: 'copy',
     async view(layers) {
-      const rootfs = acquire(layers, true);
-      try {
-        await rootfs.ready;
-      } catch (e) {
-        drop(rootfs);
-        throw e;
-      }
+      const rootfs = await ready(acquire(layers, true));
       rootfs.busy = false;
       rootfs.frozen = true;
       return rootfs.dir;
     },
     async workspace(layers, options: WorkspaceOptions = {}): Promise<Workspace> {
-      const rootfs = acquire(layers, false);
-      try {
-        await rootfs.ready;
-      } catch (e) {
-        drop(rootfs);
-        throw e;
-      }
+      const rootfs = await ready(acquire(layers, false));
       const before = options.reportsWrites ? undefined : scanTree(rootfs.dir);
       let ended = false;
       const end = () => {
