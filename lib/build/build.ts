@@ -18,7 +18,7 @@ import { openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice
 import { applyMetadata, cloneStageConfig, createdBy, stageConfigFrom, toImageConfig } from './config.js';
 import type { EventSink } from './events.js';
 import { describeCause, explainMiss, readInputsRecord, readKeysRecord, writeInputsRecord, writeKeysRecord, type InputsRecord } from './explain.js';
-import { displayText, filesystemStep, METADATA, stageLabel, type StageState, type StepEnv } from './step-kinds.js';
+import { displayText, filesystemStep, METADATA, stageLabel, type StageState, type StepEnv, type Written, isPathList } from './step-kinds.js';
 
 export interface BuildOptions {
   readonly store: string;
@@ -308,17 +308,17 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
   const compressing = new Map<LayerRef, Promise<void>>();
   const recordWrites: Promise<void>[] = [];
   /** A writable root filesystem on the stage's layers; its changes are the step's layer, or nothing if it fails. */
-  const inWorkspace = async (state: StageState, options: WorkspaceOptions, act: (ws: Workspace) => Promise<readonly string[] | void>): Promise<LayerRef | null> => {
+  const inWorkspace = async (state: StageState, options: WorkspaceOptions, act: (ws: Workspace) => Promise<Written | void>): Promise<LayerRef | null> => {
     await layersReady(state.layers);
     const ws = await snapshots.workspace(state.layers, { ...options, signal: dropBlobs.signal });
-    let written: readonly string[] | void;
+    let written: Written | void;
     try {
       written = await act(ws);
     } catch (e) {
       await ws.discard();
       throw e;
     }
-    const staged = await ws.commit(written ?? undefined);
+    const staged = written && !isPathList(written) ? await ws.commit(written.written, { overBase: true }) : await ws.commit(written ?? undefined);
     if (!staged) return null;
     if (staged.written) return { diffId: staged.diffId, digest: staged.written.digest, size: staged.written.size };
     // The layer is usable at once (the overlay snapshotter mounts it by diffID); its blob digest and

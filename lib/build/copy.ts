@@ -28,17 +28,22 @@ export interface CopyPlan {
   /** Where to write, when not into `rootfs` itself (the overlay snapshotter's upper directory; see Workspace). */
   readonly writeRoot?: string;
   /**
-   * A file identical to what copying `src` to `destRel` would make (content,
-   * mode, owner, times), to hard-link instead of copying; undefined to copy.
-   * Asked before the source is looked at: a file the previous version of the
-   * layer already holds is linked without an lstat of the source.
+   * Asked for each entry before its source is looked at: `{ link }` names a
+   * file identical to what copying `src` to `destRel` would make (content,
+   * mode, owner, times), to hard-link instead of copying; `inherit` says the
+   * workspace's base (Workspace.base) holds exactly this entry, so nothing
+   * is written for it (a directory among those is made only when something
+   * below it is written); undefined to copy.
    */
-  readonly reuse?: (destRel: string, placed: CopyPlan['placed'][number]) => string | undefined;
+  readonly reuse?: (destRel: string, placed: CopyPlan['placed'][number]) => Reuse | undefined;
   /** Told each destination that was hard-linked from what `reuse` named. */
   readonly linked?: (destRel: string) => void;
   /** Called with a source file's lstat just before its bytes are copied (a chance to refuse a file that changed since it was hashed). */
   readonly beforeCopy?: (src: string, st: Stats) => void;
 }
+
+export type Reuse = { readonly link: string } | typeof INHERIT;
+export const INHERIT = { inherit: true } as const;
 
 function own(p: string, owner: Owner): void {
   try {
@@ -126,6 +131,23 @@ export function copyInto(rootfs: string, plan: CopyPlan): string[] {
   // which normalizes and costs more than the hard link it names when there are 30,000 of them.
   const base = destDir.replace(/^\/+/, '');
   const under = (dir: string, rel: string) => (dir.endsWith('/') ? dir + rel : `${dir}/${rel}`);
+  const makeDir = (from: string, to: string, st = lstatSync(from)) => {
+    const existing = lstatSync(to, { throwIfNoEntry: false });
+    if (existing && !existing.isDirectory()) rmSync(to, { recursive: true, force: true });
+    if (!existing?.isDirectory()) mkdirSync(to);
+    chmodSync(to, plan.chmod ?? st.mode & 0o7777);
+    own(to, plan.owner);
+  };
+  // Inherited directories not made yet, by path: made, parents first, when something is written below one.
+  const unmade = new Map<string, string>();
+  const makeParentsOf = (rel: string) => {
+    const missing: string[] = [];
+    for (let p = rel.slice(0, Math.max(0, rel.lastIndexOf('/'))); unmade.has(p); p = p.slice(0, Math.max(0, p.lastIndexOf('/')))) missing.push(p);
+    for (const p of missing.reverse()) {
+      makeDir(unmade.get(p)!, under(writeRoot, p));
+      unmade.delete(p);
+    }
+  };
   for (const item of plan.placed) {
     const { src, dest } = item;
     const name = plan.destIsFile ? path.posix.basename(plan.dest) : dest;
@@ -133,20 +155,22 @@ export function copyInto(rootfs: string, plan: CopyPlan): string[] {
     const from = under(plan.srcRoot, src);
     const to = under(writeRoot, rel);
     written.push(rel);
-    const same = plan.reuse?.(rel, item);
-    if (same && tryLink(same, to)) {
+    const reuse = plan.reuse?.(rel, item);
+    if (reuse === INHERIT) {
+      if (item.entry?.kind === 'dir') unmade.set(rel, from);
+      continue;
+    }
+    if (unmade.size) makeParentsOf(rel);
+    if (reuse && 'link' in reuse && tryLink(reuse.link, to)) {
       plan.linked?.(rel);
       continue;
     } // (a link fails if something is in the way: the general path below clears it)
     const st = lstatSync(from);
-    const existing = lstatSync(to, { throwIfNoEntry: false });
     if (st.isDirectory()) {
-      if (existing && !existing.isDirectory()) rmSync(to, { recursive: true, force: true });
-      if (!existing?.isDirectory()) mkdirSync(to);
-      chmodSync(to, plan.chmod ?? st.mode & 0o7777);
-      own(to, plan.owner);
+      makeDir(from, to, st);
       continue;
     }
+    const existing = lstatSync(to, { throwIfNoEntry: false });
     if (existing) rmSync(to, { recursive: true, force: true });
     if (st.isSymbolicLink()) {
       symlinkSync(readlinkSync(from), to);

@@ -5,16 +5,16 @@
  * builder (build.ts) owns scheduling, the cache and the image; this module
  * owns what one step does.
  */
-import { chmodSync, existsSync, mkdtempSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { cacheKey, copyTarPath, readCopyRecord, writeCopyRecord, type CopyRecord, type LayerRef } from '../cache/index.js';
-import { fileDigest, hashContext, selectSources, type Entry, type HashedContext } from '../context/index.js';
+import { fileDigest, hashContext, selectSources, type HashedContext } from '../context/index.js';
 import type { Plan, PlannedStep } from '../dockerfile/index.js';
 import { BuildError, ContextError, SnapshotError } from '../errors/index.js';
 import { runInSandbox, SANDBOX_MOUNT_POINTS, type SandboxMount } from '../exec/index.js';
 import { applyLayer, isTarArchive, type LayerReuse, type Snapshotter, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
 import { DEFAULT_PATH, resolveInContainer, shellOf, type StageConfig } from './config.js';
-import { copyInto, ensureDirs, isDirectoryIn, makeDirIn } from './copy.js';
+import { copyInto, ensureDirs, INHERIT, isDirectoryIn, makeDirIn, type CopyPlan, type Reuse } from './copy.js';
 import type { EventSink } from './events.js';
 import type { StepInputs } from './explain.js';
 import { download, GIT_SOURCE, parseChecksum, REMOTE_SOURCE, remoteFileName } from './remote.js';
@@ -46,6 +46,10 @@ export interface FilesystemStep {
   readonly after?: () => void;
 }
 
+/** The paths a step wrote (see Workspace.commit), and whether they are a delta over the workspace's base. */
+export type Written = readonly string[] | { readonly written: readonly string[]; readonly overBase: true };
+export const isPathList = (w: Written): w is readonly string[] => Array.isArray(w);
+
 /** What a step needs from the build it is part of. */
 export interface StepEnv {
   readonly store: string;
@@ -62,7 +66,7 @@ export interface StepEnv {
   readonly hashedSource: (from: string) => Promise<HashedContext>;
   readonly rootOf: (files: HashedContext) => Promise<string>;
   /** A workspace on the stage's layers: its changes are the step's layer, or nothing if `act` throws. */
-  readonly inWorkspace: (state: StageState, options: WorkspaceOptions, act: (ws: Workspace) => Promise<readonly string[] | void>) => Promise<LayerRef | null>;
+  readonly inWorkspace: (state: StageState, options: WorkspaceOptions, act: (ws: Workspace) => Promise<Written | void>) => Promise<LayerRef | null>;
 }
 
 /** The step as buildx shows it: the instruction as written, flags included, continuations joined. */
@@ -80,10 +84,14 @@ function redactor(secrets: readonly string[]): (line: string) => string {
 /**
  * COPY (and ADD of local files) into a workspace. The copy knows what it
  * wrote: that is the layer, with no scan of the whole root filesystem.
- * Where the snapshotter keeps layers as directories, a file that the last
- * run of the same COPY wrote identically (content, mode, owner, mtime) is
- * hard-linked from that run's snapshot instead of copied again: a
- * one-file edit under `COPY . .` then writes one file, not thousands.
+ * Where the snapshotter keeps layers as directories, the last run of the
+ * same COPY is shared: when the new version has every path of the last
+ * (files may change, be added, directories may be added) it is kept as a
+ * delta over it, holding only what differs, so a one-file edit under
+ * `COPY . .` writes one file and its parent directories, not thousands;
+ * otherwise each file written identically (content, mode, owner, mtime)
+ * is hard-linked from the last run's snapshot instead of copied again.
+ * Either way, unchanged tar entries come from the last run's kept tar.
  */
 async function copyStep(env: StepEnv, state: StageState, c: {
   srcCtx: HashedContext; selection: ReturnType<typeof selectSources>; sources: readonly string[]; dest: string; destIsFile: (root: string) => boolean;
@@ -91,13 +99,19 @@ async function copyStep(env: StepEnv, state: StageState, c: {
 }): Promise<LayerRef | null> {
   const identity = cacheKey({ op: 'COPY-identity', sources: c.sources, dest: c.dest, from: c.from, chown: c.chown, chmod: c.chmod });
   const previous = readCopyRecord(env.store, identity);
-  const previousDir = previous && existsSync(previous.layerDir) ? previous.layerDir : undefined;
+  // Where the last run's files are (more than one directory when it was itself kept as a delta).
+  const previousDirs = previous ? (previous.layer ? env.snapshots.layerDirs(previous.layer) : existsSync(previous.layerDir) ? [previous.layerDir] : undefined) : undefined;
   const signatures: Record<string, string> = {};
-  // Files linked from the last run are byte for byte what it wrote: their tar entries are taken from its kept tar too.
+  const dirs: Record<string, string> = {};
+  const others: string[] = [];
+  // A source that was not hashed (no entry) leaves it open whether a directory took a file's place: no delta then.
+  let everyKindKnown = true;
+  // Files shared with the last run are byte for byte what it wrote: their tar entries are taken from its kept tar too.
   const linked = new Set<string>();
-  const keptTar = previous?.tar && previousDir ? previous.tar : undefined;
+  const keptTar = previous?.tar && previousDirs ? previous.tar : undefined;
   let tar: CopyRecord['tar'];
   const reuseLayer: LayerReuse = {
+    base: previous?.dirs && previousDirs ? previous.layer : undefined,
     splice: () => (keptTar && linked.size ? { tar: keptTar.file, index: keptTar.index, rels: linked } : undefined),
     keep: copyTarPath(env.store, identity),
     kept: (index, diffId) => {
@@ -108,12 +122,41 @@ async function copyStep(env: StepEnv, state: StageState, c: {
     const owner = resolveOwner(ws.root, c.chown, c.where);
     const destIsFile = c.destIsFile(ws.root);
     const linkable = ws.writeRoot !== ws.root;
+    const base = ws.base;
+    const inherited: CopyPlan['placed'][number][] = [];
+    /** The last run's copy of a file, to hard-link. */
+    const linkFrom = (destRel: string): Reuse | undefined => {
+      if (!previousDirs) return undefined;
+      if (previousDirs.length === 1) return { link: path.join(previousDirs[0]!, destRel) };
+      const found = previousDirs.map((d) => path.join(d, destRel)).find((p) => lstatSync(p, { throwIfNoEntry: false }));
+      return found ? { link: found } : undefined;
+    };
     // The layer's files are what the context engine hashed: their signature comes from its entries, not from a second lstat.
-    const reuse = (destRel: string, { entry }: { entry?: Entry }) => {
-      if (!linkable || entry?.kind !== 'file') return undefined;
+    const reuse = (destRel: string, item: CopyPlan['placed'][number]): Reuse | undefined => {
+      const entry = item.entry;
+      if (!linkable) return undefined;
+      if (!entry) {
+        everyKindKnown = false;
+        return undefined;
+      }
+      if (entry.kind === 'dir') {
+        const signature = `${c.chmod ?? entry.mode}:${owner.uid}:${owner.gid}`;
+        dirs[destRel] = signature;
+        if (!base || previous!.dirs![destRel] !== signature) return undefined;
+        inherited.push(item);
+        return INHERIT;
+      }
+      if (entry.kind !== 'file') {
+        others.push(destRel);
+        return undefined;
+      }
       const signature = `${entry.digest.toString('hex')}:${c.chmod ?? entry.mode}:${owner.uid}:${owner.gid}:${entry.stat.mtimeNs / 1_000_000n}`;
       signatures[destRel] = signature;
-      return previousDir && previous!.files[destRel] === signature ? path.join(previousDir, destRel) : undefined;
+      if (previous?.files[destRel] !== signature) return undefined;
+      if (!base) return linkFrom(destRel);
+      linked.add(destRel);
+      inherited.push(item);
+      return INHERIT;
     };
     const beforeCopy = (src: string, st: Stats) => {
       const entry = c.srcCtx.index.get(src);
@@ -125,14 +168,34 @@ async function copyStep(env: StepEnv, state: StageState, c: {
         throw new BuildError(`${src} changed while the build was copying it`, c.where, { hint: 'build again (strata dev --watch does so by itself when the edits stop)' });
       }
     };
-    return copyInto(ws.root, {
+    const plan: CopyPlan = {
       srcRoot: await env.rootOf(c.srcCtx), placed: destIsFile ? [{ ...c.selection.placed[0]!, dest: '' }] : c.selection.placed, dest: c.dest, destIsFile,
       owner, chmod: c.chmod, where: c.where, writeRoot: ws.writeRoot, reuse, beforeCopy, linked: (rel) => linked.add(rel),
-    });
+    };
+    const written = copyInto(ws.root, plan);
+    // Written first, the destination's own directories (not entries of the source) are directories too.
+    for (const rel of written.slice(0, written.length - plan.placed.length)) dirs[rel] = '';
+    if (!inherited.length) return written;
+    if (everyKindKnown && keepsEveryPath(previous!, written, dirs)) return { written, overBase: true };
+    // Something of the last run is gone, or a directory took another entry's place: a delta cannot say so
+    // (it holds no whiteouts), so the layer is written whole, its unchanged files linked from the last run.
+    copyInto(ws.root, { ...plan, placed: inherited, reuse: (destRel) => (signatures[destRel] ? linkFrom(destRel) : undefined) });
+    return written;
   });
-  const layerDir = layer ? env.snapshots.layerDir(layer.diffId) : undefined;
-  if (layerDir && Object.keys(signatures).length) writeCopyRecord(env.store, identity, { layerDir, files: signatures, tar });
+  const layerDirs = layer ? env.snapshots.layerDirs(layer.diffId) : undefined;
+  if (layerDirs && layer && Object.keys(signatures).length) {
+    writeCopyRecord(env.store, identity, { layerDir: layerDirs[0]!, layer: layer.diffId, files: signatures, tar, ...(everyKindKnown ? { dirs, others } : {}) });
+  }
   return layer;
+}
+
+/** Whether a new version of a COPY's layer (`written`, its directories `dirs`) has every path of the last one, none of them turned into a directory. */
+function keepsEveryPath(last: CopyRecord, written: readonly string[], dirs: Readonly<Record<string, string>>): boolean {
+  const now = new Set(written);
+  for (const rel of Object.keys(last.files)) if (!now.has(rel) || rel in dirs) return false;
+  for (const rel of last.others ?? []) if (!now.has(rel) || rel in dirs) return false;
+  for (const rel of Object.keys(last.dirs ?? {})) if (!now.has(rel)) return false;
+  return true;
 }
 
 /** ADD of an http(s) URL: downloaded, never unpacked; keyed by --checksum, or else by the content downloaded. */

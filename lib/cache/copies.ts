@@ -12,10 +12,16 @@ import path from 'node:path';
 import { writeFileAtomic } from './files.js';
 
 export interface CopyRecord {
-  /** The directory of the snapshot that holds the files. */
+  /** The directory of the snapshot that holds the files (the top one of its chain, for a delta). */
   readonly layerDir: string;
+  /** That layer's diffID. */
+  readonly layer?: string;
   /** Destination path (relative to the root filesystem) → signature. */
   readonly files: Readonly<Record<string, string>>;
+  /** The layer's directories → signature (mode, owner), when every entry's kind was known: a next version may then be a delta over this one. */
+  readonly dirs?: Readonly<Record<string, string>>;
+  /** Its entries that are neither files nor directories (symlinks). */
+  readonly others?: readonly string[];
   /**
    * That layer's uncompressed tar, kept beside the record, with its diffID
    * and where each file's entry is in it (offset, length, XXH128 of the

@@ -119,7 +119,7 @@ export function copySnapshotter(store: string, scratch: string): Snapshotter {
         },
       };
     },
-    layerDir() {
+    layerDirs() {
       return undefined;
     },
     async dispose() {

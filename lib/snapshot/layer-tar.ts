@@ -114,7 +114,10 @@ function whiteoutHeader(name: string): Buffer {
  * so that an extractor empties it before its new children arrive. Returns
  * where each regular file's entry went.
  */
-export function writeEntries(tar: TarFile, root: string, rels: readonly string[], deleted: readonly string[] = [], opaque: readonly string[] = [], splice?: SpliceSource): TarIndex {
+export function writeEntries(
+  tar: TarFile, root: string, rels: readonly string[], deleted: readonly string[] = [], opaque: readonly string[] = [], splice?: SpliceSource,
+  locate: (rel: string) => string = (rel) => path.join(root, rel),
+): TarIndex {
   const index: TarIndex = {};
   const firstPathOfInode = new Map<string, string>();
   const opaqueDirs = new Set(opaque);
@@ -142,7 +145,7 @@ export function writeEntries(tar: TarFile, root: string, rels: readonly string[]
         index[rel] = [start, kept[1], kept[2]];
         continue;
       }
-      const full = path.join(root, rel);
+      const full = locate(rel);
       const st = lstatSync(full);
       let type = typeOf(st);
       if (!type) continue;
@@ -253,17 +256,18 @@ export interface StagedLayer {
  * image is written, so it runs while the next steps do. `keep` names where
  * the tar goes afterwards (instead of away), for a later version of the
  * layer to splice from; `index` says where each file's entry is in it.
+ * `locate` finds an entry that is not below `root` (a delta's unchanged ones).
  */
 export async function stageEntriesLayer(
   store: string, root: string, rels: readonly string[], deleted: readonly string[], opaque: readonly string[] = [],
-  options: { splice?: SpliceSource | undefined; keep?: string | undefined; signal?: AbortSignal | undefined } = {},
+  options: { splice?: SpliceSource | undefined; keep?: string | undefined; signal?: AbortSignal | undefined; locate?: ((rel: string) => string) | undefined } = {},
 ): Promise<StagedLayer & { readonly index: TarIndex }> {
   const tarPath = tempPath(store, 'layer-tar');
   const tar = tarFile(tarPath);
   let index: TarIndex;
   let written: { diffId: string; size: number };
   try {
-    index = writeEntries(tar, root, rels, deleted, opaque, options.splice);
+    index = writeEntries(tar, root, rels, deleted, opaque, options.splice, options.locate);
     written = tar.finish();
   } catch (e) {
     tar.abort();

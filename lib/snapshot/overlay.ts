@@ -9,6 +9,14 @@
  * snapshots as the new layer's own. The lowers are named relative to the
  * snapshots directory (mount runs there) so that a deep image keeps the
  * mount option string short.
+ *
+ * A new version of a COPY layer may be kept as a delta over its last
+ * version: its directory holds only the entries that differ, and
+ * `<name>.base` names the snapshot beneath it. Mounting such a layer mounts
+ * its chain. A delta never holds a whiteout or an opaque mark (the caller
+ * commits one only when the new version has every path of the last, no
+ * directory where that had something else), so the chain shows exactly the
+ * layer's files whatever lies beneath it, in any image that uses it.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -17,7 +25,7 @@ import { release } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { blobPath, tempPath, type LayerRef } from '../cache/index.js';
+import { blobPath, tempPath, withStoreLock, writeFileAtomic, type LayerRef } from '../cache/index.js';
 import { SnapshotError } from '../errors/index.js';
 import { applyLayer } from './extract.js';
 import { stageEntriesLayer } from './layer-tar.js';
@@ -28,6 +36,8 @@ const HELPER = fileURLToPath(new URL('../../libexec/strata-ovl', import.meta.url
 const EMPTY = 'empty';
 /** The kernel copies mount options into one page. */
 const MAX_OPTIONS = 4000;
+/** How many deltas a snapshot may stack before a new version is written whole again (each is a lower in every mount). */
+const CHAIN_LIMIT = 6;
 /** Redirects and metacopy would leave upper entries that are not plain files and dirs. */
 const FIXED_OPTIONS = 'redirect_dir=off,metacopy=off,index=off';
 
@@ -133,7 +143,7 @@ function ensureEmpty(store: string): void {
 }
 
 /** A lower holding empty mount points (made once per store), to go beneath a RUN's layers. */
-function ensureMountPoints(store: string, points: readonly { readonly rel: string; readonly dir: boolean }[]): string {
+async function ensureMountPoints(store: string, points: readonly { readonly rel: string; readonly dir: boolean }[]): Promise<string> {
   const name = `stubs-${createHash('sha256').update(JSON.stringify(points)).digest('hex').slice(0, 12)}`;
   const final = path.join(snapshotsDir(store), name);
   if (existsSync(final)) return name;
@@ -145,39 +155,83 @@ function ensureMountPoints(store: string, points: readonly { readonly rel: strin
       if (!point.dir) writeFileSync(p, '', { mode: 0o644 });
     }
     chmodSync(tmp, 0o755);
-    commitSnapshot(tmp, final);
+    await commitSnapshot(store, tmp, name);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
   return name;
 }
 
-/** Extracts a layer into its snapshot directory unless it is there already; returns the directory's name. */
-async function ensureSnapshot(store: string, layer: LayerRef): Promise<string> {
+const baseFile = (store: string, name: string) => path.join(snapshotsDir(store), `${name}.base`);
+
+/**
+ * The snapshot directories (names, top first) that together hold a layer's
+ * files: the snapshot itself, and for a delta the chain beneath it; undefined
+ * when a snapshot of the chain is missing (removed by hand).
+ */
+function chainOf(store: string, name: string): string[] | undefined {
+  const chain: string[] = [];
+  for (let at: string | undefined = name; at; ) {
+    if (chain.length > CHAIN_LIMIT + 1 || !existsSync(path.join(snapshotsDir(store), at))) return undefined;
+    chain.push(at);
+    try {
+      at = readFileSync(baseFile(store, at), 'utf8').trim();
+    } catch {
+      at = undefined;
+    }
+  }
+  return chain;
+}
+
+/** Extracts a layer into its snapshot directory unless it is there already; returns its chain's names, top first. */
+async function ensureSnapshot(store: string, layer: LayerRef): Promise<string[]> {
   const name = snapshotName(layer.diffId);
   const final = path.join(snapshotsDir(store), name);
-  if (existsSync(final)) return name;
+  if (existsSync(final)) {
+    const chain = chainOf(store, name);
+    if (chain) return chain;
+    // A delta whose base is gone: set it aside and extract the layer whole.
+    await withStoreLock(store, 'snapshots', () => {
+      if (chainOf(store, name)) return;
+      const aside = tempPath(store, 'broken-snapshot');
+      renameSync(final, aside);
+      rmSync(baseFile(store, name), { force: true });
+      rmSync(aside, { recursive: true, force: true });
+    });
+    if (existsSync(final)) return ensureSnapshot(store, layer);
+  }
   const tmp = tempPath(store, 'snapshot');
   mkdirSync(tmp);
   try {
     const recorded = await applyLayer(tmp, blobPath(store, layer.digest), { whiteouts: 'record' });
     await helperOnAll('whiteout', recorded.removed.map((p) => path.join(tmp, p)));
     await helperOnAll('opaque', recorded.opaque.map((p) => path.join(tmp, p)));
-    commitSnapshot(tmp, final);
+    await commitSnapshot(store, tmp, name);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  return name;
+  return [name];
 }
 
-/** Moves a finished snapshot into place; another build that got there first wins (the contents are the same). */
-function commitSnapshot(from: string, final: string): void {
-  try {
-    renameSync(from, final);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw e;
-  }
+/**
+ * Moves a finished snapshot into place, with its base when it is a delta;
+ * another build that got there first wins (the files are the same). Under
+ * the store's snapshot lock, the base file is in place before the directory
+ * appears, and a stale one (a build killed between the two) goes first.
+ */
+async function commitSnapshot(store: string, from: string, name: string, base?: string): Promise<void> {
+  const final = path.join(snapshotsDir(store), name);
+  await withStoreLock(store, 'snapshots', () => {
+    if (existsSync(final)) return;
+    if (base) writeFileAtomic(baseFile(store, name), base);
+    else rmSync(baseFile(store, name), { force: true });
+    try {
+      renameSync(from, final);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw e;
+    }
+  });
 }
 
 /** The topmost lower's entry at `rel`, or undefined if no lower has it (or a whiteout hides it). */
@@ -230,18 +284,27 @@ async function readUpper(upper: string, lowerDirs: readonly string[], mounted: b
   return { entries: entries.sort(), removed: removed.sort(), opaque: [...opaque] };
 }
 
+/** The first of `dirs` that holds `rel` (an entry of a delta's layer), as a full path. */
+function locateIn(dirs: readonly string[], rel: string): string {
+  for (const dir of dirs) {
+    const full = `${dir}/${rel}`;
+    if (lstatSync(full, { throwIfNoEntry: false })) return full;
+  }
+  return `${dirs[0]}/${rel}`; // not there: the caller's lstat says so
+}
+
 export function overlaySnapshotter(store: string, scratch: string): Snapshotter {
   ensureEmpty(store);
   const views = new Map<string, Promise<string>>();
   const mounted = new Set<string>();
 
   const lowersOf = async (layers: readonly LayerRef[]): Promise<string[]> => {
-    const names: string[] = [];
-    for (const layer of layers) names.push(await ensureSnapshot(store, layer));
-    // Top layer first, as overlay wants. A layer that comes twice is shadowed entirely by its upper
-    // copy (the same paths, whiteouts and opaque marks), and overlay refuses a lower given twice.
-    // The empty one at the bottom makes a chain of one layer a valid read-only mount.
-    return [...new Set(names.reverse()), EMPTY];
+    const chains: string[][] = [];
+    for (const layer of layers) chains.push(await ensureSnapshot(store, layer));
+    // Top layer first, as overlay wants, each followed by the chain beneath it. A snapshot that comes twice is
+    // shadowed entirely by its upper copy (the same paths, whiteouts and opaque marks), and overlay refuses a
+    // lower given twice. The empty one at the bottom makes a chain of one layer a valid read-only mount.
+    return [...new Set(chains.reverse().flat()), EMPTY];
   };
 
   const view = (layers: readonly LayerRef[]): Promise<string> => {
@@ -266,7 +329,7 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
     view,
     async workspace(layers, options = {}): Promise<Workspace> {
       const lowers = await lowersOf(layers);
-      if (options.mountPoints?.length) lowers.splice(lowers.length - 1, 1, ensureMountPoints(store, options.mountPoints));
+      if (options.mountPoints?.length) lowers.splice(lowers.length - 1, 1, await ensureMountPoints(store, options.mountPoints));
       const dir = mkdtempSync(path.join(scratch, 'ws-'));
       const [upper, work, merged] = ['u', 'w', 'm'].map((n) => path.join(dir, n)) as [string, string, string];
       for (const d of [upper, work, merged]) mkdirSync(d);
@@ -275,6 +338,10 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
       // per-file overlay cost, and files may be hard links into other snapshots (never into the context).
       const direct = options.reportsWrites === true;
       const root = direct ? await view(layers) : merged;
+      // The last version, to write this one as a delta over, if its chain is whole and not yet too long.
+      const baseName = direct && options.reuse?.base ? snapshotName(options.reuse.base) : undefined;
+      const baseChain = baseName ? chainOf(store, baseName) : undefined;
+      const base = baseChain && baseChain.length <= CHAIN_LIMIT ? { dirs: baseChain.map((n) => path.join(snapshotsDir(store), n)) } : undefined;
       if (!direct) {
         await mountOverlay(store, lowers, merged, { upper, work });
         mounted.add(merged);
@@ -291,17 +358,22 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
       return {
         root,
         writeRoot: direct ? upper : merged,
-        async commit() {
+        base,
+        async commit(written, commitOptions = {}) {
           await end();
           try {
-            const { entries, removed, opaque } = await readUpper(upper, lowers.map((l) => path.join(snapshotsDir(store), l)), !direct);
+            const overBase = commitOptions.overBase === true && base !== undefined && written !== undefined;
+            // A delta's upper holds only what changed: the layer is every path written, each read from the
+            // upper or else from the base's chain (where its unchanged entries mostly come from the kept tar).
+            const { entries, removed, opaque } = overBase ? { entries: written, removed: [], opaque: [] } : await readUpper(upper, lowers.map((l) => path.join(snapshotsDir(store), l)), !direct);
             if (!entries.length && !removed.length) return null;
             const reuse = options.reuse;
-            const staged = await stageEntriesLayer(store, upper, entries, removed, opaque, { splice: reuse?.splice(), keep: reuse?.keep, signal: options.signal });
+            const locate = overBase ? (rel: string) => locateIn([upper, ...base.dirs], rel) : undefined;
+            const staged = await stageEntriesLayer(store, upper, entries, removed, opaque, { splice: reuse?.splice(), keep: reuse?.keep, signal: options.signal, locate });
             reuse?.kept(staged.index, staged.diffId);
-            // The upper is the new layer, already in overlay's format: it becomes its snapshot as is, and
-            // the next steps mount it while its gzip blob is still being written.
-            commitSnapshot(upper, path.join(snapshotsDir(store), snapshotName(staged.diffId)));
+            // The upper is the new layer (or its delta), already in overlay's format: it becomes its snapshot as
+            // is, and the next steps mount it while its gzip blob is still being written.
+            await commitSnapshot(store, upper, snapshotName(staged.diffId), overBase ? baseName : undefined);
             return staged;
           } finally {
             rmSync(dir, { recursive: true, force: true });
@@ -313,9 +385,8 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
         },
       };
     },
-    layerDir(diffId) {
-      const dir = path.join(snapshotsDir(store), snapshotName(diffId));
-      return existsSync(dir) ? dir : undefined;
+    layerDirs(diffId) {
+      return chainOf(store, snapshotName(diffId))?.map((n) => path.join(snapshotsDir(store), n));
     },
     async dispose() {
       await Promise.allSettled(views.values());

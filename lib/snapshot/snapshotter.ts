@@ -40,6 +40,8 @@ export interface WorkspaceOptions {
 }
 
 export interface LayerReuse {
+  /** The last version's diffID: a snapshotter that keeps layers as directories may store this one as a delta over it (see Workspace.base). */
+  readonly base?: string;
   /** The last version's tar and which entries to take from it (asked after the workspace's writes). */
   splice(): SpliceSource | undefined;
   /** Where this version's tar is kept once its blob is written. */
@@ -61,6 +63,16 @@ export interface Workspace {
    */
   readonly writeRoot: string;
   /**
+   * Present when the new layer may be stored as a delta over the last
+   * version named by `reuse.base`: `dirs` (top first) hold that version's
+   * files. The caller then writes into `writeRoot` only what differs from
+   * it and commits with `overBase`, naming every path of the new layer; it
+   * may do so only if the new layer has every path the last one had, and
+   * no directory where that had something else (a delta holds no
+   * whiteouts). Otherwise it writes the whole layer as usual.
+   */
+  readonly base?: { readonly dirs: readonly string[] };
+  /**
    * Ends the workspace and returns its changes as a layer (null when
    * nothing changed): its diffID at once, its gzip blob in the store when
    * `blob` resolves. The overlay snapshotter's layer is usable (mounted by
@@ -69,7 +81,7 @@ export interface Workspace {
    * whose next workspace applies it). `written` (the argument) is required
    * when the workspace was opened with `reportsWrites`.
    */
-  commit(written?: readonly string[]): Promise<StagedLayer | null>;
+  commit(written?: readonly string[], options?: { readonly overBase?: boolean }): Promise<StagedLayer | null>;
   /** Ends the workspace and forgets its changes. */
   discard(): Promise<void>;
 }
@@ -79,8 +91,8 @@ export interface Snapshotter {
   /** The files of `layers` to read (COPY --from, a stage's /etc/passwd); valid until dispose. Never write there. */
   view(layers: readonly LayerRef[]): Promise<string>;
   workspace(layers: readonly LayerRef[], options?: WorkspaceOptions): Promise<Workspace>;
-  /** The directory holding a committed layer's own files, where this snapshotter keeps one (overlay). */
-  layerDir(diffId: string): string | undefined;
+  /** The directories holding a committed layer's files (top first: more than one for a delta), where this snapshotter keeps them (overlay). */
+  layerDirs(diffId: string): readonly string[] | undefined;
   /** Unmounts and removes everything this snapshotter made in `scratch`. */
   dispose(): Promise<void>;
 }

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync, lstatSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync, lstatSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -379,29 +379,76 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.deepEqual(history.map((h) => Boolean(h.empty_layer)), [false, true, true]);
   });
 
-  it('shares the unchanged files of a COPY that runs again with its last run, by hard links between snapshots', { skip: SNAPSHOTTER === 'overlay' ? false : 'the copy snapshotter keeps no layer directories to share' }, async () => {
-    const files: Record<string, string> = { Dockerfile: 'FROM busybox:local\nCOPY src/ /app/\n' };
+  it('keeps a COPY that runs again as a delta over its last run: only what changed is written', { skip: SNAPSHOTTER === 'overlay' ? false : 'the copy snapshotter keeps no layer directories to share' }, async () => {
+    const files: Record<string, string> = { Dockerfile: 'FROM busybox:local\nCOPY src/ /app/\nRUN cat /app/f3.txt /app/f7.txt /app/deep/new.txt 2>&1 > /seen || true\n' };
     for (let i = 0; i < 50; i++) files[`src/f${i}.txt`] = `file ${i}\n`;
+    files['src/deep/keep.txt'] = 'keep\n';
     const dir = project(files);
     const first = await strataBuild(dir, { tags: ['share:1'] });
     writeFileSync(path.join(dir, 'src/f7.txt'), 'edited\n');
+    writeFileSync(path.join(dir, 'src/deep/new.txt'), 'new\n');
     const second = await strataBuild(dir, { tags: ['share:2'] });
-    assert.deepEqual(second.steps.map((st) => st.cached), [false]);
+    assert.deepEqual(second.steps.map((st) => st.cached), [false, false]);
     assert.notEqual(first.digest, second.digest);
-    const layerDir = (ref: string) => {
+    const copyLayerDir = (ref: string) => {
       const manifest = readManifest(store, requireImage(store, ref).manifest);
       const diffIds = readConfig(store, manifest).rootfs.diff_ids;
-      return path.join(store, 'snapshots', diffIds[diffIds.length - 1]!.slice(7, 31));
+      return path.join(store, 'snapshots', diffIds[diffIds.length - 2]!.slice(7, 31));
     };
-    const inode = (ref: string, file: string) => lstatSync(path.join(layerDir(ref), 'app', file)).ino;
-    assert.equal(inode('share:1', 'f3.txt'), inode('share:2', 'f3.txt'), 'an unchanged file is the same inode');
-    assert.notEqual(inode('share:1', 'f7.txt'), inode('share:2', 'f7.txt'), 'the edited file is a new one');
-    // The image is what a fresh copy would make, and the earlier image is untouched.
+    // The new version's snapshot holds the edited and the added file and their directories, nothing else.
+    const listing = (root: string, rel = ''): string[] => readdirSync(path.join(root, rel)).sort().flatMap((n) => {
+      const p = rel ? `${rel}/${n}` : n;
+      return lstatSync(path.join(root, p)).isDirectory() ? [p + '/', ...listing(root, p)] : [p];
+    });
+    assert.deepEqual(listing(copyLayerDir('share:2')), ['app/', 'app/deep/', 'app/deep/new.txt', 'app/f7.txt']);
+    assert.equal(readFileSync(`${copyLayerDir('share:2')}.base`, 'utf8'), path.basename(copyLayerDir('share:1')));
+    // A RUN on top sees the whole layer through the chain; the image is what a fresh copy would make, and the earlier image is untouched.
     const root2 = await rootfsOf('share:2');
+    assert.equal(readFileSync(path.join(root2, 'seen'), 'utf8'), 'file 3\nedited\nnew\n');
     assert.equal(readFileSync(path.join(root2, 'app/f7.txt'), 'utf8'), 'edited\n');
     assert.equal(readFileSync(path.join(root2, 'app/f3.txt'), 'utf8'), 'file 3\n');
+    assert.equal(readFileSync(path.join(root2, 'app/deep/keep.txt'), 'utf8'), 'keep\n');
     assert.equal(lstatSync(path.join(root2, 'app/f3.txt')).mode & 0o777, 0o644);
     assert.equal(readFileSync(path.join(await rootfsOf('share:1'), 'app/f7.txt'), 'utf8'), 'file 7\n');
+    // A file removed from the source cannot be said by a delta (it holds no whiteouts): that version is written
+    // whole, its unchanged files hard-linked from the last run's chain.
+    rmSync(path.join(dir, 'src/f9.txt'));
+    await strataBuild(dir, { tags: ['share:whole'] });
+    const whole = copyLayerDir('share:whole');
+    assert.equal(existsSync(`${whole}.base`), false);
+    assert.equal(existsSync(path.join(whole, 'app/f9.txt')), false);
+    assert.equal(lstatSync(path.join(whole, 'app/f3.txt')).ino, lstatSync(path.join(copyLayerDir('share:1'), 'app/f3.txt')).ino, 'an unchanged file is the same inode');
+    assert.equal(lstatSync(path.join(whole, 'app/f7.txt')).ino, lstatSync(path.join(copyLayerDir('share:2'), 'app/f7.txt')).ino, 'found down the chain');
+    const rootWhole = await rootfsOf('share:whole');
+    assert.equal(existsSync(path.join(rootWhole, 'app/f9.txt')), false);
+    assert.equal(readFileSync(path.join(rootWhole, 'seen'), 'utf8'), 'file 3\nedited\nnew\n');
+    // A chain grows only so far: after a few deltas a version is written whole again.
+    const depths: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      writeFileSync(path.join(dir, 'src/f1.txt'), `edit ${i}\n`);
+      await strataBuild(dir, { tags: ['share:chain'] });
+      let depth = 1;
+      for (let at = copyLayerDir('share:chain'); existsSync(`${at}.base`); depth++) at = path.join(store, 'snapshots', readFileSync(`${at}.base`, 'utf8'));
+      depths.push(depth);
+      assert.equal(readFileSync(path.join(await rootfsOf('share:chain'), 'app/f1.txt'), 'utf8'), `edit ${i}\n`);
+    }
+    assert.ok(Math.max(...depths) <= 7 && depths.includes(1) && depths.indexOf(1) > 0, `chain depths ${depths.join(',')}`);
+    // A delta whose base was removed by hand is set aside and its layer extracted whole when next mounted.
+    const top = copyLayerDir('share:chain');
+    rmSync(path.join(store, 'snapshots', readFileSync(`${top}.base`, 'utf8')), { recursive: true });
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox:local\nCOPY src/ /app/\nRUN cat /app/f1.txt /app/f3.txt > /seen\n');
+    await strataBuild(dir, { tags: ['share:healed'] });
+    assert.equal(existsSync(`${top}.base`), false);
+    assert.equal(readFileSync(path.join(await rootfsOf('share:healed'), 'seen'), 'utf8'), 'edit 7\nfile 3\n');
+  });
+
+  it('copies the unchanged tar entries of a COPY that runs again from its last run\'s kept tar', { skip: SNAPSHOTTER === 'overlay' ? false : 'the copy snapshotter keeps no layer tars' }, async () => {
+    const files: Record<string, string> = { Dockerfile: 'FROM busybox:local\nCOPY src/ /app/\n' };
+    for (let i = 0; i < 50; i++) files[`src/f${i}.txt`] = `file ${i}\n`;
+    const dir = project(files);
+    await strataBuild(dir, { tags: ['share:1'] });
+    writeFileSync(path.join(dir, 'src/f7.txt'), 'edited\n');
+    await strataBuild(dir, { tags: ['share:2'] });
     // Its unchanged tar entries were copied from the first run's kept tar: the layer's files (names, modes,
     // owners, times, bytes) are what writing every entry afresh makes (no record to share from, every step run again).
     // (Directories are left out: one the COPY creates is dated when it runs.)
