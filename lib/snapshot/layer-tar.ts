@@ -63,20 +63,39 @@ export interface SpliceSource {
 
 const READ_BYTES = 1024 * 1024;
 let readBuffer: Buffer | undefined;
+/** Apart from readBuffer: a run's entries that fail their check are written from their files meanwhile. */
+let runBuffer: Buffer | undefined;
+
+/** An entry of the kept tar to copy into the new one: where it is there, and its XXH128 (hex). */
+interface KeptEntry {
+  readonly rel: string;
+  readonly offset: number;
+  readonly length: number;
+  readonly check: string;
+}
 
 /**
- * The entry at [offset, length) of the kept tar into the new one, if its
- * bytes still hash to `check`; false (nothing written) if they do not, or
- * if it is too big to check before writing it (the caller then writes the
- * entry from the file).
+ * Copies a run of entries that lie back to back in the kept tar (files of
+ * one directory mostly do) with one read, each checked against its XXH128;
+ * returns those whose bytes no longer match (nothing written for them; the
+ * caller writes them from their files, in order, after the good ones
+ * before them). Records where each copied entry went.
  */
-function spliceEntry(fd: number, [offset, length, check]: readonly [number, number, string], tar: TarFile): boolean {
-  if (length > READ_BYTES || typeof check !== 'string') return false;
-  readBuffer ??= Buffer.allocUnsafe(READ_BYTES);
-  const bytes = readBuffer.subarray(0, length);
-  if (readSync(fd, bytes, 0, length, offset) !== length || xxh128(bytes).toString('hex') !== check) return false;
-  tar.write(bytes);
-  return true;
+function spliceRun(fd: number, run: readonly KeptEntry[], tar: TarFile, index: TarIndex, fallback: (rel: string) => void): void {
+  runBuffer ??= Buffer.allocUnsafe(READ_BYTES);
+  const from = run[0]!.offset;
+  const last = run[run.length - 1]!;
+  const bytes = runBuffer.subarray(0, last.offset + last.length - from);
+  const got = readSync(fd, bytes, 0, bytes.length, from);
+  for (const e of run) {
+    const entry = bytes.subarray(e.offset - from, e.offset - from + e.length);
+    if (e.offset - from + e.length > got || xxh128(entry).toString('hex') !== e.check) {
+      fallback(e.rel);
+      continue;
+    }
+    index[e.rel] = [tar.offset, e.length, e.check];
+    tar.write(entry);
+  }
 }
 
 /** A file's bytes into the tar, exactly `size` of them (a file that changes size meanwhile is an error, not a torn entry), hashed into `check` too. */
@@ -133,49 +152,63 @@ export function writeEntries(
   } catch {
     fromFd = undefined; // gone: every entry is written from its file
   }
+  const fromFile = (rel: string): void => {
+    const start = tar.offset;
+    const full = locate(rel);
+    const st = lstatSync(full);
+    let type = typeOf(st);
+    if (!type) return;
+    let linkname: string | undefined;
+    if (type === 'file' && st.nlink > 1) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = firstPathOfInode.get(key);
+      if (first) {
+        type = 'link';
+        linkname = first;
+      } else {
+        firstPathOfInode.set(key, rel);
+      }
+    }
+    if (type === 'symlink') linkname = readlinkSync(full);
+    const device = type === 'character-device' || type === 'block-device';
+    const header = encodeHeader({
+      name: rel, type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000),
+      size: type === 'file' ? st.size : 0, linkname,
+      devmajor: device ? Math.floor(st.rdev / 256) : undefined, devminor: device ? st.rdev % 256 : undefined,
+    });
+    tar.write(header);
+    if (type === 'file') {
+      const check = xxh128Stream();
+      check.update(header);
+      copyFile(full, st.size, tar, check);
+      index[rel] = [start, tar.offset - start, check.digest().toString('hex')];
+    }
+    if (type === 'directory' && opaqueDirs.has(rel)) tar.write(whiteoutHeader(`${rel}/${OPAQUE_MARKER}`));
+  };
+  // Kept entries waiting to be copied: back to back in the kept tar, at most READ_BYTES in all.
+  let run: KeptEntry[] = [];
+  let runBytes = 0;
+  const flush = () => {
+    if (run.length) spliceRun(fromFd!, run, tar, index, fromFile);
+    run = [];
+    runBytes = 0;
+  };
   try {
     for (const { rel, whiteout } of all) {
-      if (whiteout) {
-        tar.write(whiteoutHeader(rel));
+      const kept = fromFd !== undefined && !whiteout && splice!.rels.has(rel) ? splice!.index[rel] : undefined;
+      if (kept && typeof kept[2] === 'string' && kept[1] <= READ_BYTES) {
+        const [offset, length, check] = kept;
+        const last = run[run.length - 1];
+        if (last && (last.offset + last.length !== offset || runBytes + length > READ_BYTES)) flush();
+        run.push({ rel, offset, length, check });
+        runBytes += length;
         continue;
       }
-      const start = tar.offset;
-      const kept = fromFd !== undefined && splice!.rels.has(rel) ? splice!.index[rel] : undefined;
-      if (kept && spliceEntry(fromFd!, kept, tar)) {
-        index[rel] = [start, kept[1], kept[2]];
-        continue;
-      }
-      const full = locate(rel);
-      const st = lstatSync(full);
-      let type = typeOf(st);
-      if (!type) continue;
-      let linkname: string | undefined;
-      if (type === 'file' && st.nlink > 1) {
-        const key = `${st.dev}:${st.ino}`;
-        const first = firstPathOfInode.get(key);
-        if (first) {
-          type = 'link';
-          linkname = first;
-        } else {
-          firstPathOfInode.set(key, rel);
-        }
-      }
-      if (type === 'symlink') linkname = readlinkSync(full);
-      const device = type === 'character-device' || type === 'block-device';
-      const header = encodeHeader({
-        name: rel, type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000),
-        size: type === 'file' ? st.size : 0, linkname,
-        devmajor: device ? Math.floor(st.rdev / 256) : undefined, devminor: device ? st.rdev % 256 : undefined,
-      });
-      tar.write(header);
-      if (type === 'file') {
-        const check = xxh128Stream();
-        check.update(header);
-        copyFile(full, st.size, tar, check);
-        index[rel] = [start, tar.offset - start, check.digest().toString('hex')];
-      }
-      if (type === 'directory' && opaqueDirs.has(rel)) tar.write(whiteoutHeader(`${rel}/${OPAQUE_MARKER}`));
+      flush();
+      if (whiteout) tar.write(whiteoutHeader(rel));
+      else fromFile(rel);
     }
+    flush();
   } finally {
     if (fromFd !== undefined) closeSync(fromFd);
   }
@@ -268,7 +301,7 @@ export async function stageEntriesLayer(
   let written: { diffId: string; size: number };
   try {
     index = writeEntries(tar, root, rels, deleted, opaque, options.splice, options.locate);
-    written = tar.finish();
+    written = await tar.finish();
   } catch (e) {
     tar.abort();
     rmSync(tarPath, { force: true });

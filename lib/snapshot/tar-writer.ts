@@ -7,7 +7,7 @@
  * instead of reading thousands of files again (see layer-tar.ts).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, write, writeSync } from 'node:fs';
 
 export type TarEntryType = 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'block-device' | 'fifo';
 
@@ -129,14 +129,20 @@ export function encodeHeader(h: TarHeader): Buffer {
   return Buffer.concat([paxHeader, records, Buffer.alloc(paddingOf(records.length)), main]);
 }
 
-/** A tar written to a file: bytes go out in 1 MiB writes, hashed (sha256) as they go. */
+/**
+ * A tar written to a file: bytes go out in 1 MiB writes, hashed (sha256)
+ * as they go. The writes run on libuv's thread pool, each at its own
+ * position, while the caller goes on producing (and hashing) the next
+ * megabyte: copying a layer's bytes into the page cache is as much work
+ * as hashing them.
+ */
 export interface TarFile {
   /** Bytes written so far (the offset of the next entry). */
   readonly offset: number;
   write(bytes: Uint8Array): void;
-  /** Writes the two zero blocks that end an archive, closes the file; returns the tar's sha256 and size. */
-  finish(): { diffId: string; size: number };
-  /** Closes the file without finishing it (the caller removes it). */
+  /** Writes the two zero blocks that end an archive, waits for the writes, closes the file; returns the tar's sha256 and size. */
+  finish(): Promise<{ diffId: string; size: number }>;
+  /** Closes the file (once its writes are done) without finishing it; the caller removes it. */
   abort(): void;
 }
 
@@ -145,17 +151,44 @@ const SINK_BYTES = 1024 * 1024;
 export function tarFile(file: string): TarFile {
   const fd = openSync(file, 'w', 0o644);
   const hash: Hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(SINK_BYTES);
+  let buffer = Buffer.allocUnsafe(SINK_BYTES);
   let used = 0;
   let offset = 0;
+  /** Where the next write lands in the file. */
+  let position = 0;
+  let inFlight: Promise<void>[] = [];
+  let failed: Error | undefined;
   let closed = false;
-  const out = (bytes: Uint8Array) => {
-    hash.update(bytes);
-    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+  /** Hands `bytes` to the thread pool; the caller gives them up (they are written later). */
+  const writeBehind = (bytes: Buffer) => {
+    const at = position;
+    position += bytes.length;
+    inFlight.push(new Promise((resolve) => {
+      const next = (done: number) => {
+        if (done === bytes.length) return resolve();
+        write(fd, bytes, done, bytes.length - done, at + done, (e, n) => {
+          if (e) {
+            failed ??= e;
+            return resolve();
+          }
+          next(done + n);
+        });
+      };
+      next(0);
+    }));
   };
   const flush = () => {
-    if (used) out(buffer.subarray(0, used));
+    if (!used) return;
+    const full = buffer.subarray(0, used);
+    hash.update(full);
+    writeBehind(full);
+    buffer = Buffer.allocUnsafe(SINK_BYTES);
     used = 0;
+  };
+  const settled = async () => {
+    await Promise.all(inFlight);
+    inFlight = [];
+    if (failed) throw failed;
   };
   const close = () => {
     if (!closed) {
@@ -170,18 +203,29 @@ export function tarFile(file: string): TarFile {
     write(bytes) {
       offset += bytes.length;
       if (used + bytes.length > SINK_BYTES) flush();
-      if (bytes.length >= SINK_BYTES) out(bytes);
-      else {
+      if (bytes.length >= SINK_BYTES) {
+        // A caller's own big buffer may be reused as soon as this returns: written now, in place.
+        hash.update(bytes);
+        for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at, position + at);
+        position += bytes.length;
+      } else {
         buffer.set(bytes, used);
         used += bytes.length;
       }
     },
-    finish() {
+    async finish() {
       this.write(Buffer.alloc(2 * BLOCK));
       flush();
-      close();
+      try {
+        await settled();
+      } finally {
+        close();
+      }
       return { diffId: `sha256:${hash.digest('hex')}`, size: offset };
     },
-    abort: close,
+    abort() {
+      // A write still on the thread pool must not land in whatever file next gets this descriptor.
+      void Promise.allSettled(inFlight).then(close);
+    },
   };
 }

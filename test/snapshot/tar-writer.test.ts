@@ -5,6 +5,7 @@
  * non-ASCII names, and the index of where each file's entry is.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,7 +53,7 @@ describe('layer tar writer', () => {
     const file = path.join(scratch, 'layer.tar');
     const tar = tarFile(file);
     const index = writeEntries(tar, root, rels, ['gone.txt']);
-    const { size } = tar.finish();
+    const { size } = await tar.finish();
     assert.equal(readFileSync(file).length, size);
 
     const listed = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).trim().split('\n');
@@ -75,6 +76,27 @@ describe('layer tar writer', () => {
     assert.equal(bytes.subarray(paxAt, paxAt + paxLength).includes(Buffer.from('path=' + unsplittable)), true);
   });
 
+  it('writes many megabytes, small entries and big ones mixed, as one tar whose diffID is its sha256', async () => {
+    const root = mkdtempSync(path.join(scratch, 'big-'));
+    const rels: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const rel = `f${String(i).padStart(3, '0')}`;
+      // Mostly small files, every fiftieth bigger than the 1 MiB write size.
+      writeFileSync(path.join(root, rel), i % 50 === 7 ? Buffer.alloc(2_500_000 + i, i) : `small ${i}\n`.repeat(i));
+      rels.push(rel);
+    }
+    const file = path.join(scratch, 'big.tar');
+    const tar = tarFile(file);
+    writeEntries(tar, root, rels);
+    const { diffId, size } = await tar.finish();
+    const bytes = readFileSync(file);
+    assert.equal(bytes.length, size);
+    assert.equal(diffId, `sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+    const out = mkdtempSync(path.join(scratch, 'big-out-'));
+    execFileSync('tar', ['-xf', file, '-C', out]);
+    for (const rel of rels) assert.ok(readFileSync(path.join(out, rel)).equals(readFileSync(path.join(root, rel))), rel);
+  });
+
   it('carries owners and sizes that ustar cannot hold in PAX records', async () => {
     const header = encodeHeader({ name: 'big-owner', type: 'file', mode: 0o644, uid: 3_000_000, gid: 5, mtime: 0, size: 3 });
     const file = path.join(scratch, 'owner.tar');
@@ -82,7 +104,7 @@ describe('layer tar writer', () => {
     tar.write(header);
     tar.write(Buffer.from('abc'));
     tar.write(Buffer.alloc(paddingOf(3)));
-    tar.finish();
+    await tar.finish();
     const [entry] = await readBack(file);
     assert.equal(entry?.body, 'abc');
     // GNU tar applies the PAX owner (as Go's archive/tar, which container runtimes use, does).
