@@ -6,12 +6,15 @@
  * place: a killed write never leaves a half blob under a real name.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { StoreError } from '../errors/index.js';
 import { processAlive } from './process.js';
+
+const fsyncAsync = promisify(fsync);
 
 export interface Descriptor {
   readonly mediaType: string;
@@ -106,11 +109,16 @@ export function blobWriter(store: string): BlobWriter {
             hint: 'the source is damaged or was changed while being read; nothing was stored',
           });
         }
-        fsyncSync(fd);
-        close();
         const final = blobPath(store, digest);
-        if (existsSync(final)) rmSync(tmp, { force: true });
-        else renameSync(tmp, final);
+        if (existsSync(final)) {
+          close();
+          rmSync(tmp, { force: true });
+          return { digest, size };
+        }
+        // On the thread pool: the build goes on meanwhile, and blobs finishing together share a journal commit.
+        await fsyncAsync(fd);
+        close();
+        renameSync(tmp, final);
         return { digest, size };
       } catch (e) {
         close();

@@ -1,4 +1,5 @@
 /** Writing an image: its config blob, then its manifest blob, from layers already in the store. */
+import { createHash } from 'node:crypto';
 import { putBlob, type Descriptor } from '../cache/index.js';
 import { canonicalJSON, MEDIA, type ImageConfig, type Manifest } from './oci.js';
 
@@ -10,13 +11,14 @@ export interface ImageLayer {
 
 /** `config` as a value, or as exact bytes (an imported config keeps its digest, the image ID). */
 export async function writeImage(store: string, layers: readonly ImageLayer[], config: ImageConfig | Buffer): Promise<Descriptor> {
-  const configBlob = await putBlob(store, Buffer.isBuffer(config) ? config : canonicalJSON(config));
+  const configBytes = Buffer.isBuffer(config) ? config : canonicalJSON(config);
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: MEDIA.manifest,
-    config: { mediaType: MEDIA.config, digest: configBlob.digest, size: configBlob.size },
+    config: { mediaType: MEDIA.config, digest: `sha256:${createHash('sha256').update(configBytes).digest('hex')}`, size: configBytes.length },
     layers: layers.map((l) => ({ mediaType: l.mediaType ?? MEDIA.layerGzip, digest: l.digest, size: l.size })),
   };
-  const m = await putBlob(store, canonicalJSON(manifest));
+  // Both blobs at once (their digests are known up front): their fsyncs overlap. Nothing names the manifest until it is in.
+  const [, m] = await Promise.all([putBlob(store, configBytes, manifest.config.digest), putBlob(store, canonicalJSON(manifest))]);
   return { mediaType: MEDIA.manifest, digest: m.digest, size: m.size };
 }
