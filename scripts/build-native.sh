@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Compiles strata's native helpers into dist/libexec/:
 #   strata-run-as  switches to the image's USER inside the RUN sandbox;
-#   strata-ovl     makes overlay whiteouts and opaque marks for the overlay snapshotter.
+#   strata-ovl     makes overlay whiteouts and opaque marks for the overlay snapshotter;
+#   strata-stat    lstats the entries of a big stat cache on every core (a warm hash).
 # Without a C compiler strata still works: RUN as a non-root USER then
-# fails with a message saying how to get the helper, and builds use the
-# copy snapshotter.
+# fails with a message saying how to get the helper, builds use the
+# copy snapshotter, and a warm hash lstats the stat cache in Node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p dist/libexec
 cc=$(command -v cc || command -v gcc || true)
-for name in run-as ovl; do
+for name in run-as ovl stat; do
   src=native/$name.c
   out=dist/libexec/strata-$name
   [ -x "$out" ] && [ "$out" -nt "$src" ] && continue
@@ -17,7 +18,7 @@ for name in run-as ovl; do
     echo "build-native: no C compiler, $out not built (apt-get install gcc libc6-dev)" >&2
     continue
   fi
-  if ! "$cc" -static -O2 -Wall -o "$out.tmp" "$src" 2>/tmp/strata-build-native.log; then
+  if ! "$cc" -static -O2 -Wall -pthread -o "$out.tmp" "$src" 2>/tmp/strata-build-native.log; then
     echo "build-native: could not compile $src statically (see /tmp/strata-build-native.log); $out not built" >&2
     continue
   fi

@@ -14,6 +14,7 @@ import { HashStatus, type HashRecord } from './hash-record.js';
 import { compileIgnore, type IgnoreMatcher } from './ignore.js';
 import { selectSources, type SourceSelector } from './select.js';
 import { hashFiles, poolIsRunning, prestartPool, VERIFY_BOOT_ROWS, verifyStatCache } from './pool.js';
+import { statHelperAvailable } from './stat-helper.js';
 import {
   cachedDigest, cachedHardlink, cachedLink, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
   saveStatCache, type CacheSegment, type LoadedStatCache,
@@ -219,8 +220,9 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
   const patterns = options.ignorePatterns ?? [];
   const matcher = compileIgnore(patterns);
   const takenAtNs = nowNs();
-  // A big stat cache is checked on the threads: started before it is even read, they boot while this thread reads and starts checking.
-  const threads = !options.inline && !options.immutable && !poolIsRunning();
+  // Without the stat helper, a big stat cache is checked on the threads: started before it is even read, they boot
+  // while this thread reads and starts checking.
+  const threads = !options.inline && !options.immutable && !poolIsRunning() && !statHelperAvailable();
   if (threads && options.statCacheFile && (statSync(options.statCacheFile, { throwIfNoEntry: false })?.size ?? 0) > VERIFY_BOOT_ROWS * 100) prestartPool();
   const loaded = options.statCacheFile ? loadStatCache(options.statCacheFile) : { cache: undefined, warning: undefined };
   const cache = loaded.cache;

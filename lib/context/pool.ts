@@ -10,6 +10,7 @@ import { readRecord, type HashRecord } from './hash-record.js';
 import type { StatCache } from './stat-cache.js';
 import type { IgnoreMatcher } from './ignore.js';
 import { scanDirs, type ScannedDirs } from './scan-core.js';
+import { HELPER_ROWS, verifyWithHelper } from './stat-helper.js';
 import { verifyNextChunk, verifyRange, type VerifyClaims } from './walk-core.js';
 import { BIG_FILE_BYTES, hashFileBatch } from './read-file.js';
 
@@ -200,6 +201,10 @@ const VERIFY_CHUNK = 1024;
  */
 export async function verifyStatCache(root: string, cache: StatCache, options: { inline?: boolean; threshold?: number | undefined }): Promise<number[]> {
   const threshold = options.threshold ?? VERIFY_INLINE_ROWS;
+  if (!options.inline && options.threshold === undefined && cache.count > HELPER_ROWS) {
+    const changed = await verifyWithHelper(root, cache);
+    if (changed) return changed;
+  }
   if (options.inline || cache.count <= threshold || (options.threshold === undefined && !poolIsRunning())) {
     return [...verifyRange(root, cache, 0, cache.count)];
   }
