@@ -122,17 +122,14 @@ async function probe(store: string): Promise<string | undefined> {
   if (existsSync(proof) && readFileSync(proof, 'utf8') === machine) return undefined;
   const dir = tempPath(store, 'probe');
   mkdirSync(dir);
-  const [upper, work, target] = ['u', 'w', 'm'].map((n) => path.join(dir, n)) as [string, string, string];
-  for (const d of [upper, work, target]) mkdirSync(d);
   try {
-    await helper(['whiteout', path.join(upper, 'gone')]);
-    await helper(['opaque', upper]);
-    await mountOverlay(store, [EMPTY], target, { upper, work });
-    await unmount(target);
+    // A whiteout, an opaque mark, a mount and an unmount, in one process.
+    await helper(['probe', dir, path.join(snapshotsDir(store), EMPTY)]);
     writeFileSync(proof, machine);
     return undefined;
   } catch (e) {
-    return (e as Error).message.split('\n')[0];
+    const stderr = (e as { stderr?: string }).stderr?.trim();
+    return stderr ? `cannot mount overlay here: ${stderr.split('\n')[0]}` : (e as Error).message.split('\n')[0];
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
