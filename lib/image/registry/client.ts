@@ -7,6 +7,7 @@
  */
 import { ImageError } from '../../errors/index.js';
 import { credentialsFor, type Credentials } from './auth.js';
+import { httpRequest, type HttpResponse } from './http.js';
 import { formatRemoteRef, isInsecure, type RemoteRef } from './reference.js';
 
 export interface Repository {
@@ -43,7 +44,7 @@ const unreachableErrors = new WeakMap<Error, string>();
 
 function unreachable(repo: Repository, e: unknown): ImageError {
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  const reason = cause?.code ?? cause?.message ?? (e as Error).message;
+  const reason = cause?.code ?? (e as { code?: string }).code ?? cause?.message ?? (e as Error).message;
   const error = new ImageError(`cannot reach the registry ${repo.ref.registry}: ${reason}`, formatRemoteRef(repo.ref), {
     hint: repo.base.startsWith('https') ? 'is it up? For a registry without TLS, pass --insecure-registry HOST:PORT' : 'is it up, and on that port?',
   });
@@ -68,9 +69,9 @@ async function answerChallenge(repo: Repository, header: string): Promise<void> 
   const url = new URL(challenge.realm);
   if (challenge.service) url.searchParams.set('service', challenge.service);
   url.searchParams.set('scope', challenge.scope ?? `repository:${repo.ref.repository}:${repo.actions}`);
-  let response: Response;
+  let response: HttpResponse;
   try {
-    response = await fetch(url, { headers: repo.credentials ? { authorization: basic(repo.credentials) } : {} });
+    response = await httpRequest(url, { headers: repo.credentials ? { authorization: basic(repo.credentials) } : {} });
   } catch (e) {
     throw unreachable(repo, e);
   }
@@ -92,16 +93,15 @@ export interface RequestInit {
 }
 
 /** A request to the repository (`path` below /v2/NAME/, or an absolute URL a Location header gave). */
-export async function request(repo: Repository, path: string, init: RequestInit = {}): Promise<Response> {
+export async function request(repo: Repository, path: string, init: RequestInit = {}): Promise<HttpResponse> {
   const url = /^https?:/.test(path) ? path : `${repo.base}/v2/${repo.ref.repository}/${path}`;
   for (let attempt = 0; ; attempt++) {
-    let response: Response;
+    let response: HttpResponse;
     try {
-      response = await fetch(url, {
+      response = await httpRequest(url, {
         method: init.method ?? 'GET',
         headers: { ...init.headers, ...(repo.authorization ? { authorization: repo.authorization } : {}) },
         body: init.body,
-        redirect: 'follow',
       });
     } catch (e) {
       throw unreachable(repo, e);
@@ -122,9 +122,9 @@ export async function request(repo: Repository, path: string, init: RequestInit 
 /** Whether the registry accepts these credentials (asked at /v2/, as `docker login` does); throws when it refuses them. */
 export async function checkCredentials(registry: string, credentials: Credentials, options: RegistryOptions = {}): Promise<void> {
   const repo: Repository = { ...openRepository({ registry, repository: 'strata/login-check', tag: 'latest', digest: undefined }, 'pull', options), credentials };
-  let response: Response;
+  let response: HttpResponse;
   try {
-    response = await fetch(`${repo.base}/v2/`);
+    response = await httpRequest(`${repo.base}/v2/`);
   } catch (e) {
     throw unreachable(repo, e);
   }
@@ -135,7 +135,7 @@ export async function checkCredentials(registry: string, credentials: Credential
     await answerChallenge(repo, challenge.replace(/,?\s*scope="[^"]*"/, ''));
     return;
   }
-  const again = await fetch(`${repo.base}/v2/`, { headers: { authorization: basic(credentials) } }).catch((e: unknown) => {
+  const again = await httpRequest(`${repo.base}/v2/`, { headers: { authorization: basic(credentials) } }).catch((e: unknown) => {
     throw unreachable(repo, e);
   });
   if (again.status === 401) throw new ImageError(`the registry ${registry} refused the credentials of ${credentials.username}`, registry, { hint: 'check the user name and password' });

@@ -9,7 +9,6 @@
  */
 import { createHash } from 'node:crypto';
 import { openAsBlob, readFileSync } from 'node:fs';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { blobOrigins, blobPath, blobWriter, hasBlob, noteBlobOrigin, putBlob, type Descriptor } from '../../cache/index.js';
 import { ImageError } from '../../errors/index.js';
@@ -17,6 +16,7 @@ import { MEDIA, type Manifest } from '../oci.js';
 import { readManifest } from '../read.js';
 import { requireImage, tagImage } from '../refs.js';
 import { connectionFailure, openRepository, request, type RegistryOptions, type Repository } from './client.js';
+import type { HttpResponse } from './http.js';
 import { formatRemoteRef, parseRemoteRef } from './reference.js';
 
 const MANIFEST_TYPES = [MEDIA.manifest, MEDIA.index, MEDIA.dockerManifest, 'application/vnd.docker.distribution.manifest.list.v2+json'];
@@ -103,7 +103,7 @@ export async function fetchBlob(repo: Repository, store: string, desc: Descripto
 }
 
 async function fetchBlobOnce(repo: Repository, store: string, desc: Descriptor, where: string, onBytes: ((bytes: number) => void) | undefined): Promise<void> {
-  let response: Response;
+  let response: HttpResponse;
   try {
     response = await request(repo, `blobs/${desc.digest}`);
   } catch (e) {
@@ -117,11 +117,11 @@ async function fetchBlobOnce(repo: Repository, store: string, desc: Descriptor, 
     await response.arrayBuffer().catch(() => undefined);
     throw new TransientFailure(`the registry answered ${response.status}`);
   }
-  if (!response.ok || !response.body) throw new ImageError(`the registry answered ${response.status} for blob ${desc.digest} of ${where}`, where, { hint: 'try again later' });
+  if (!response.ok) throw new ImageError(`the registry answered ${response.status} for blob ${desc.digest} of ${where}`, where, { hint: 'try again later' });
   const writer = blobWriter(store);
   let size = 0;
   try {
-    const source = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+    const source = response.body;
     let reported = 0;
     source.on('data', (chunk: Buffer) => {
       size += chunk.length;
