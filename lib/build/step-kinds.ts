@@ -5,7 +5,7 @@
  * builder (build.ts) owns scheduling, the cache and the image; this module
  * owns what one step does.
  */
-import { chmodSync, existsSync, lstatSync, mkdtempSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { cacheKey, copyTarPath, readCopyRecord, writeCopyRecord, type CopyRecord, type LayerRef } from '../cache/index.js';
 import { fileDigest, hashContext, selectSources, type HashedContext } from '../context/index.js';
@@ -125,11 +125,13 @@ async function copyStep(env: StepEnv, state: StageState, c: {
     const base = ws.base;
     const inherited: CopyPlan['placed'][number][] = [];
     /** The last run's copy of a file, to hard-link. */
+    let inDeltas: Map<string, string> | undefined;
     const linkFrom = (destRel: string): Reuse | undefined => {
       if (!previousDirs) return undefined;
-      if (previousDirs.length === 1) return { link: path.join(previousDirs[0]!, destRel) };
-      const found = previousDirs.map((d) => path.join(d, destRel)).find((p) => lstatSync(p, { throwIfNoEntry: false }));
-      return found ? { link: found } : undefined;
+      const whole = previousDirs[previousDirs.length - 1]!;
+      if (previousDirs.length === 1) return { link: `${whole}/${destRel}` };
+      inDeltas ??= filesOfDeltas(previousDirs.slice(0, -1));
+      return { link: inDeltas.get(destRel) ?? `${whole}/${destRel}` };
     };
     // The layer's files are what the context engine hashed: their signature comes from its entries, not from a second lstat.
     const reuse = (destRel: string, item: CopyPlan['placed'][number]): Reuse | undefined => {
@@ -187,6 +189,27 @@ async function copyStep(env: StepEnv, state: StageState, c: {
     writeCopyRecord(env.store, identity, { layerDir: layerDirs[0]!, layer: layer.diffId, files: signatures, tar, ...(everyKindKnown ? { dirs, others } : {}) });
   }
   return layer;
+}
+
+/**
+ * Where the files of a chain's deltas are (path -> the topmost delta's
+ * copy). Deltas hold a few files each: listing them is cheap, and every
+ * other file of the chain is in the whole snapshot beneath them, so no
+ * file needs an lstat per snapshot to be found.
+ */
+function filesOfDeltas(deltas: readonly string[]): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const delta of deltas) {
+    const walk = (rel: string) => {
+      for (const d of readdirSync(rel ? `${delta}/${rel}` : delta, { withFileTypes: true })) {
+        const p = rel ? `${rel}/${d.name}` : d.name;
+        if (d.isDirectory()) walk(p);
+        else if (!found.has(p)) found.set(p, `${delta}/${p}`);
+      }
+    };
+    walk('');
+  }
+  return found;
 }
 
 /** Whether a new version of a COPY's layer (`written`, its directories `dirs`) has every path of the last one, none of them turned into a directory. */
