@@ -15,6 +15,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { build, type BuildEvent } from '../../lib/build/index.js';
+import { readCopyRecord } from '../../lib/cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../../lib/context/index.js';
 import { loadDockerfile, planBuild } from '../../lib/dockerfile/index.js';
 import { BuildError } from '../../lib/errors/index.js';
@@ -465,7 +466,7 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     await strataBuild(dir, { tags: ['share:3'], noCache: true });
     assert.deepEqual(layerFiles('share:2'), layerFiles('share:3'));
     // A kept tar that is not what its record says (damaged) is not copied from: the files are read instead.
-    const records = readdirSync(copies).filter((n) => !n.endsWith('.tar')).map((n) => JSON.parse(readFileSync(path.join(copies, n), 'utf8')) as { tar?: { file: string; index: Record<string, [number, number]> } });
+    const records = readdirSync(copies).filter((n) => !n.endsWith('.tar')).map((n) => readCopyRecord(store, n)!);
     const kept = records.find((r) => r.tar?.index['app/f3.txt'])!.tar!;
     const bytes = readFileSync(kept.file);
     const data = kept.index['app/f3.txt']![0] + 512; // f3.txt's first byte, after its header
