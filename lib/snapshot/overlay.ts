@@ -18,21 +18,17 @@
  * directory where that had something else), so the chain shows exactly the
  * layer's files whatever lies beneath it, in any image that uses it.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import { release } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { blobPath, tempPath, withStoreLock, writeFileAtomic, type LayerRef } from '../cache/index.js';
 import { SnapshotError } from '../errors/index.js';
 import { applyLayer } from './extract.js';
 import { stageEntriesLayer } from './layer-tar.js';
+import { ovl, OvlError, OVL_HELPER } from './ovl-helper.js';
 import type { Snapshotter, Workspace } from './snapshotter.js';
 
-const run = promisify(execFile);
-const HELPER = fileURLToPath(new URL('../../libexec/strata-ovl', import.meta.url));
 const EMPTY = 'empty';
 /** The kernel copies mount options into one page. */
 const MAX_OPTIONS = 4000;
@@ -48,14 +44,9 @@ function snapshotName(diffId: string): string {
   return diffId.replace(/^sha256:/, '').slice(0, 24);
 }
 
-async function helper(args: readonly string[]): Promise<string> {
-  const { stdout } = await run(HELPER, args, { maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' });
-  return stdout;
-}
-
 /** Runs the helper over many paths without passing the kernel's argument limit. */
 async function helperOnAll(command: 'whiteout' | 'opaque', paths: readonly string[]): Promise<void> {
-  for (let i = 0; i < paths.length; i += 500) await helper([command, ...paths.slice(i, i + 500)]);
+  for (let i = 0; i < paths.length; i += 500) await ovl([command, ...paths.slice(i, i + 500)]);
 }
 
 async function mountOverlay(store: string, lowers: readonly string[], target: string, upper?: { upper: string; work: string }): Promise<void> {
@@ -66,19 +57,15 @@ async function mountOverlay(store: string, lowers: readonly string[], target: st
     throw new SnapshotError(`an image of ${lowers.length - 1} layers is too deep for one overlay mount`, store, { hint: 'use --snapshotter copy for this build, or squash some layers' });
   }
   try {
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', options, target], { cwd: snapshotsDir(store) });
+    await ovl(['mount', snapshotsDir(store), options, target]);
   } catch (e) {
-    throw new SnapshotError(`cannot mount overlay at ${target}: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`, store, { hint: 'use --snapshotter copy' });
+    throw new SnapshotError(`cannot mount overlay at ${target}: ${(e as Error).message}`, store, { hint: 'use --snapshotter copy' });
   }
 }
 
+/** Unmounts (detached if busy: a process still inside, which the sandbox should have killed, and it goes when free). */
 async function unmount(target: string): Promise<void> {
-  try {
-    await run('umount', [target]);
-  } catch {
-    // Busy (a process still inside, which the sandbox should have killed): detach it now, it goes when free.
-    await run('umount', ['-l', target]).catch(() => undefined);
-  }
+  await ovl(['umount', target]).catch(() => undefined);
 }
 
 /** Mount points at or below `dir`, deepest first (from /proc/self/mountinfo). */
@@ -113,23 +100,22 @@ export function overlayUnavailable(store: string): Promise<string | undefined> {
 
 async function probe(store: string): Promise<string | undefined> {
   if (process.platform !== 'linux') return 'overlayfs is Linux only';
-  if (!existsSync(HELPER)) return 'the strata-ovl helper was not built (it needs a C compiler: apt-get install gcc libc6-dev, then npm run build)';
+  if (!existsSync(OVL_HELPER)) return 'the strata-ovl helper was not built (it needs a C compiler: apt-get install gcc libc6-dev, then npm run build)';
   if (process.getuid?.() !== 0) return 'mounting overlayfs needs root';
   ensureEmpty(store);
   // A store on which overlay mounted once under this kernel still will: the answer is kept, saving four processes a build.
   const proof = path.join(snapshotsDir(store), '.overlay-works');
-  const machine = `${release()} ${HELPER}\n`;
+  const machine = `${release()} ${OVL_HELPER}\n`;
   if (existsSync(proof) && readFileSync(proof, 'utf8') === machine) return undefined;
   const dir = tempPath(store, 'probe');
   mkdirSync(dir);
   try {
     // A whiteout, an opaque mark, a mount and an unmount, in one process.
-    await helper(['probe', dir, path.join(snapshotsDir(store), EMPTY)]);
+    await ovl(['probe', dir, path.join(snapshotsDir(store), EMPTY)]);
     writeFileSync(proof, machine);
     return undefined;
   } catch (e) {
-    const stderr = (e as { stderr?: string }).stderr?.trim();
-    return stderr ? `cannot mount overlay here: ${stderr.split('\n')[0]}` : (e as Error).message.split('\n')[0];
+    return e instanceof OvlError ? `cannot mount overlay here: ${e.message.split('\n')[0]}` : (e as Error).message.split('\n')[0];
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -251,7 +237,7 @@ async function readUpper(upper: string, lowerDirs: readonly string[], mounted: b
   const entries: string[] = [];
   const removed: string[] = [];
   // Only overlay itself marks directories opaque: an upper written directly (COPY) has none, and needs no helper to say so.
-  const opaque = new Set(mounted ? (await helper(['list-opaque', upper])).split('\0').filter(Boolean) : []);
+  const opaque = new Set(mounted ? (await ovl(['list-opaque', upper])).split('\0').filter(Boolean) : []);
   /** Returns whether the directory at rel ends up holding anything. */
   const visit = (rel: string): boolean => {
     let kept = false;
