@@ -17,7 +17,7 @@ import { readConfig, readManifest, requireImage, tagImage, writeImage, type Imag
 import { openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
 import { applyMetadata, cloneStageConfig, createdBy, stageConfigFrom, toImageConfig } from './config.js';
 import type { EventSink } from './events.js';
-import { describeCause, explainMiss, readInputsRecord, readKeysRecord, writeInputsRecord, writeKeysRecord, type InputsRecord } from './explain.js';
+import { describeCause, explainMiss, readInputsRecord, readKeysRecord, writeInputsRecord, writeKeysRecord, type InputsRecord, type StepInputs } from './explain.js';
 import { displayText, filesystemStep, METADATA, stageLabel, type StageState, type StepEnv, type Written, isPathList } from './step-kinds.js';
 
 export interface BuildOptions {
@@ -382,14 +382,17 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
           fs = await filesystemStep(env, step, state, ctx, where, id, execTime);
           record = !options.noCache ? readCacheRecord(store, fs.key) ?? (await importedRecord(fs.key, index)) : undefined;
           const identity = `${label}#${fsSteps.indexOf(step)}`;
+          // (A getter that lists every file of a COPY: read once.)
+          let inputs: StepInputs | undefined;
+          const inputsOfStep = () => (inputs ??= fs.inputs);
           if (!record && !missed) {
             // The first miss of a stage says why; the steps after it miss because it did.
             missed = true;
-            const cause = explainMiss(lastInputs()[identity], fs.inputs, { noCache: options.noCache, first: fsSteps.indexOf(step) === 0 });
+            const cause = explainMiss(lastInputs()[identity], inputsOfStep(), { noCache: options.noCache, first: fsSteps.indexOf(step) === 0 });
             onEvent({ type: 'step-explain', id, cause, text: describeCause(cause), time: Date.now() });
           }
           if (options.inputsFile && lastKeys()[identity] !== fs.key) {
-            currentInputs[identity] = fs.inputs;
+            currentInputs[identity] = inputsOfStep();
             currentKeys[identity] = fs.key;
           }
           if (record) {
