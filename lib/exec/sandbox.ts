@@ -166,8 +166,18 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
   try {
     const exitCode = await new Promise<number>((resolve, reject) => {
       // The environment goes to bwrap itself, which hands it on: never on a command line another process could read.
-      const child = spawn(bwrap, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...spec.env } });
-      const onAbort = () => child.kill('SIGKILL');
+      // In a process group of its own: killed while it is still setting up, bwrap leaves the process it cloned
+      // for the sandbox waiting forever for a word from its parent (not yet its child's parent-death signal);
+      // killing the group takes that one too.
+      const child = spawn(bwrap, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...spec.env }, detached: true });
+      const killAll = () => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      };
+      const onAbort = killAll;
       spec.signal?.addEventListener('abort', onAbort, { once: true });
       if (spec.signal?.aborted) onAbort();
       let killTimer: NodeJS.Timeout | undefined;
@@ -180,7 +190,7 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
             // gone already
           }
         }
-        killTimer = setTimeout(() => child.kill('SIGKILL'), spec.stop!.graceMs);
+        killTimer = setTimeout(killAll, spec.stop!.graceMs);
       };
       spec.stop?.signal.addEventListener('abort', onStop, { once: true });
       if (spec.stop?.signal.aborted) onStop();
