@@ -9,7 +9,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { cacheKey, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type CacheRecord, type CacheSource, type Descriptor, type LayerRef } from '../cache/index.js';
+import { cacheKey, flushCopyRecords, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type CacheRecord, type CacheSource, type Descriptor, type LayerRef } from '../cache/index.js';
 import { hashContext, type HashedContext } from '../context/index.js';
 import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type StageBase, type TypedDockerfile } from '../dockerfile/index.js';
 import { BuildError, CancelledError, ImageError } from '../errors/index.js';
@@ -468,6 +468,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     await Promise.allSettled([...compressing.values(), ...recordWrites]);
     await snapshots.dispose();
     rmSync(scratch, { recursive: true, force: true });
+    flushCopyRecords();
     // What the steps that ran were made of, for the next build to explain its misses against.
     if (options.inputsFile && Object.keys(currentInputs).length) {
       writeInputsRecord(options.inputsFile, { ...lastInputs(), ...currentInputs });

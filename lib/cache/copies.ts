@@ -118,18 +118,22 @@ export function encodeRecord(record: CopyRecord): string {
   return `${MAGIC}\n${JSON.stringify(head)}\n${parts.join('\0')}\0`;
 }
 
+/** Records kept in memory whose file is still to be written, by file. */
+const unwritten = new Map<string, () => void>();
+/** Long enough for the next step (a RUN) to be started before a big record is encoded. */
+const WRITE_BEHIND_MS = 100;
+
 /**
- * Keeps the record for this process at once and writes it to disk in the
- * background (a big one takes tens of milliseconds to encode, better spent
- * while the next step runs); a record is a hint, and one lost with a
- * killed process only means copying the files again.
+ * Keeps the record for this process at once and writes it to disk a little
+ * later (a record of 30,000 files takes some 100 ms to encode, better spent
+ * while the next step runs), or when flushCopyRecords is called, at the end
+ * of a build at the latest. A record is a hint: one lost with a killed
+ * process only means copying the files again.
  */
 export function writeCopyRecord(store: string, identity: string, record: CopyRecord): void {
   const file = recordPath(store, identity);
-  const entry = { record, pending: true } as const;
-  latest.set(file, entry);
-  setImmediate(() => {
-    if (latest.get(file) !== entry) return; // a newer one came meanwhile
+  latest.set(file, { record, pending: true });
+  const write = () => {
     try {
       writeFileAtomic(file, encodeRecord(record));
       const st = statSync(file);
@@ -137,7 +141,21 @@ export function writeCopyRecord(store: string, identity: string, record: CopyRec
     } catch {
       latest.delete(file); // not written (a full disk, a store removed meanwhile): the next run copies from the source
     }
-  });
+  };
+  unwritten.set(file, write);
+  setTimeout(() => {
+    if (unwritten.get(file) !== write) return; // written already, or a newer one came meanwhile
+    unwritten.delete(file);
+    write();
+  }, WRITE_BEHIND_MS).unref();
+}
+
+/** Writes every record still kept only in memory. */
+export function flushCopyRecords(): void {
+  for (const [file, write] of unwritten) {
+    unwritten.delete(file);
+    write();
+  }
 }
 
 /** Forgets every COPY's record and kept tar (the next run of each copies from its source and reads every file); returns the bytes freed. */
