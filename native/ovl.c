@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,10 +71,16 @@ static int report_opaque(const char *p, const struct stat *st, int flag, struct 
 }
 
 static int do_mount(const char *cwd, const char *options, const char *target) {
-  /* Lower directories are named relative to the snapshots directory: the option string stays short. */
-  if (chdir(cwd) != 0) return fail(cwd);
-  if (mount("overlay", target, "overlay", 0, options) != 0) return fail("mount overlay");
-  return 0;
+  /* Lower directories are named relative to the snapshots directory: the option string stays short.
+     The directory is changed back after, for the relative paths of the commands that follow. */
+  int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (here < 0) return fail(".");
+  int status = 0;
+  if (chdir(cwd) != 0) status = fail(cwd);
+  else if (mount("overlay", target, "overlay", 0, options) != 0) status = fail("mount overlay");
+  if (fchdir(here) != 0 && status == 0) status = fail(".");
+  close(here);
+  return status;
 }
 
 static int do_umount(const char *target) {

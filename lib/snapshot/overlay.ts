@@ -103,7 +103,7 @@ async function probe(store: string): Promise<string | undefined> {
   if (!existsSync(OVL_HELPER)) return 'the strata-ovl helper was not built (it needs a C compiler: apt-get install gcc libc6-dev, then npm run build)';
   if (process.getuid?.() !== 0) return 'mounting overlayfs needs root';
   ensureEmpty(store);
-  // A store on which overlay mounted once under this kernel still will: the answer is kept, saving four processes a build.
+  // A store on which overlay mounted once under this kernel still will: the answer is kept, saving a mount and an unmount a build.
   const proof = path.join(snapshotsDir(store), '.overlay-works');
   const machine = `${release()} ${OVL_HELPER}\n`;
   if (existsSync(proof) && readFileSync(proof, 'utf8') === machine) return undefined;
