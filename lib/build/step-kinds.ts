@@ -5,7 +5,7 @@
  * builder (build.ts) owns scheduling, the cache and the image; this module
  * owns what one step does.
  */
-import { chmodSync, existsSync, mkdtempSync, readdirSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { cacheKey, copyTarPath, readCopyRecord, writeCopyRecord, type CopyRecord, type LayerRef } from '../cache/index.js';
 import { fileDigest, hashContext, selectSources, type HashedContext } from '../context/index.js';
@@ -100,7 +100,7 @@ async function copyStep(env: StepEnv, state: StageState, c: {
   const identity = cacheKey({ op: 'COPY-identity', sources: c.sources, dest: c.dest, from: c.from, chown: c.chown, chmod: c.chmod });
   const previous = readCopyRecord(env.store, identity);
   // Where the last run's files are (more than one directory when it was itself kept as a delta).
-  const previousDirs = previous ? (previous.layer ? env.snapshots.layerDirs(previous.layer) : existsSync(previous.layerDir) ? [previous.layerDir] : undefined) : undefined;
+  const previousDirs = previous ? env.snapshots.layerDirs(previous.layer) : undefined;
   const signatures: Record<string, string> = {};
   const dirs: Record<string, string> = {};
   const others: string[] = [];
@@ -184,9 +184,9 @@ async function copyStep(env: StepEnv, state: StageState, c: {
     copyInto(ws.root, { ...plan, placed: inherited, reuse: (destRel) => (signatures[destRel] ? linkFrom(destRel) : undefined) });
     return written;
   });
-  const layerDirs = layer ? env.snapshots.layerDirs(layer.diffId) : undefined;
-  if (layerDirs && layer && Object.keys(signatures).length) {
-    writeCopyRecord(env.store, identity, { layerDir: layerDirs[0]!, layer: layer.diffId, files: signatures, tar, ...(everyKindKnown ? { dirs, others } : {}) });
+  // Only where the snapshotter keeps the layer's files in directories is there anything to share next time.
+  if (layer && env.snapshots.layerDirs(layer.diffId) && Object.keys(signatures).length) {
+    writeCopyRecord(env.store, identity, { layer: layer.diffId, files: signatures, tar, ...(everyKindKnown ? { dirs, others } : {}) });
   }
   return layer;
 }

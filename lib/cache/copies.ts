@@ -12,10 +12,8 @@ import path from 'node:path';
 import { writeFileAtomic } from './files.js';
 
 export interface CopyRecord {
-  /** The directory of the snapshot that holds the files (the top one of its chain, for a delta). */
-  readonly layerDir: string;
-  /** That layer's diffID. */
-  readonly layer?: string;
+  /** The diffID of the layer that run made (whose snapshot holds the files; see Snapshotter.layerDirs). */
+  readonly layer: string;
   /** Destination path (relative to the root filesystem) → signature. */
   readonly files: Readonly<Record<string, string>>;
   /** The layer's directories → signature (mode, owner), when every entry's kind was known: a next version may then be a delta over this one. */
@@ -52,13 +50,19 @@ const MAGIC = 'strata-copy-record 2';
 /** False for a string holding half a surrogate pair (how a name that is not UTF-8 is kept). */
 const wellFormed = (s: string) => !/[\uD800-\uDFFF]/u.test(s);
 
-/** The record each COPY last wrote in this process, by file: a watch loop rebuilds without reading it back. */
-const latest = new Map<string, { readonly record: CopyRecord; readonly size: number; readonly mtimeMs: number } | { readonly record: CopyRecord; readonly pending: true }>();
+/**
+ * The record each COPY last wrote in this process, by file, with the size
+ * and mtime of its file once written: a watch loop rebuilds without reading
+ * it back, and a file changed by another process is read instead.
+ */
+const latest = new Map<string, { readonly record: CopyRecord; readonly size?: number; readonly mtimeMs?: number }>();
+/** Records kept in memory whose file is still to be written, by file. */
+const unwritten = new Map<string, () => void>();
 
 export function readCopyRecord(store: string, identity: string): CopyRecord | undefined {
   const file = recordPath(store, identity);
   const known = latest.get(file);
-  if (known && 'pending' in known) return known.record;
+  if (known && unwritten.has(file)) return known.record;
   const st = statSync(file, { throwIfNoEntry: false });
   if (!st) return undefined;
   if (known && known.size === st.size && known.mtimeMs === st.mtimeMs) return known.record;
@@ -73,7 +77,7 @@ export function decodeRecord(text: string): CopyRecord | undefined {
   const firstLine = text.indexOf('\n');
   const secondLine = text.indexOf('\n', firstLine + 1);
   if (firstLine < 0 || secondLine < 0 || text.slice(0, firstLine) !== MAGIC) return undefined;
-  const head = JSON.parse(text.slice(firstLine + 1, secondLine)) as { layerDir: string; layer?: string; tar?: { file: string; diffId: string }; kinds: boolean };
+  const head = JSON.parse(text.slice(firstLine + 1, secondLine)) as { layer: string; tar?: { file: string; diffId: string }; kinds: boolean };
   const fields = text.slice(secondLine + 1).split('\0');
   const files: Record<string, string> = {};
   const index: Record<string, readonly [number, number, string]> = {};
@@ -96,9 +100,9 @@ export function decodeRecord(text: string): CopyRecord | undefined {
       return undefined;
     }
   }
-  if (typeof head.layerDir !== 'string') return undefined;
+  if (typeof head.layer !== 'string') return undefined;
   return {
-    layerDir: head.layerDir, layer: head.layer, files,
+    layer: head.layer, files,
     ...(head.tar ? { tar: { ...head.tar, index } } : {}),
     ...(head.kinds ? { dirs, others } : {}),
   };
@@ -114,12 +118,10 @@ export function encodeRecord(record: CopyRecord): string {
   }
   for (const [rel, signature] of Object.entries(record.dirs ?? {})) if (wellFormed(rel)) parts.push('D', rel, signature);
   for (const rel of record.others ?? []) if (wellFormed(rel)) parts.push('O', rel);
-  const head = { layerDir: record.layerDir, layer: record.layer, tar: record.tar && { file: record.tar.file, diffId: record.tar.diffId }, kinds: record.dirs !== undefined };
+  const head = { layer: record.layer, tar: record.tar && { file: record.tar.file, diffId: record.tar.diffId }, kinds: record.dirs !== undefined };
   return `${MAGIC}\n${JSON.stringify(head)}\n${parts.join('\0')}\0`;
 }
 
-/** Records kept in memory whose file is still to be written, by file. */
-const unwritten = new Map<string, () => void>();
 /** Long enough for the next step (a RUN) to be started before a big record is encoded. */
 const WRITE_BEHIND_MS = 100;
 
@@ -132,7 +134,7 @@ const WRITE_BEHIND_MS = 100;
  */
 export function writeCopyRecord(store: string, identity: string, record: CopyRecord): void {
   const file = recordPath(store, identity);
-  latest.set(file, { record, pending: true });
+  latest.set(file, { record });
   const write = () => {
     try {
       writeFileAtomic(file, encodeRecord(record));

@@ -76,10 +76,9 @@ interface KeptEntry {
 
 /**
  * Copies a run of entries that lie back to back in the kept tar (files of
- * one directory mostly do) with one read, each checked against its XXH128;
- * returns those whose bytes no longer match (nothing written for them; the
- * caller writes them from their files, in order, after the good ones
- * before them). Records where each copied entry went.
+ * one directory mostly do) with one read, each checked against its XXH128,
+ * and records where each went. An entry whose bytes no longer match is
+ * handed to `fallback` in its place, to be written from its file.
  */
 function spliceRun(fd: number, run: readonly KeptEntry[], tar: TarFile, index: TarIndex, fallback: (rel: string) => void): void {
   runBuffer ??= Buffer.allocUnsafe(READ_BYTES);
@@ -187,11 +186,9 @@ export function writeEntries(
   };
   // Kept entries waiting to be copied: back to back in the kept tar, at most READ_BYTES in all.
   let run: KeptEntry[] = [];
-  let runBytes = 0;
   const flush = () => {
     if (run.length) spliceRun(fromFd!, run, tar, index, fromFile);
     run = [];
-    runBytes = 0;
   };
   try {
     for (const { rel, whiteout } of all) {
@@ -199,9 +196,8 @@ export function writeEntries(
       if (kept && typeof kept[2] === 'string' && kept[1] <= READ_BYTES) {
         const [offset, length, check] = kept;
         const last = run[run.length - 1];
-        if (last && (last.offset + last.length !== offset || runBytes + length > READ_BYTES)) flush();
+        if (last && (last.offset + last.length !== offset || offset + length - run[0]!.offset > READ_BYTES)) flush();
         run.push({ rel, offset, length, check });
-        runBytes += length;
         continue;
       }
       flush();

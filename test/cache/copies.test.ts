@@ -11,7 +11,6 @@ describe('COPY records', () => {
   const store = mkdtempSync(path.join(tmpdir(), 'strata-copies-'));
   after(() => rmSync(store, { recursive: true, force: true }));
   const record: CopyRecord = {
-    layerDir: '/store/snapshots/abc',
     layer: 'sha256:' + 'a'.repeat(64),
     files: { 'app/a.txt': 'd1:420:0:0:1', 'app/new\nline': 'd2:420:0:0:2', 'app/tab\there': 'd3:493:0:0:3', 'app/caf\u00e9 \u{1F600}': 'd4:420:0:0:4', 'app/bad\uDCFF': 'd5:420:0:0:5' },
     tar: { file: '/store/cache/copies/x.tar', diffId: 'sha256:' + 'b'.repeat(64), index: { 'app/a.txt': [512, 1024, 'c1'], 'app/new\nline': [1536, 1024, 'c2'], 'app/caf\u00e9 \u{1F600}': [2560, 1024, 'c4'] } },
@@ -31,7 +30,7 @@ describe('COPY records', () => {
     assert.equal(existsSync(path.join(store, 'cache', 'copies')), false, 'written behind');
     flushCopyRecords();
     assert.deepEqual(readdirSync(path.join(store, 'cache', 'copies')), ['1'.repeat(64)]);
-    writeFileSync(path.join(store, 'cache', 'copies', '2'.repeat(64)), '{"layerDir":"/x","files":{}}');
+    writeFileSync(path.join(store, 'cache', 'copies', '2'.repeat(64)), '{"layer":"sha256:x","files":{}}');
     assert.equal(readCopyRecord(store, '2'.repeat(64)), undefined);
     writeFileSync(path.join(store, 'cache', 'copies', '3'.repeat(64)), encodeRecord(record).slice(0, 200) + '\0X\0');
     assert.equal(readCopyRecord(store, '3'.repeat(64)), undefined);
