@@ -16,7 +16,7 @@ import { selectSources, type SourceSelector } from './select.js';
 import { hashFiles, poolIsRunning, prestartPool, VERIFY_BOOT_ROWS, verifyStatCache } from './pool.js';
 import { statHelperAvailable } from './stat-helper.js';
 import {
-  cachedDigest, cachedHardlink, cachedLink, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
+  cachedDigest, cachedHardlink, cachedLink, cachedPath, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
   saveStatCache, type CacheSegment, type LoadedStatCache,
 } from './stat-cache.js';
 import { digestDirectory, forEachEntry, indexOver, joinPath, parentPath, sortedChildren, walkEntries, type Entry, type EntryIndex, type EntryKind, type StatKey } from './tree.js';
@@ -258,13 +258,13 @@ async function scanAndHash(
 ): Promise<HashedContext> {
   const top = rootEntry(root);
   const report = options.onProgress;
-  const results = await scanContext(root, matcher, {
+  const scan = await scanContext(root, matcher, {
     hash: !oldCache,
     inline: options.inline,
     firstBudget: options.inlineBudget,
     onScanned: report && ((p) => report({ filesDone: p.files, filesTotal: undefined, bytesDone: p.bytes, bytesTotal: undefined })),
   });
-  const assembled = assembleScan({ mode: top.mode, ...top.stat }, results, matcher, takenAtNs, patternsKey(patterns));
+  const assembled = assembleScan({ mode: top.mode, ...top.stat }, scan, matcher, takenAtNs, patternsKey(patterns));
   if (assembled.skipped.length) {
     const some = assembled.skipped.slice(0, 3).join(', ');
     warnings.push(`skipped ${assembled.skipped.length} socket(s), FIFO(s) or device(s), as Docker does: ${some}${assembled.skipped.length > 3 ? ', ...' : ''}`);
@@ -285,11 +285,11 @@ async function scanAndHash(
       return false;
     });
   }
-  let hashedFiles = results.reduce((n, r) => n + r.files, 0);
-  let hashedBytes = results.reduce((n, r) => n + r.bytes, 0);
+  let hashedFiles = scan.results.reduce((n, r) => n + r.files, 0);
+  let hashedBytes = scan.results.reduce((n, r) => n + r.bytes, 0);
   const moved = [...assembled.moved];
   const failures: ContextError[] = [];
-  const files = toHash.map((row) => ({ row, path: cache.paths[row]!, size: Number(cache.sizes[row]) }));
+  const files = toHash.map((row) => ({ row, path: cachedPath(cache, row), size: Number(cache.sizes[row]) }));
   const bytesTotal = files.reduce((n, f) => n + f.size, 0);
   let filesDone = 0;
   let bytesDone = 0;

@@ -124,6 +124,18 @@ const SCAN_TASK_BUDGET = 4000;
 /** Entries this thread records between two looks at whether the threads are up. */
 const SCAN_INLINE_BUDGET = 500;
 
+/** A directory to scan, and where it was found (opaque here: the caller's). */
+export interface DirToScan {
+  readonly dir: string;
+  readonly origin: number;
+}
+
+/**
+ * Takes a scanned result whose task listed `inputs` (their origins, in
+ * order) and answers the origin of each directory it hands back.
+ */
+export type TakeScan = (scanned: ScannedDirs, inputs: readonly number[]) => number[];
+
 /**
  * Scans the subtrees below `dirs` on the worker threads. Tasks go out a few
  * directories at a time (the shallowest first: they hold the most) and
@@ -131,7 +143,7 @@ const SCAN_INLINE_BUDGET = 500;
  * out again, so a lopsided tree still keeps every thread busy. Until the
  * threads are up, this thread scans too, a little at a time.
  */
-export async function scanOnPool(root: string, dirs: readonly string[], matcher: IgnoreMatcher, hash: boolean, take: (scanned: ScannedDirs) => void): Promise<void> {
+export async function scanOnPool(root: string, dirs: readonly DirToScan[], matcher: IgnoreMatcher, hash: boolean, take: TakeScan): Promise<void> {
   const p = getPool();
   const threads = hashThreads();
   const started = new SharedArrayBuffer(4);
@@ -140,15 +152,18 @@ export async function scanOnPool(root: string, dirs: readonly string[], matcher:
   let inFlight = 0;
   let failure: unknown;
   let wake: (() => void) | undefined;
+  const taken = (scanned: ScannedDirs, batch: readonly DirToScan[]): DirToScan[] => {
+    const origins = take(scanned, batch.map((d) => d.origin));
+    return scanned.rest.map((dir, i) => ({ dir, origin: origins[i]! }));
+  };
   const dispatch = (limit: number) => {
     while (queue.length && inFlight < limit) {
       const share = Math.min(32, Math.max(1, Math.ceil(queue.length / (threads * 2))));
       const batch = queue.splice(queue.length - share);
       inFlight++;
-      (p.run({ kind: 'scan', root, dirs: batch, budget: SCAN_TASK_BUDGET, hash, patterns: matcher.patterns, started }) as Promise<ScannedDirs>)
+      (p.run({ kind: 'scan', root, dirs: batch.map((d) => d.dir), budget: SCAN_TASK_BUDGET, hash, patterns: matcher.patterns, started }) as Promise<ScannedDirs>)
         .then((scanned) => {
-          take(scanned);
-          queue.push(...scanned.rest);
+          queue.push(...taken(scanned, batch));
         }, (e: unknown) => {
           failure ??= e;
         })
@@ -163,9 +178,9 @@ export async function scanOnPool(root: string, dirs: readonly string[], matcher:
       // Booting: one task per thread is waiting for it; this thread takes the deepest directories meanwhile.
       dispatch(threads);
       if (queue.length) {
-        const scanned = scanDirs({ root, dirs: queue.splice(0, 1), budget: SCAN_INLINE_BUDGET, hash }, matcher);
-        take(scanned);
-        queue.unshift(...scanned.rest);
+        const batch = queue.splice(0, 1);
+        const scanned = scanDirs({ root, dirs: batch.map((d) => d.dir), budget: SCAN_INLINE_BUDGET, hash }, matcher);
+        queue.unshift(...taken(scanned, batch));
       }
       await new Promise((resolve) => setImmediate(resolve));
       continue;

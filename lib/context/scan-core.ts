@@ -42,24 +42,29 @@ export interface ScanTask {
   readonly hash: boolean;
 }
 
+/** A listed directory's place: the record (in the same result) that names it, or -(i + 1) for the task's i-th directory. */
+export type ScanParent = number;
+
 export interface ScannedDirs {
-  /** The directories listed, NUL-joined, and how many kept children each has. */
-  readonly dirs: string;
+  /** How many kept children each listed directory has: its block of records follows the one before. */
   readonly counts: Uint32Array;
-  /** Every child's name, NUL-joined, block after block. */
-  readonly names: string;
+  /** Where each listed directory was found (see ScanParent): blocks are linked up without a path string. */
+  readonly parents: Int32Array;
+  /** Every child's name as bytes (escaped bytes turned back: see names.ts), each ended by a NUL, record after record. */
+  readonly names: Uint8Array;
   /** Symlink targets, NUL-joined, in record order. */
   readonly links: string;
   /** SCAN_WORDS u32 per child; see W. */
   readonly records: Uint32Array;
-  /** Directories not reached within the budget. */
+  /** Directories not reached within the budget, and where each was found. */
   readonly rest: string[];
-  /** Whether a listed directory or name held a byte that is not UTF-8 (escaped: see names.ts). */
-  readonly escaped: boolean;
+  readonly restParents: Int32Array;
   readonly files: number;
   readonly bytes: number;
 }
 
+
+const NUL = Buffer.of(0);
 
 const bySortedName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
@@ -151,8 +156,8 @@ function ensure(words: Uint32Array<ArrayBuffer>, need: number): Uint32Array<Arra
 
 /** Lists and records directories depth first until the budget is spent. */
 export function scanDirs(task: ScanTask, matcher: IgnoreMatcher): ScannedDirs {
-  const stack = [...task.dirs].reverse();
-  const dirs: string[] = [];
+  const stack = task.dirs.map((dir, i) => ({ dir, parent: -(i + 1) })).reverse();
+  const parents: number[] = [];
   const counts: number[] = [];
   const names: string[] = [];
   const links: string[] = [];
@@ -163,7 +168,7 @@ export function scanDirs(task: ScanTask, matcher: IgnoreMatcher): ScannedDirs {
   let bytes = 0;
   let anyEscaped = false;
   while (stack.length && n < task.budget) {
-    const dir = stack.pop()!;
+    const { dir, parent } = stack.pop()!;
     const listing = listDir(task.root, dir, matcher);
     if (!listing) continue;
     const { children, escaped } = listing;
@@ -171,7 +176,7 @@ export function scanDirs(task: ScanTask, matcher: IgnoreMatcher): ScannedDirs {
     // Files modified after this moment may be changing while read: those are read again carefully.
     const listedAtNs = BigInt(Date.now()) * 1_000_000n;
     let kept = 0;
-    const subdirs: string[] = [];
+    const subdirs: { dir: string; parent: number }[] = [];
     const grown = ensure(words, (n + children.length) * SCAN_WORDS);
     if (grown !== words) {
       words = grown;
@@ -210,25 +215,26 @@ export function scanDirs(task: ScanTask, matcher: IgnoreMatcher): ScannedDirs {
         } else if (kind === ScanKind.File) {
           status = HashStatus.NotHashed;
         }
-        if (kind === ScanKind.Dir) subdirs.push(rel);
+        if (kind === ScanKind.Dir) subdirs.push({ dir: rel, parent: n });
       }
       words[n * SCAN_WORDS + W.flags] = flags(kind, status, child.provisional);
       names.push(child.name);
       n++;
       kept++;
     }
-    dirs.push(dir);
+    parents.push(parent);
     counts.push(kept);
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
   }
+  stack.reverse();
   return {
-    dirs: dirs.join('\0'),
     counts: Uint32Array.from(counts),
-    names: names.join('\0'),
+    parents: Int32Array.from(parents),
+    names: anyEscaped ? Buffer.concat(names.map((name) => Buffer.concat([encodeName(name), NUL]))) : Buffer.from(names.length ? `${names.join('\0')}\0` : '', 'utf8'),
     links: links.join('\0'),
     records: words.slice(0, n * SCAN_WORDS),
-    rest: stack.reverse(),
-    escaped: anyEscaped,
+    rest: stack.map((s) => s.dir),
+    restParents: Int32Array.from(stack, (s) => s.parent),
     files,
     bytes,
   };

@@ -1,76 +1,65 @@
 /**
  * A whole context, scanned straight into stat cache columns: the blocks of
  * directory listings the threads send back (in whatever order they finish)
- * are laid out in walk order (parents first, children by name), with their
- * stat, digests, subtree ends and hard links, and directory digests are
- * computed over the columns. No object per entry is made on the way: the
- * tree is then read from these columns lazily, as from a loaded cache.
+ * are linked up by record number, not by path, and laid out in walk order
+ * (parents first, children by name), with their stat, digests, subtree
+ * ends and hard links; each path is written as bytes, its parent's path
+ * and its own name; directory digests are computed over the columns. No
+ * string or object per entry is made on the way: the tree is then read
+ * from these columns lazily, as from a loaded cache.
  */
 import { HashStatus } from './hash-record.js';
 import type { IgnoreMatcher } from './ignore.js';
-import { encodeName } from './names.js';
-import { poolIsRunning, prestartPool, scanOnPool } from './pool.js';
+import { decodeName, encodeName } from './names.js';
+import { poolIsRunning, prestartPool, scanOnPool, type TakeScan } from './pool.js';
 import { flagKind, flagProvisional, flagStatus, SCAN_WORDS, ScanKind, scanDirs, W, type ScannedDirs } from './scan-core.js';
-import { decodeStatCache, KIND_CODES, newStatCache, NO_LINK, sealStatCache, type CacheLayout, type LoadedStatCache } from './stat-cache.js';
+import { cachedPath, decodeStatCache, KIND_CODES, newStatCache, NO_LINK, sealStatCache, withLazyPaths, type CacheLayout, type LoadedStatCache } from './stat-cache.js';
 import { KIND_BYTE } from './tree.js';
 import { xxh128 } from './xxhash.js';
 
 /** Entries scanned in the calling thread before any thread is started: a small context never starts one. */
 const FIRST_BUDGET = 2000;
 
+/** Where a directory was found: `result * ORIGIN_STRIDE + record` of the entry naming it, or the context root. */
+const ORIGIN_STRIDE = 2 ** 32;
+const ROOT_ORIGIN = -1;
+
 export interface ScanProgress {
   readonly files: number;
   readonly bytes: number;
+}
+
+/** What the threads sent back, and, per result, the origin of each directory its task was given. */
+export interface Scan {
+  readonly results: readonly ScannedDirs[];
+  readonly inputs: readonly (readonly number[])[];
 }
 
 /** Lists (and with `hash`, reads) everything below the context root. */
 export async function scanContext(
   root: string, matcher: IgnoreMatcher,
   options: { hash: boolean; inline?: boolean | undefined; firstBudget?: number | undefined; onScanned?: (p: ScanProgress) => void },
-): Promise<ScannedDirs[]> {
+): Promise<Scan> {
   const results: ScannedDirs[] = [];
+  const inputs: (readonly number[])[] = [];
   let files = 0;
   let bytes = 0;
-  const take = (scanned: ScannedDirs) => {
+  const take: TakeScan = (scanned, given) => {
+    const result = results.length;
     results.push(scanned);
+    inputs.push(given);
     files += scanned.files;
     bytes += scanned.bytes;
     options.onScanned?.({ files, bytes });
+    return Array.from(scanned.restParents, (p) => (p >= 0 ? result * ORIGIN_STRIDE + p : given[-p - 1]!));
   };
   const first = scanDirs({ root, dirs: [''], budget: options.inline ? Infinity : options.firstBudget ?? FIRST_BUDGET, hash: options.hash }, matcher);
-  take(first);
+  const origins = take(first, [ROOT_ORIGIN]);
   if (first.rest.length) {
     if (!poolIsRunning()) prestartPool();
-    await scanOnPool(root, first.rest, matcher, options.hash, take);
+    await scanOnPool(root, first.rest.map((dir, i) => ({ dir, origin: origins[i]! })), matcher, options.hash, take);
   }
-  return results;
-}
-
-/** Where each listed directory's children are: which result, and its first record. */
-interface Block {
-  readonly result: number;
-  readonly first: number;
-  readonly count: number;
-}
-
-/** Per scanned result, decoded once: names and symlink targets by record. */
-interface Decoded {
-  readonly names: string[];
-  readonly links: (string | undefined)[];
-}
-
-function decodeResult(r: ScannedDirs): Decoded {
-  const n = r.records.length / SCAN_WORDS;
-  const names = n ? r.names.split('\0') : [];
-  const targets = r.links === '' && !hasLinks(r) ? [] : r.links.split('\0');
-  const links: (string | undefined)[] = new Array(n);
-  for (let i = 0, t = 0; i < n; i++) links[i] = flagKind(r.records[i * SCAN_WORDS + W.flags]!) === ScanKind.Symlink ? targets[t++] : undefined;
-  return { names, links };
-}
-
-function hasLinks(r: ScannedDirs): boolean {
-  for (let i = 0; i < r.records.length; i += SCAN_WORDS) if (flagKind(r.records[i + W.flags]!) === ScanKind.Symlink) return true;
-  return false;
+  return { results, inputs };
 }
 
 export interface Assembled {
@@ -87,122 +76,180 @@ export interface Assembled {
   readonly skipped: string[];
 }
 
+/** Where each record's name starts in its result's name bytes (one more entry: the end). */
+function nameStarts(r: ScannedDirs): Uint32Array {
+  const n = r.records.length / SCAN_WORDS;
+  const starts = new Uint32Array(n + 1);
+  const names = r.names;
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    starts[i] = at;
+    while (names[at] !== 0) at++;
+    at++;
+  }
+  starts[n] = at;
+  return starts;
+}
+
+/** Symlink targets by record (undefined for every other kind). */
+function linksByRecord(r: ScannedDirs): (string | undefined)[] {
+  const n = r.records.length / SCAN_WORDS;
+  const targets = r.links.split('\0');
+  const links: (string | undefined)[] = new Array(n);
+  for (let i = 0, t = 0; i < n; i++) links[i] = flagKind(r.records[i * SCAN_WORDS + W.flags]!) === ScanKind.Symlink ? targets[t++] : undefined;
+  return links;
+}
+
 /**
  * Lays the scanned blocks out in walk order as stat cache columns. Every
  * kept entry gets a row; a provisional directory (ignored, walked for a `!`
  * exception) only when something below it is kept.
  */
-export function assembleScan(rootStat: { mode: number; mtimeNs: bigint; ctimeNs: bigint; ino: bigint }, results: readonly ScannedDirs[], matcher: IgnoreMatcher, takenAtNs: bigint, patterns: string): Assembled {
-  const blocks = new Map<string, Block>();
-  const decoded = results.map(decodeResult);
-  const recordBytes = results.map((r) => new Uint8Array(r.records.buffer, r.records.byteOffset, r.records.byteLength));
-  results.forEach((r, result) => {
-    const dirs = r.counts.length ? r.dirs.split('\0') : [];
-    let first = 0;
-    dirs.forEach((dir, i) => {
-      const count = r.counts[i]!;
-      blocks.set(dir, { result, first, count });
-      first += count;
-    });
-  });
-  const flagsOf = (b: Block, i: number) => results[b.result]!.records[(b.first + i) * SCAN_WORDS + W.flags]!;
-  const join = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`);
+export function assembleScan(rootStat: { mode: number; mtimeNs: bigint; ctimeNs: bigint; ino: bigint }, scan: Scan, matcher: IgnoreMatcher, takenAtNs: bigint, patterns: string): Assembled {
+  const { results, inputs } = scan;
+  // Blocks (one per listed directory) across all results, and the block each directory record lists its children in.
+  const blockCount = results.reduce((n, r) => n + r.counts.length, 0);
+  const blockResult = new Int32Array(blockCount);
+  const blockFirst = new Int32Array(blockCount);
+  const blockLength = new Int32Array(blockCount);
+  const childBlock = results.map((r) => new Int32Array(r.records.length / SCAN_WORDS).fill(-1));
+  let rootBlock = -1;
+  for (let result = 0, block = 0; result < results.length; result++) {
+    const r = results[result]!;
+    for (let b = 0, first = 0; b < r.counts.length; b++, block++) {
+      blockResult[block] = result;
+      blockFirst[block] = first;
+      blockLength[block] = r.counts[b]!;
+      first += r.counts[b]!;
+      const parent = r.parents[b]!;
+      const origin = parent >= 0 ? result * ORIGIN_STRIDE + parent : inputs[result]![-parent - 1]!;
+      if (origin === ROOT_ORIGIN) rootBlock = block;
+      else childBlock[Math.floor(origin / ORIGIN_STRIDE)]![origin % ORIGIN_STRIDE] = block;
+    }
+  }
+  const flagsAt = (result: number, record: number) => results[result]!.records[record * SCAN_WORDS + W.flags]!;
 
   // A provisional directory stays only if something below it is kept.
-  const keptMemo = new Map<string, boolean>();
-  const kept = (dir: string): boolean => {
-    let k = keptMemo.get(dir);
-    if (k !== undefined) return k;
-    k = false;
-    const b = blocks.get(dir);
-    for (let i = 0; b && i < b.count && !k; i++) {
-      const f = flagsOf(b, i);
+  const keptMemo = new Int8Array(blockCount);
+  const kept = (block: number): boolean => {
+    if (block < 0) return false;
+    if (keptMemo[block]) return keptMemo[block] === 1;
+    let k = false;
+    const result = blockResult[block]!;
+    for (let record = blockFirst[block]!, end = record + blockLength[block]!; record < end && !k; record++) {
+      const f = flagsAt(result, record);
       if (flagKind(f) === ScanKind.Other) continue;
       if (!flagProvisional(f)) k = true;
-      else if (flagKind(f) === ScanKind.Dir) k = kept(join(dir, decoded[b.result]!.names[b.first + i]!));
+      else if (flagKind(f) === ScanKind.Dir) k = kept(childBlock[result]![record]!);
     }
-    keptMemo.set(dir, k);
+    keptMemo[block] = k ? 1 : 2;
     return k;
   };
 
-  // Walk order: which record each row is, its path, and its subtree end.
+  // Walk order: which record each row is, its parent row, its path's length in bytes, and its subtree end.
+  const starts = results.map(nameStarts);
+  const recordBytes = results.map((r) => new Uint8Array(r.records.buffer, r.records.byteOffset, r.records.byteLength));
   const records = results.reduce((n, r) => n + r.records.length / SCAN_WORDS, 0);
   const rowResult = new Int32Array(records + 1).fill(-1);
   const rowRecord = new Int32Array(records + 1).fill(-1);
+  const rowParent = new Int32Array(records + 1);
+  const pathLength = new Uint32Array(records + 1);
   const endsOf = new Uint32Array(records + 1);
-  const paths: string[] = [''];
-  const skipped: string[] = [];
-  const stack: { dir: string; block: Block | undefined; next: number; row: number }[] = [{ dir: '', block: blocks.get(''), next: 0, row: 0 }];
-  while (stack.length) {
-    const top = stack[stack.length - 1]!;
-    if (!top.block || top.next >= top.block.count) {
-      endsOf[top.row] = paths.length;
-      stack.pop();
+  const others: { parent: number; result: number; record: number }[] = [];
+  let count = 1;
+  const stackBlock = [rootBlock];
+  const stackNext = [0];
+  const stackRow = [0];
+  while (stackBlock.length) {
+    const top = stackBlock.length - 1;
+    const block = stackBlock[top]!;
+    if (block < 0 || stackNext[top]! >= blockLength[block]!) {
+      endsOf[stackRow[top]!] = count;
+      stackBlock.pop();
+      stackNext.pop();
+      stackRow.pop();
       continue;
     }
-    const b = top.block;
-    const i = top.next++;
-    const f = flagsOf(b, i);
+    const result = blockResult[block]!;
+    const record = blockFirst[block]! + stackNext[top]!++;
+    const f = flagsAt(result, record);
     const kind = flagKind(f);
-    const p = join(top.dir, decoded[b.result]!.names[b.first + i]!);
+    const parent = stackRow[top]!;
     if (kind === ScanKind.Other) {
-      skipped.push(p);
+      others.push({ parent, result, record });
       continue;
     }
-    if (kind === ScanKind.Dir && flagProvisional(f) && matcher.hasExclusions && !kept(p)) continue;
-    const row = paths.length;
-    rowResult[row] = b.result;
-    rowRecord[row] = b.first + i;
-    paths.push(p);
+    if (kind === ScanKind.Dir && flagProvisional(f) && matcher.hasExclusions && !kept(childBlock[result]![record]!)) continue;
+    const row = count++;
+    rowResult[row] = result;
+    rowRecord[row] = record;
+    rowParent[row] = parent;
+    const nameLength = starts[result]![record + 1]! - starts[result]![record]! - 1;
+    pathLength[row] = parent === 0 ? nameLength : pathLength[parent]! + 1 + nameLength;
     endsOf[row] = row + 1;
-    if (kind === ScanKind.Dir) stack.push({ dir: p, block: blocks.get(p), next: 0, row });
+    if (kind === ScanKind.Dir) {
+      stackBlock.push(childBlock[result]![record]!);
+      stackNext.push(0);
+      stackRow.push(row);
+    }
   }
 
-  const count = paths.length;
-  const joined = paths.join('\0') + '\0';
-  // (Only a scan that met a name that is not UTF-8 can have an escaped byte to turn back.)
-  const pathBlob = results.some((r) => r.escaped) ? Buffer.concat(paths.map((p) => Buffer.concat([encodeName(p), Buffer.of(0)]))) : Buffer.from(joined, 'utf8');
+  let pathBytes = 0;
+  for (let row = 0; row < count; row++) pathBytes += pathLength[row]! + 1;
+  const links = results.map((r) => (r.links === '' ? undefined : linksByRecord(r)));
   const linkParts: Buffer[] = [];
   for (let row = 1; row < count; row++) {
-    const link = decoded[rowResult[row]!]!.links[rowRecord[row]!];
+    const link = links[rowResult[row]!]?.[rowRecord[row]!];
     if (link !== undefined) linkParts.push(encodeName(link));
   }
   const linkBlob = Buffer.concat(linkParts);
-  const { out, at } = newStatCache(count, pathBlob.length, linkBlob.length, takenAtNs, patterns);
+  const { out, at } = newStatCache(count, pathBytes, linkBlob.length, takenAtNs, patterns);
   const w32 = new Uint32Array(out.buffer, out.byteOffset, at.end >>> 2);
   const u64 = (offset: number, row: number, lo: number, hi: number) => {
     const k = (offset >>> 2) + 2 * row;
     w32[k] = lo;
     w32[k + 1] = hi;
   };
-  pathBlob.copy(out, at.paths);
   linkBlob.copy(out, at.links);
 
   const toHash: number[] = [];
-  const moved: string[] = [];
-  const failures: { path: string; status: HashStatus }[] = [];
+  const moved: number[] = [];
+  const failures: { row: number; status: HashStatus }[] = [];
   const firstOfInode = new Map<string, number>();
-  let pathEnd = 0;
-  let linkEnd = 0;
-  // Row 0: the context root, from its own lstat.
-  const root = { mode: rootStat.mode & 0o7777, mtime: rootStat.mtimeNs, ctime: rootStat.ctimeNs, ino: rootStat.ino };
+  // Row 0: the context root, from its own lstat; its path is empty.
   const split = (v: bigint): [number, number] => [Number(v & 0xffffffffn), Number(v >> 32n)];
-  u64(at.mtimes, 0, ...split(root.mtime));
-  u64(at.ctimes, 0, ...split(root.ctime));
-  u64(at.inos, 0, ...split(root.ino));
-  w32[(at.modes >>> 2)] = root.mode;
+  u64(at.mtimes, 0, ...split(rootStat.mtimeNs));
+  u64(at.ctimes, 0, ...split(rootStat.ctimeNs));
+  u64(at.inos, 0, ...split(rootStat.ino));
+  w32[(at.modes >>> 2)] = rootStat.mode & 0o7777;
   out[at.kinds] = KIND_CODES.indexOf('dir');
-  for (let row = 0; row < count; row++) {
-    pathEnd = pathBlob.indexOf(0, pathEnd) + 1;
+  out[at.paths] = 0;
+  w32[(at.pathEnds >>> 2)] = 1;
+  w32[(at.ends >>> 2)] = endsOf[0]!;
+  w32[(at.hardlinks >>> 2)] = NO_LINK;
+  w32[(at.linkEnds >>> 2)] = 0;
+  let pathEnd = 1;
+  let linkEnd = 0;
+  for (let row = 1; row < count; row++) {
+    const result = rowResult[row]!;
+    const words = results[result]!.records;
+    const record = rowRecord[row]!;
+    const r = record * SCAN_WORDS;
+    // The path: the parent's (already written), a slash, the name.
+    const parent = rowParent[row]!;
+    let p = at.paths + pathEnd;
+    if (parent !== 0) {
+      // (A loop: most paths are short, and a native copy per row costs more than it moves.)
+      for (let i = at.paths + w32[(at.pathEnds >>> 2) + parent - 1]!, end = i + pathLength[parent]!; i < end; i++) out[p++] = out[i]!;
+      out[p++] = 0x2f;
+    }
+    const names = results[result]!.names;
+    for (let i = starts[result]![record]!; names[i] !== 0; i++) out[p++] = names[i]!;
+    out[p++] = 0;
+    pathEnd = p - at.paths;
     w32[(at.pathEnds >>> 2) + row] = pathEnd;
     w32[(at.ends >>> 2) + row] = endsOf[row]!;
     w32[(at.hardlinks >>> 2) + row] = NO_LINK;
-    if (row === 0) {
-      w32[(at.linkEnds >>> 2)] = 0;
-      continue;
-    }
-    const words = results[rowResult[row]!]!.records;
-    const r = rowRecord[row]! * SCAN_WORDS;
     const kind = flagKind(words[r + W.flags]!);
     const status = flagStatus(words[r + W.flags]!);
     u64(at.sizes, row, words[r + W.size]!, words[r + W.size + 1]!);
@@ -211,18 +258,15 @@ export function assembleScan(rootStat: { mode: number; mtimeNs: bigint; ctimeNs:
     u64(at.inos, row, words[r + W.ino]!, words[r + W.ino + 1]!);
     w32[(at.modes >>> 2) + row] = words[r + W.mode]!;
     out[at.kinds + row] = kind;
-    const digestAt = at.digests + 16 * row;
-    const from = recordBytes[rowResult[row]!]!;
-    const fromAt = 4 * (r + W.digest);
-    for (let j = 0; j < 16; j++) out[digestAt + j] = from[fromAt + j]!;
-    if (kind === ScanKind.Symlink) {
-      linkEnd += encodeName(decoded[rowResult[row]!]!.links[rowRecord[row]!]!).length;
-    }
+    // (The digest column is byte-aligned only.)
+    const from = recordBytes[result]!;
+    for (let i = 4 * (r + W.digest), d = at.digests + 16 * row, end = i + 16; i < end; i++) out[d++] = from[i]!;
+    if (kind === ScanKind.Symlink) linkEnd += encodeName(links[result]![record]!).length;
     w32[(at.linkEnds >>> 2) + row] = linkEnd;
     if (kind !== ScanKind.File) continue;
     if (status === HashStatus.NotHashed) toHash.push(row);
-    else if (status === HashStatus.NotAFile) moved.push(paths[row]!);
-    else if (status !== HashStatus.Ok) failures.push({ path: paths[row]!, status });
+    else if (status === HashStatus.NotAFile) moved.push(row);
+    else if (status !== HashStatus.Ok) failures.push({ row, status });
     if (words[r + W.nlink]! > 1) {
       const key = `${words[r + W.dev]}:${words[r + W.dev + 1]}:${words[r + W.ino]}:${words[r + W.ino + 1]}`;
       const firstRow = firstOfInode.get(key);
@@ -230,8 +274,17 @@ export function assembleScan(rootStat: { mode: number; mtimeNs: bigint; ctimeNs:
       else w32[(at.hardlinks >>> 2) + row] = firstRow;
     }
   }
-  const cache: LoadedStatCache = { ...decodeStatCache(out.buffer as SharedArrayBuffer, true), paths };
-  return { cache, out, at, toHash, moved, failures, skipped };
+  const cache = withLazyPaths(decodeStatCache(out.buffer as SharedArrayBuffer, true));
+  const pathOf = (row: number) => cachedPath(cache, row);
+  const skipped = others.map(({ parent, result, record }) => {
+    const name = decodeName(results[result]!.names.subarray(starts[result]![record]!, starts[result]![record + 1]! - 1));
+    return parent === 0 ? name : `${pathOf(parent)}/${name}`;
+  });
+  return {
+    cache, out, at, toHash, skipped,
+    moved: moved.map(pathOf),
+    failures: failures.map(({ row, status }) => ({ path: pathOf(row), status })),
+  };
 }
 
 /** A file's digest and stat, written into its row once it has been read. */

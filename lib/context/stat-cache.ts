@@ -361,15 +361,24 @@ export function loadStatCache(file: string): LoadResult {
       if (n === 0) throw new Error('truncated while being read');
       off += n;
     }
-    const cache = decodeStatCache(bytes);
-    // Paths are decoded when first asked for: a no-change check never needs them here (the threads decode their own rows).
-    let paths: string[] | undefined;
-    return { cache: { ...cache, get paths() { return (paths ??= cachedPaths(cache)); } }, warning: undefined };
+    // A no-change check never needs the paths here (the threads decode their own rows).
+    return { cache: withLazyPaths(decodeStatCache(bytes)), warning: undefined };
   } catch (e) {
     return { cache: undefined, warning: `stat cache ${file} discarded: ${(e as Error).message}; hashing every file and writing a new one` };
   } finally {
     closeSync(fd);
   }
+}
+
+/** The cache with its paths decoded when first asked for, all at once. */
+export function withLazyPaths(cache: StatCache): LoadedStatCache {
+  let paths: string[] | undefined;
+  return { ...cache, get paths() { return (paths ??= cachedPaths(cache)); } };
+}
+
+/** The path of one row (without decoding the others). */
+export function cachedPath(cache: StatCache, row: number): string {
+  return cachedPaths(cache, row, row + 1)[0]!;
 }
 
 /** Writes atomically: a reader sees the old cache or the new one, never a mix. */

@@ -134,6 +134,23 @@ describe('hashing a context', () => {
     assert.equal(parallel.index.get('t0/s0/f0.js')!.hardlinkOf, 't0/hard.js');
   });
 
+  it('puts together a tree that the threads scanned in many tasks, handed from one to the next', async () => {
+    // More entries than one task takes (4,000), so directories are handed back and scanned by later tasks.
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 5200; i++) files[`p${i % 7}/q${i % 13}/r${i % 29}/f${i}.txt`] = `${i}`;
+    for (let i = 0; i < 40; i++) files[`p${i % 7}/q${i % 13}/l${i}`] = `->../q${(i + 1) % 13}`;
+    const dir = context(files);
+    linkSync(path.join(dir, 'p0/q0/r0/f0.txt'), path.join(dir, 'p6/q12/z-hard.txt'));
+    const pooled = await hashContext(dir, { inlineBudget: 0 });
+    const inline = await hashContext(dir, { inline: true });
+    const shape = (ctx: HashedContext) => [...ctx.index.values()].map((e) => `${e.path} ${e.kind} ${e.mode} ${e.linkTarget ?? ''} ${e.hardlinkOf ?? ''} ${e.digest.toString('hex')}`).sort();
+    assert.deepEqual(shape(pooled), shape(inline));
+    assert.equal(digest(pooled), digest(inline));
+    assert.equal(pooled.stats.files, 5201);
+    assert.equal(pooled.index.get('p3/q3/l3')!.linkTarget, '../q4');
+    assert.equal(pooled.index.get('p6/q12/z-hard.txt')!.hardlinkOf, 'p0/q0/r0/f0.txt');
+  });
+
   it('keeps names with spaces, newlines and bytes that are not UTF-8, each its own, through the stat cache and updates', async () => {
     const dir = context({ 'with space.txt': 'a', 'new\nline.txt': 'b' });
     const raw = (name: number[]) => Buffer.concat([Buffer.from(dir + '/'), Buffer.from(name)]);
