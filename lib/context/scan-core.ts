@@ -14,7 +14,7 @@ import { HashStatus } from './hash-record.js';
 import type { IgnoreMatcher } from './ignore.js';
 import { decodeName, encodeName, fsPath, hasEscapes } from './names.js';
 import { hashWalkedFile, type RecordSlot } from './read-file.js';
-import { joinPath } from './tree.js';
+import { joinPath, KIND_BYTE } from './tree.js';
 import { underRoot } from './walk-core.js';
 import { xxh128 } from './xxhash.js';
 
@@ -146,6 +146,13 @@ export function flagProvisional(f: number): boolean {
   return ((f >> 16) & 1) === 1;
 }
 
+/** Set on a directory's record once its digest (over its whole subtree) is in the record. */
+const DIGESTED = 1 << 17;
+
+export function flagDigested(f: number): boolean {
+  return (f & DIGESTED) !== 0;
+}
+
 /** Grows a Uint32Array by doubling (the record count is not known up front). */
 function ensure(words: Uint32Array<ArrayBuffer>, need: number): Uint32Array<ArrayBuffer> {
   if (need <= words.length) return words;
@@ -227,15 +234,82 @@ export function scanDirs(task: ScanTask, matcher: IgnoreMatcher): ScannedDirs {
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]!);
   }
   stack.reverse();
+  const nameBytes = anyEscaped ? Buffer.concat(names.map((name) => Buffer.concat([encodeName(name), NUL]))) : Buffer.from(names.length ? `${names.join('\0')}\0` : '', 'utf8');
+  const records = words.slice(0, n * SCAN_WORDS);
+  if (task.hash && !matcher.hasExclusions) digestWholeDirectories(records, counts, parents, nameBytes);
   return {
     counts: Uint32Array.from(counts),
     parents: Int32Array.from(parents),
-    names: anyEscaped ? Buffer.concat(names.map((name) => Buffer.concat([encodeName(name), NUL]))) : Buffer.from(names.length ? `${names.join('\0')}\0` : '', 'utf8'),
+    names: nameBytes,
     links: links.join('\0'),
-    records: words.slice(0, n * SCAN_WORDS),
+    records,
     rest: stack.map((s) => s.dir),
     restParents: Int32Array.from(stack, (s) => s.parent),
     files,
     bytes,
   };
+}
+
+/** Where each record's name starts in NUL-ended name bytes (and, one past the last, where the names end). */
+export function nameStarts(names: Uint8Array, records: number): Uint32Array {
+  const starts = new Uint32Array(records + 1);
+  let at = 0;
+  for (let i = 0; i < records; i++) {
+    starts[i] = at;
+    while (names[at] !== 0) at++;
+    at++;
+  }
+  starts[records] = at;
+  return starts;
+}
+
+const KIND_BYTES = [KIND_BYTE.file, KIND_BYTE.dir, KIND_BYTE.symlink, KIND_BYTE.other];
+
+/**
+ * Digests, as the stat cache's rows would be digested (digestDirectories
+ * in scan.ts), every directory whose whole subtree this task listed and
+ * read, and marks its record: the coordinator then digests only the few
+ * directories that span tasks, instead of all of them after the threads
+ * are done. Blocks are in walk order (a directory's block before its
+ * subdirectories'), so going backwards finishes children first. Not used
+ * with `!` exceptions: whether an ignored directory stays is settled later.
+ */
+function digestWholeDirectories(words: Uint32Array, counts: readonly number[], parents: readonly number[], names: Uint8Array): void {
+  const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+  const starts = nameStarts(names, words.length / SCAN_WORDS);
+  const blockStarts = new Uint32Array(counts.length + 1);
+  for (let b = 0; b < counts.length; b++) blockStarts[b + 1] = blockStarts[b]! + counts[b]!;
+  let record = Buffer.allocUnsafe(64 * 1024);
+  for (let b = counts.length - 1; b >= 0; b--) {
+    const dir = parents[b]!;
+    if (dir < 0) continue;
+    let total = 0;
+    let whole = true;
+    for (let i = blockStarts[b]!; i < blockStarts[b + 1]! && whole; i++) {
+      const f = words[i * SCAN_WORDS + W.flags]!;
+      const kind = flagKind(f);
+      if (kind === ScanKind.Other) continue;
+      whole = kind === ScanKind.File ? flagStatus(f) === HashStatus.Ok : kind === ScanKind.Dir ? flagDigested(f) : true;
+      total += starts[i + 1]! - starts[i]! - 1 + 22;
+    }
+    if (!whole) continue;
+    if (total > record.length) record = Buffer.allocUnsafe(total * 2);
+    let at = 0;
+    for (let i = blockStarts[b]!; i < blockStarts[b + 1]!; i++) {
+      const r = i * SCAN_WORDS;
+      const kind = flagKind(words[r + W.flags]!);
+      if (kind === ScanKind.Other) continue;
+      for (let k = starts[i]!, end = starts[i + 1]! - 1; k < end; k++) record[at++] = names[k]!;
+      record[at++] = 0;
+      record[at++] = KIND_BYTES[kind]!;
+      const mode = words[r + W.mode]!;
+      record[at++] = mode & 0xff;
+      record[at++] = (mode >>> 8) & 0xff;
+      record[at++] = (mode >>> 16) & 0xff;
+      record[at++] = mode >>> 24;
+      for (let k = 4 * (r + W.digest), end = k + 16; k < end; k++) record[at++] = bytes[k]!;
+    }
+    bytes.set(xxh128(record.subarray(0, total)), 4 * (dir * SCAN_WORDS + W.digest));
+    words[dir * SCAN_WORDS + W.flags] = words[dir * SCAN_WORDS + W.flags]! | DIGESTED;
+  }
 }

@@ -12,7 +12,7 @@ import { HashStatus } from './hash-record.js';
 import type { IgnoreMatcher } from './ignore.js';
 import { decodeName, encodeName } from './names.js';
 import { poolIsRunning, prestartPool, scanOnPool, type TakeScan } from './pool.js';
-import { flagKind, flagProvisional, flagStatus, SCAN_WORDS, ScanKind, scanDirs, W, type ScannedDirs } from './scan-core.js';
+import { flagDigested, flagKind, flagProvisional, flagStatus, nameStarts, SCAN_WORDS, ScanKind, scanDirs, W, type ScannedDirs } from './scan-core.js';
 import { cachedPath, decodeStatCache, KIND_CODES, newStatCache, NO_LINK, sealStatCache, withLazyPaths, type CacheLayout, type LoadedStatCache } from './stat-cache.js';
 import { KIND_BYTE } from './tree.js';
 import { xxh128 } from './xxhash.js';
@@ -74,21 +74,8 @@ export interface Assembled {
   readonly failures: { readonly path: string; readonly status: HashStatus }[];
   /** Sockets, FIFOs and devices left out. */
   readonly skipped: string[];
-}
-
-/** Where each record's name starts in its result's name bytes (one more entry: the end). */
-function nameStarts(r: ScannedDirs): Uint32Array {
-  const n = r.records.length / SCAN_WORDS;
-  const starts = new Uint32Array(n + 1);
-  const names = r.names;
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    starts[i] = at;
-    while (names[at] !== 0) at++;
-    at++;
-  }
-  starts[n] = at;
-  return starts;
+  /** Directory rows whose digest a thread already made (their whole subtree was one task's). */
+  readonly digested: Uint8Array;
 }
 
 /** Symlink targets by record (undefined for every other kind). */
@@ -147,7 +134,7 @@ export function assembleScan(rootStat: { mode: number; mtimeNs: bigint; ctimeNs:
   };
 
   // Walk order: which record each row is, its parent row, its path's length in bytes, and its subtree end.
-  const starts = results.map(nameStarts);
+  const starts = results.map((r) => nameStarts(r.names, r.records.length / SCAN_WORDS));
   const recordBytes = results.map((r) => new Uint8Array(r.records.buffer, r.records.byteOffset, r.records.byteLength));
   const records = results.reduce((n, r) => n + r.records.length / SCAN_WORDS, 0);
   const rowResult = new Int32Array(records + 1).fill(-1);
@@ -213,6 +200,7 @@ export function assembleScan(rootStat: { mode: number; mtimeNs: bigint; ctimeNs:
   linkBlob.copy(out, at.links);
 
   const toHash: number[] = [];
+  const digested = new Uint8Array(count);
   const moved: number[] = [];
   const failures: { row: number; status: HashStatus }[] = [];
   const firstOfInode = new Map<string, number>();
@@ -258,6 +246,7 @@ export function assembleScan(rootStat: { mode: number; mtimeNs: bigint; ctimeNs:
     u64(at.inos, row, words[r + W.ino]!, words[r + W.ino + 1]!);
     w32[(at.modes >>> 2) + row] = words[r + W.mode]!;
     out[at.kinds + row] = kind;
+    if (kind === ScanKind.Dir && flagDigested(words[r + W.flags]!)) digested[row] = 1;
     // (The digest column is byte-aligned only.)
     const from = recordBytes[result]!;
     for (let i = 4 * (r + W.digest), d = at.digests + 16 * row, end = i + 16; i < end; i++) out[d++] = from[i]!;
@@ -281,7 +270,7 @@ export function assembleScan(rootStat: { mode: number; mtimeNs: bigint; ctimeNs:
     return parent === 0 ? name : `${pathOf(parent)}/${name}`;
   });
   return {
-    cache, out, at, toHash, skipped,
+    cache, out, at, toHash, skipped, digested,
     moved: moved.map(pathOf),
     failures: failures.map(({ row, status }) => ({ path: pathOf(row), status })),
   };
@@ -298,7 +287,7 @@ export function setFileRow(a: Assembled, row: number, r: { digest: Buffer; size:
   cache.digests.set(r.digest.subarray(0, 16), 16 * row);
 }
 
-/** Digests every directory row over its children's rows (deepest first), then seals the cache. */
+/** Digests every directory row a thread did not over its children's rows (deepest first), then seals the cache. */
 export function digestDirectories(a: Assembled): void {
   const { cache, out } = a;
   const pathStart = (i: number) => (i === 0 ? 0 : cache.pathEnds[i - 1]!);
@@ -308,7 +297,7 @@ export function digestDirectories(a: Assembled): void {
   const paths = a.at.paths;
   let record = Buffer.allocUnsafe(64 * 1024);
   for (let d = cache.count - 1; d >= 0; d--) {
-    if (kinds[d] !== dirCode) continue;
+    if (kinds[d] !== dirCode || a.digested[d]) continue;
     // A child's name is its path after the directory's path and a slash: the record is name, NUL, kind, mode, digest.
     const skip = d === 0 ? 0 : pathEnds[d]! - pathStart(d);
     let total = 0;
