@@ -9,6 +9,7 @@ import { exportCacheRegistry, exportImage, findImage, normalizeRef, openRegistry
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut, type Reporter } from '../ui/index.js';
 import type { Plan, StageBase } from '../dockerfile/index.js';
+import { BUILD_OPTIONS } from './early.js';
 import { loadPlan, oneOf, parseFields, parseSecrets } from './inputs.js';
 import type { Session } from './session.js';
 
@@ -105,25 +106,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      file: { type: 'string', short: 'f' },
-      tag: { type: 'string', short: 't', multiple: true },
-      'build-arg': { type: 'string', multiple: true },
-      'no-cache': { type: 'boolean' },
-      target: { type: 'string' },
-      progress: { type: 'string' },
-      output: { type: 'string', short: 'o' },
-      store: { type: 'string' },
-      snapshotter: { type: 'string' },
-      secret: { type: 'string', multiple: true },
-      jobs: { type: 'string' },
-      explain: { type: 'boolean' },
-      pull: { type: 'boolean' },
-      push: { type: 'boolean' },
-      'insecure-registry': { type: 'string', multiple: true },
-      'cache-to': { type: 'string', multiple: true },
-      'cache-from': { type: 'string', multiple: true },
-    },
+    options: BUILD_OPTIONS,
   });
   if (positionals.length !== 1) throw new UsageError('build needs exactly one CONTEXT', { hint: 'strata build -t app .' });
   const progress = oneOf('--progress', values.progress, ['auto', 'plain', 'tty', 'json'] as const, 'auto');

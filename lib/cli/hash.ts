@@ -8,6 +8,7 @@ import type { Plan } from '../dockerfile/index.js';
 import { InputError } from '../errors/index.js';
 import { hashReportJSON, progressBar, renderBenchTable, renderHashText, writeOut, type SourceDigest } from '../ui/index.js';
 import type { Session } from './session.js';
+import { HASH_OPTIONS } from './early.js';
 
 export const hashUsage = `usage: strata hash [-f FILE] [--ignore-file FILE] [--no-stat-cache] [--json] [--store DIR] [CONTEXT]
        strata hash --bench [--json] [CONTEXT]
@@ -31,16 +32,7 @@ export async function hashCommand(argv: string[], session: Session): Promise<num
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      file: { type: 'string', short: 'f' },
-      'ignore-file': { type: 'string' },
-      'no-stat-cache': { type: 'boolean' },
-      json: { type: 'boolean' },
-      store: { type: 'string' },
-      bench: { type: 'boolean' },
-      target: { type: 'string' },
-      'build-arg': { type: 'string', multiple: true },
-    },
+    options: HASH_OPTIONS,
   });
   const contextArg = positionals[0] ?? '.';
   const contextDir = path.resolve(contextArg);

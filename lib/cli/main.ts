@@ -59,6 +59,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const entry = COMMANDS[name];
     if (!entry) throw new UsageError(`unknown command "${name}"`, { hint: `commands are: ${Object.keys(COMMANDS).join(', ')}` });
+    // Their first slow step (a big context's stat check) runs while their modules load.
+    if (name === 'build' || name === 'hash') (await import('./early.js')).startEarly(name, rest);
     command = await entry.load();
     if (rest.includes('--help') || rest.includes('-h')) {
       writeOut(command.usage);

@@ -14,6 +14,7 @@ import { HashStatus, type HashRecord } from './hash-record.js';
 import { compileIgnore, type IgnoreMatcher } from './ignore.js';
 import { selectSources, type SourceSelector } from './select.js';
 import { hashFiles, poolIsRunning, prestartPool, VERIFY_BOOT_ROWS, verifyStatCache } from './pool.js';
+import { takeEarlyCheck } from './early-check.js';
 import { statHelperAvailable } from './stat-helper.js';
 import {
   cachedDigest, cachedHardlink, cachedLink, cachedPath, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
@@ -219,19 +220,22 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
   const absRoot = path.resolve(root);
   const patterns = options.ignorePatterns ?? [];
   const matcher = compileIgnore(patterns);
-  const takenAtNs = nowNs();
+  // A check the CLI started before it loaded the engine (early-check.ts) is this one, begun sooner.
+  const early = options.statCacheFile && !options.inline && options.inlineBudget === undefined ? takeEarlyCheck(absRoot, options.statCacheFile) : undefined;
+  const takenAtNs = early?.startedAtNs ?? nowNs();
   // Without the stat helper, a big stat cache is checked on the threads: started before it is even read, they boot
   // while this thread reads and starts checking.
   const threads = !options.inline && !options.immutable && !poolIsRunning() && !statHelperAvailable();
   if (threads && options.statCacheFile && (statSync(options.statCacheFile, { throwIfNoEntry: false })?.size ?? 0) > VERIFY_BOOT_ROWS * 100) prestartPool();
-  const loaded = options.statCacheFile ? loadStatCache(options.statCacheFile) : { cache: undefined, warning: undefined };
+  const loaded = early?.loaded ?? (options.statCacheFile ? loadStatCache(options.statCacheFile) : { cache: undefined, warning: undefined });
   const cache = loaded.cache;
   const warnings = loaded.warning ? [loaded.warning] : [];
   // (Row 0 is the root when its path is empty: one NUL.)
   const restorable = cache !== undefined && cache.patternsKey === patternsKey(patterns) && cache.count > 0 && cache.pathEnds[0] === 1;
   if (restorable && threads && !poolIsRunning() && cache.count > VERIFY_BOOT_ROWS) prestartPool();
   // Every cached stat is checked (on the threads when the cache is big); the tree is read from the cache lazily meanwhile.
-  const verification = restorable && !options.immutable ? verifyStatCache(absRoot, cache, { inline: options.inline, threshold: options.inlineBudget }) : undefined;
+  const check = () => verifyStatCache(absRoot, cache!, { inline: options.inline, threshold: options.inlineBudget });
+  const verification = restorable && !options.immutable ? (early ? early.changed.then((changed) => changed ?? check()) : check()) : undefined;
   verification?.catch(() => undefined);
   const warm = restorable ? restoreTree(absRoot, matcher, patterns, cache, warnings) : undefined;
   if (warm && options.immutable) {

@@ -10,6 +10,7 @@ export {
 } from './context.js';
 export { selectSources, type SourceSelector, type Selection } from './select.js';
 export { closeHashPool, hashThreads } from './pool.js';
+export { startStatCacheCheck } from './early-check.js';
 export { walkEntries, type Entry, type EntryKind } from './tree.js';
 export { xxh128, xxh128Stream, type DigestStream } from './xxhash.js';
 export { RACY_MARGIN_NS } from './stat-cache.js';

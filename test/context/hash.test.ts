@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ContextError } from '../../lib/errors/index.js';
-import { closeHashPool, hashContext, selectSources, updateContext, xxh128, type HashedContext } from '../../lib/context/index.js';
+import { closeHashPool, hashContext, selectSources, startStatCacheCheck, updateContext, xxh128, type HashedContext } from '../../lib/context/index.js';
 import { hashOneFile } from '../../lib/context/read-file.js';
 import { HashStatus } from '../../lib/context/hash-record.js';
 import { ageTree, makeTree, PAST, removeDir, tempDir } from './fixtures.js';
@@ -149,6 +149,36 @@ describe('hashing a context', () => {
     assert.equal(pooled.stats.files, 5201);
     assert.equal(pooled.index.get('p3/q3/l3')!.linkTarget, '../q4');
     assert.equal(pooled.index.get('p6/q12/z-hard.txt')!.hardlinkOf, 'p0/q0/r0/f0.txt');
+  });
+
+  it('takes over a stat cache check the CLI started early, for the same context and cache file only', async () => {
+    // Big enough for the helper to check it (more than 4,096 rows): only such a check is started early.
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 4200; i++) files[`m${i % 40}/f${i}.js`] = `${i}`;
+    const dir = context(files);
+    ageTree(dir, Object.keys(files));
+    const statCacheFile = path.join(dir, '..', `${path.basename(dir)}.early.cache`);
+    const otherCacheFile = `${statCacheFile}.other`;
+    dirs.push(statCacheFile, otherCacheFile);
+    await hashContext(dir, { statCacheFile });
+    writeFileSync(path.join(dir, 'm7/f7.js'), 'edited');
+    utimesSync(path.join(dir, 'm7/f7.js'), PAST, PAST);
+    const fresh = await hashContext(dir, { inline: true });
+
+    startStatCacheCheck(dir, statCacheFile);
+    const warm = await hashContext(dir, { statCacheFile });
+    assert.equal(warm.stats.cacheHits, 4199);
+    assert.equal(warm.stats.hashedFiles, 1);
+    assert.equal(digest(warm), digest(fresh));
+
+    // A check of another cache file is not this one's: the build checks its own.
+    await hashContext(dir, { statCacheFile: otherCacheFile });
+    startStatCacheCheck(dir, otherCacheFile);
+    writeFileSync(path.join(dir, 'm8/f8.js'), 'edited too');
+    utimesSync(path.join(dir, 'm8/f8.js'), PAST, PAST);
+    const again = await hashContext(dir, { statCacheFile });
+    assert.equal(again.stats.hashedFiles, 1);
+    assert.equal(digest(again), digest(await hashContext(dir, { inline: true })));
   });
 
   it('keeps names with spaces, newlines and bytes that are not UTF-8, each its own, through the stat cache and updates', async () => {

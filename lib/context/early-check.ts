@@ -1,0 +1,56 @@
+/**
+ * A stat cache check started before the command that needs it has even
+ * loaded: a CLI build spends some 40-50 ms compiling the build engine's
+ * modules, and the strata-stat helper takes about as long to lstat every
+ * entry of a big context. Started first, the helper runs while they
+ * compile; hashContext then takes the cache and the check as its own, if
+ * they are for the same context and the same cache file, unchanged since.
+ */
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { loadStatCache, type LoadResult } from './stat-cache.js';
+import { HELPER_ROWS, statHelperAvailable, verifyWithHelper } from './stat-helper.js';
+
+export interface EarlyCheck {
+  readonly loaded: LoadResult;
+  /** The helper's answer: rows that changed on disk, or undefined if it failed (check them another way). */
+  readonly changed: Promise<number[] | undefined>;
+  /** When the check began: the new cache's moment must not be later than its lstats. */
+  readonly startedAtNs: bigint;
+}
+
+let pending: (EarlyCheck & { readonly root: string; readonly file: string; readonly identity: string }) | undefined;
+
+/** Size, mtime and inode: a cache file rewritten in between is not the one that was checked. */
+function identityOf(file: string): string | undefined {
+  const st = statSync(file, { bigint: true, throwIfNoEntry: false });
+  return st && `${st.size}:${st.mtimeNs}:${st.ino}`;
+}
+
+/**
+ * Loads the stat cache of `root` from `file` and starts the helper on it,
+ * when the helper would check it anyway (a big cache). Never throws: a
+ * check that cannot start is simply done later, as without this.
+ */
+export function startStatCacheCheck(root: string, file: string): void {
+  try {
+    const identity = identityOf(file);
+    if (!identity || !statHelperAvailable()) return;
+    const startedAtNs = BigInt(Date.now()) * 1_000_000n;
+    const loaded = loadStatCache(file);
+    if (!loaded.cache || loaded.cache.count <= HELPER_ROWS) return;
+    const absRoot = path.resolve(root);
+    const changed = verifyWithHelper(absRoot, loaded.cache).catch(() => undefined);
+    pending = { root: absRoot, file, identity, loaded, changed, startedAtNs };
+  } catch {
+    pending = undefined;
+  }
+}
+
+/** The check started for this context and cache file, if any (once: it is handed over). */
+export function takeEarlyCheck(root: string, file: string): EarlyCheck | undefined {
+  const early = pending;
+  pending = undefined;
+  if (!early || early.root !== path.resolve(root) || early.file !== file || identityOf(file) !== early.identity) return undefined;
+  return early;
+}
