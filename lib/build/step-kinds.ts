@@ -247,12 +247,6 @@ async function remoteAdd(env: StepEnv, step: PlannedStep, state: StageState, sou
   };
 }
 
-/** A COPY source as a context path ('.', './' and trailing slashes dropped). */
-function sourceKey(source: string): string {
-  const key = source.replace(/^\.?\/+/, '').replace(/\/+$/, '');
-  return key === '.' ? '' : key;
-}
-
 /** The key of a filesystem step and how to carry it out on a miss. */
 export async function filesystemStep(env: StepEnv, step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number, execTime: { seconds: number; startedAt: number }): Promise<FilesystemStep> {
   const c = state.config;
@@ -353,7 +347,7 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
       const rawDest = step.args[step.args.length - 1]!;
       const dest = resolveInContainer(c, rawDest);
       // (The source's own kind first: a directory source is never single, and its file list is then never walked.)
-      const single = sources.length === 1 && !WILDCARD.test(sources[0]!) && srcCtx.index.get(sourceKey(sources[0]!))?.kind !== 'dir' && selection.placed.length === 1 && srcCtx.index.get(selection.placed[0]!.src)?.kind !== 'dir';
+      const single = sources.length === 1 && !WILDCARD.test(sources[0]!) && selection.named[0]?.kind !== 'dir' && selection.placed.length === 1 && selection.placed[0]!.entry.kind !== 'dir';
       // ADD unpacks a local tar archive (plain, gzip, bzip2, xz or zstd), decided by its content as Docker does.
       const candidate = step.instr.kind === 'ADD' && single && !from && !inline ? path.join(srcCtx.root, selection.placed[0]!.src) : undefined;
       let archive: string | undefined;

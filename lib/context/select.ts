@@ -29,6 +29,8 @@ export interface Selection {
   readonly fileEntries: Entry[];
   /** Every entry the copy creates: its context path and its path below the destination, parents first. */
   readonly placed: { readonly src: string; readonly dest: string; readonly entry: Entry }[];
+  /** What each source without a wildcard names, symlinks followed. */
+  readonly named: readonly Entry[];
 }
 
 /** A node of the tree the copy would produce. */
@@ -48,6 +50,45 @@ function fail(message: string, source: string, hint: string): never {
 function cleanSource(source: string): string {
   const clean = goClean('/' + source.replace(/^\.\/+/, '')).slice(1);
   return clean;
+}
+
+/** A relative source that climbs above the context root (`../x`, `a/../../x`). */
+function climbsOut(source: string): boolean {
+  if (source.startsWith('/')) return false;
+  const clean = goClean(source);
+  return clean === '..' || clean.startsWith('../');
+}
+
+/** Symlinks followed before giving up, as Linux's own limit. */
+const MAX_LINKS = 40;
+
+/**
+ * The entry a source path names, as Docker reads a named source: a symlink
+ * anywhere in the path, the last part included, is followed, inside the
+ * context only. The context is the root: an absolute target starts there
+ * and `..` stops there (BuildKit's scoping), so a link never reads past it.
+ * Undefined when the path, or where a link leads, is not in the context.
+ */
+function resolveSource(ctx: HashedContext, clean: string): Entry | undefined {
+  const direct = ctx.index.get(clean);
+  if (direct && direct.kind !== 'symlink') return direct;
+  let rest = clean === '' ? [] : clean.split('/');
+  let done: string[] = [];
+  for (let links = 0; rest.length; ) {
+    const part = rest.shift()!;
+    const entry = ctx.index.get([...done, part].join('/'));
+    if (!entry || (rest.length && entry.kind !== 'dir' && entry.kind !== 'symlink')) return undefined;
+    if (entry.kind !== 'symlink') {
+      done.push(part);
+      continue;
+    }
+    if (++links > MAX_LINKS) return undefined;
+    const target = entry.linkTarget!;
+    const resolved = goClean(`/${target.startsWith('/') ? target : [...done, target].join('/')}`).slice(1);
+    rest = [...(resolved === '' ? [] : resolved.split('/')), ...rest];
+    done = [];
+  }
+  return ctx.index.get(done.join('/'));
 }
 
 /** Entries whose path matches a Go filepath.Match pattern, segment by segment. */
@@ -166,44 +207,58 @@ function filesOf(node: Placed, out: Entry[]): void {
 export function selectSources(ctx: HashedContext, selector: SourceSelector): Selection {
   const root: Placed = { name: '', entry: ctx.tree, children: new Map() };
   const exclude = selector.exclude?.length ? compileIgnore(selector.exclude) : undefined;
+  const named: Entry[] = [];
   for (const source of selector.sources) {
+    if (climbsOut(source)) fail(`${source} is outside the build context`, source, 'sources are read from inside the context only: name the file by its path in the context, or build from a directory that holds it');
     const clean = cleanSource(source);
-    if (clean.startsWith('..')) fail(`${source} is outside the build context`, source, 'COPY can only read files inside the context');
-    let matched: Entry[];
+    // Each match: the path it is copied as (a symlink's own), and what is copied (where the link leads).
+    let matched: { path: string; name: string; entry: Entry }[];
+    const follow = (path: string, name: string) => {
+      const entry = resolveSource(ctx, path);
+      if (!entry) {
+        const link = ctx.index.get(path)!;
+        fail(`${source} is a symlink to ${link.linkTarget}, which is not in the build context`, source,
+          'a symlink named as a source is followed inside the context only (an absolute target is read from the context root): put the file itself in the context');
+      }
+      return { path, name, entry };
+    };
     if (WILDCARD.test(clean)) {
+      let found: Entry[];
       try {
-        matched = matchWildcard(ctx, clean);
+        found = matchWildcard(ctx, clean);
       } catch {
         fail(`bad wildcard pattern ${source}`, source, 'check the [...] classes and escapes');
       }
-      if (matched.length === 0) fail(`no files match ${source}`, source, 'check the pattern, and that .dockerignore does not exclude the files');
+      if (found.length === 0) fail(`no files match ${source}`, source, 'check the pattern, and that .dockerignore does not exclude the files');
+      matched = found.map((e) => follow(e.path, e.name));
     } else {
-      const entry = ctx.index.get(clean === '.' ? '' : clean);
-      if (!entry) {
+      const path = clean === '.' ? '' : clean;
+      if (!ctx.index.has(path) && !resolveSource(ctx, path)) {
         fail(`${source} is not in the build context`, source, ctx.matcher.ignores(clean) ? 'it is excluded by .dockerignore' : 'check the path: sources are relative to the context');
       }
-      matched = [entry];
+      matched = [follow(path, path.slice(path.lastIndexOf('/') + 1))];
+      named.push(matched[0]!.entry);
     }
-    for (const entry of matched) {
+    for (const { path: sourcePath, name, entry } of matched) {
       if (selector.parents) {
         let at = root;
-        const parts = entry.path === '' ? [] : entry.path.split('/');
+        const parts = sourcePath === '' ? [] : sourcePath.split('/');
         parts.slice(0, -1).forEach((part, i) => {
           const dirPath = parts.slice(0, i + 1).join('/');
           let next = at.children!.get(part);
           if (!next) {
-            next = { name: part, entry: ctx.index.get(dirPath)!, children: new Map() };
+            next = { name: part, entry: resolveSource(ctx, dirPath)!, children: new Map() };
             at.children!.set(part, next);
           }
           next.children ??= expand(next);
           at = next;
         });
-        if (entry.kind === 'dir' && parts.length === 0) for (const child of entry.children!.values()) placeFiltered(root, child, exclude, '');
-        else if (!exclude?.ignores(entry.name)) place(at, entry.name, entry, exclude, entry.path);
+        if (entry.kind === 'dir' && parts.length === 0) for (const child of entry.children!.values()) placeFiltered(root, child, exclude, entry.path);
+        else if (!exclude?.ignores(name)) place(at, name, entry, exclude, entry.path);
       } else if (entry.kind === 'dir') {
         for (const child of entry.children!.values()) placeFiltered(root, child, exclude, entry.path);
-      } else if (!exclude?.ignores(entry.name)) {
-        place(root, entry.name, entry, exclude, entry.path);
+      } else if (!exclude?.ignores(name)) {
+        place(root, name, entry, exclude, entry.path);
       }
     }
   }
@@ -212,6 +267,7 @@ export function selectSources(ctx: HashedContext, selector: SourceSelector): Sel
   let files: string[] | undefined;
   let placed: { src: string; dest: string; entry: Entry }[] | undefined;
   return {
+    named,
     digest: digestOf(root).toString('hex'),
     get fileEntries() {
       if (!fileEntries) {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync, lstatSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, lstatSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -497,6 +497,27 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.ok(lstatSync(path.join(root, 'link')).isSymbolicLink());
     assert.ok(lstatSync(path.join(root, 'srv/real/work')).isDirectory());
     assert.equal(readFileSync(path.join(root, 'copied-a.txt'), 'utf8'), 'A');
+  });
+
+  it('copies what a symlink named as a source leads to, as Docker does; a link inside a copied directory stays a link', async () => {
+    const dir = project({
+      Dockerfile: 'FROM busybox:local\nCOPY current.conf /etc/app.conf\nCOPY conf /conf/\nCOPY ../outside /x\n',
+      'conf/v1.conf': 'one',
+      'conf/v2.conf': 'two',
+    });
+    symlinkSync('conf/v1.conf', path.join(dir, 'current.conf'));
+    symlinkSync('v2.conf', path.join(dir, 'conf/latest.conf'));
+    await assert.rejects(strataBuild(dir), (e: BuildError) => e.line === 4 && /\.\.\/outside is outside the build context/.test(e.message));
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox:local\nCOPY current.conf /etc/app.conf\nCOPY conf /conf/\n');
+    await strataBuild(dir, { tags: ['symlinks:1'] });
+    const root = await rootfsOf('symlinks:1');
+    assert.ok(lstatSync(path.join(root, 'etc/app.conf')).isFile());
+    assert.equal(readFileSync(path.join(root, 'etc/app.conf'), 'utf8'), 'one');
+    assert.equal(readlinkSync(path.join(root, 'conf/latest.conf')), 'v2.conf');
+    // The key is the content the link leads to: editing the target misses, as editing the file itself would.
+    writeFileSync(path.join(dir, 'conf/v1.conf'), 'uno');
+    utimesSync(path.join(dir, 'conf/v1.conf'), new Date('2024-01-01'), new Date('2024-01-01'));
+    assert.deepEqual(cachedOf(await strataBuild(dir)), ['RAN    COPY current.conf /etc/app.conf', 'RAN    COPY conf /conf/']);
   });
 
   it('runs heredocs as BuildKit does: a script alone, a #! script file, heredocs inside a command; COPY writes heredoc files', async () => {

@@ -408,6 +408,33 @@ describe('COPY source selection', () => {
     assert.throws(() => selectSources(ctx, { sources: ['.env'] }), (e: ContextError) => /excluded by \.dockerignore/.test(e.hint ?? ''));
     assert.throws(() => selectSources(ctx, { sources: ['*.zip'] }), /no files match \*\.zip/);
     assert.throws(() => selectSources(ctx, { sources: ['src/[a'] }), /bad wildcard/);
+    assert.throws(() => selectSources(ctx, { sources: ['../README.md'] }), /\.\.\/README\.md is outside the build context/);
+    assert.throws(() => selectSources(ctx, { sources: ['src/../../README.md'] }), /outside the build context/);
+  });
+
+  it('follows a symlink named as a source, inside the context only; one inside a copied directory stays a link', async () => {
+    const dir = context({
+      'real/app.js': 'app', 'real/nested/n.txt': 'n', 'notes.txt': 'notes',
+      'link.txt': '->notes.txt', 'dirlink': '->real', 'abs': '->/notes.txt', 'climb': '->../../notes.txt',
+      'out': '->/etc/passwd', 'real/inner': '->../notes.txt', 'via/x': '->../dirlink/nested',
+    });
+    const ctx = await hashContext(dir);
+    const file = selectSources(ctx, { sources: ['link.txt'] });
+    assert.deepEqual(file.placed.map((p) => [p.src, p.dest, p.entry.kind]), [['notes.txt', 'link.txt', 'file']]);
+    assert.equal(file.named[0]!.kind, 'file');
+    // Keyed by what the link leads to: the same as copying that file under the link's name.
+    assert.notEqual(file.digest, selectSources(ctx, { sources: ['notes.txt'] }).digest);
+    for (const other of ['abs', 'climb']) assert.deepEqual(selectSources(ctx, { sources: [other] }).placed.map((p) => p.src), ['notes.txt']);
+    const dirSel = selectSources(ctx, { sources: ['dirlink'] });
+    assert.equal(dirSel.digest, selectSources(ctx, { sources: ['real'] }).digest);
+    assert.equal(dirSel.named[0]!.kind, 'dir');
+    assert.equal(dirSel.placed.find((p) => p.dest === 'inner')!.entry.kind, 'symlink');
+    assert.deepEqual(selectSources(ctx, { sources: ['dirlink/nested/n.txt'] }).files, ['real/nested/n.txt']);
+    assert.deepEqual(selectSources(ctx, { sources: ['via/x'] }).files, ['real/nested/n.txt']);
+    assert.throws(() => selectSources(ctx, { sources: ['out'] }), /out is a symlink to \/etc\/passwd, which is not in the build context/);
+    writeFileSync(path.join(dir, 'notes.txt'), 'changed');
+    ageTree(dir, ['notes.txt']);
+    assert.notEqual(selectSources(await hashContext(dir), { sources: ['link.txt'] }).digest, file.digest);
   });
 });
 
