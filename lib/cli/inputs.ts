@@ -57,7 +57,7 @@ export function parseBuildArgs(values: readonly string[] | undefined): Record<st
   for (const item of values ?? []) {
     const eq = item.indexOf('=');
     const name = eq < 0 ? item : item.slice(0, eq);
-    if (name === '') throw new UsageError(`invalid --build-arg "${item}"`, { hint: 'write --build-arg NAME=VALUE' });
+    if (name === '') throw new InputError('a build argument needs a name before "="', `--build-arg ${item}`, { hint: 'write --build-arg NAME=VALUE' });
     if (eq >= 0) out[name] = item.slice(eq + 1);
     else if (process.env[name] !== undefined) out[name] = process.env[name]!;
   }

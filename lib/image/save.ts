@@ -98,10 +98,24 @@ export async function saveImage(store: string, ref: string, dest: string, format
 export async function exportImage(store: string, name: string, manifest: Descriptor, dest: string, format: SaveFormat): Promise<void> {
   const parent = path.dirname(path.resolve(dest));
   if (!existsSync(parent)) throw new ImageError('the destination folder does not exist', parent, { hint: 'create it, or name another -o path' });
-  if (format === 'docker') {
-    if (!dest.endsWith('.tar')) throw new ImageError('a docker archive is a tar file', dest, { hint: 'name it FILE.tar' });
-    await saveDocker(store, name, manifest, dest);
-  } else {
-    await saveOCI(store, name, manifest, dest);
+  if (format === 'docker' && !dest.endsWith('.tar')) throw new ImageError('a docker archive is a tar file', dest, { hint: 'name it FILE.tar' });
+  try {
+    await (format === 'docker' ? saveDocker(store, name, manifest, dest) : saveOCI(store, name, manifest, dest));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!(e instanceof ImageError) && code && WRITE_ERRORS[code]) throw new ImageError(`cannot write the image there: ${WRITE_ERRORS[code]}`, dest, { hint: 'name a path you can write to (the store keeps the image either way)' });
+    throw e;
   }
 }
+
+/** Why an output could not be written, as a user reads it. */
+const WRITE_ERRORS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  EROFS: 'the filesystem is read-only',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is used up',
+  ENOENT: 'the path cannot be created',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'it is a directory',
+};

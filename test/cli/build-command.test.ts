@@ -59,6 +59,18 @@ describe('strata build (command line)', () => {
     assert.match(r.stderr, /hint: its last output:\n\s+nope/);
   });
 
+  it('refuses an invalid --build-arg and an --output it cannot write with exit 1; the image stays in the store', () => {
+    const arg = strata(['build', '--build-arg', '=x', 'examples/hello']);
+    assert.equal(arg.code, 1);
+    assert.match(arg.stderr, /error: --build-arg =x: a build argument needs a name before "="\nhint: write --build-arg NAME=VALUE/);
+    const file = path.join(scratch, 'a-file');
+    writeFileSync(file, '');
+    const out = strata(['build', '-t', 'kept:1', '--output', `type=oci,dest=${file}/out.tar`, 'examples/hello']);
+    assert.equal(out.code, 1);
+    assert.match(out.stderr, /a-file\/out\.tar: cannot write the image there: a part of the path is not a directory\nhint: name a path you can write to/);
+    assert.match(strata(['image', 'ls']).stdout, /kept:1/);
+  });
+
   it('refuses bad usage and an unknown base image clearly', () => {
     assert.equal(strata(['build']).code, 2);
     assert.equal(strata(['build', '--output', 'type=tarball,dest=x', 'examples/hello']).code, 2);
