@@ -186,7 +186,7 @@ export function openDashboard(options: DashboardOptions): Dashboard {
         log.log(`-- app started: ${e.argv.join(' ')}`);
         break;
       case 'app-exit':
-        log.log(`-- app exited with status ${e.code}`);
+        log.log(e.stopped ? `-- app stopped (exit status ${e.code})` : `-- app exited with status ${e.code}`);
         break;
       case 'app-error':
         for (const line of plainError(e.error)) log.log(line);

@@ -61,7 +61,7 @@ export function devPlainReporter(write: (line: string) => void, style: Style, so
         write(`app | ${e.line}`);
         break;
       case 'app-exit':
-        write(`#0 app exited with status ${e.code}`);
+        write(e.stopped ? `#0 app stopped (exit status ${e.code})` : `#0 app exited with status ${e.code}`);
         break;
       case 'app-error':
         write(formatError(e.error, style));

@@ -94,7 +94,7 @@ export async function runDev(o: DevOptions): Promise<number> {
     if (app) {
       const old = app;
       app = undefined;
-      emit({ type: 'app-exit', code: await old.stop() });
+      emit({ type: 'app-exit', code: await old.stop(), stopped: true });
     }
     try {
       appSnapshots ??= await openSnapshotter(o.store, scratch, o.snapshotter);
@@ -107,7 +107,7 @@ export async function runDev(o: DevOptions): Promise<number> {
       void started.done.then((code) => {
         if (app === started) {
           app = undefined;
-          emit({ type: 'app-exit', code });
+          emit({ type: 'app-exit', code, stopped: false });
         }
       }, (error: unknown) => emit({ type: 'app-error', error }));
     } catch (error) {
@@ -285,7 +285,12 @@ export async function runDev(o: DevOptions): Promise<number> {
     await cancelRunning();
     // The next `strata build` or `strata dev` starts from what this loop knew.
     if (o.watch) persistStatCache(ctx, o.statCacheFile);
-    if (app) emit({ type: 'app-exit', code: await app.stop() });
+    if (app) {
+      // Cleared first, as on a restart: the app's own exit is then not reported a second time.
+      const last = app;
+      app = undefined;
+      emit({ type: 'app-exit', code: await last.stop(), stopped: true });
+    }
     await appSnapshots?.dispose();
     rmSync(scratch, { recursive: true, force: true });
   }

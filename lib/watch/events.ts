@@ -20,7 +20,8 @@ export type DevEvent =
   | { readonly type: 'build-done'; readonly number: number; readonly digest: string; readonly seconds: number; readonly executed: number; readonly cached: number }
   | { readonly type: 'app-start'; readonly argv: readonly string[] }
   | { readonly type: 'app-log'; readonly stream: 'stdout' | 'stderr'; readonly line: string; readonly time: number }
-  | { readonly type: 'app-exit'; readonly code: number }
+  /** `stopped`: strata stopped it (a restart, Ctrl-C), rather than the app ending by itself. */
+  | { readonly type: 'app-exit'; readonly code: number; readonly stopped: boolean }
   | { readonly type: 'app-error'; readonly error: unknown };
 
 export type DevEventSink = (event: DevEvent) => void;

@@ -257,6 +257,8 @@ describe('strata dev --watch', () => {
       assert.ok(!dev.since(mark).some((e) => e.type === 'app-exit' || e.type === 'app-start'), 'the app was left alone');
       assert.equal(await dev.stop(), 0);
       stopped = true;
+      assert.deepEqual(dev.since(mark).filter(isType('app-exit')).map((e) => e.stopped), [true], 'Ctrl-C stops the app, said once');
+      assert.deepEqual(dev.events.filter(isType('app-exit')).map((e) => e.stopped), [true, true], 'the restart stopped the first app');
       const appsLeft = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
         try {
           return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('cat /msg.txt');
