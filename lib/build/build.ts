@@ -341,7 +341,8 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     const t0 = Date.now();
     // The dev loop hands over the context it keeps up to date; a build on its own hashes it here.
     const ctx = options.context ?? await hashContext(options.contextDir, { ignorePatterns: options.ignorePatterns, statCacheFile: options.statCacheFile });
-    onEvent({ type: 'context', files: ctx.stats.files, bytes: ctx.stats.bytes, cacheHits: ctx.stats.cacheHits, seconds: (Date.now() - t0) / 1000 });
+    // (The dev loop reports what its own updates found.)
+    onEvent({ type: 'context', files: ctx.stats.files, bytes: ctx.stats.bytes, cacheHits: ctx.stats.cacheHits, seconds: (Date.now() - t0) / 1000, warnings: options.context ? [] : ctx.warnings });
 
     // Stages of one level need nothing from each other: they build at the same time. When one
     // fails, its siblings are cancelled (their sandboxes killed) before the error is reported.

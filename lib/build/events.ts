@@ -3,7 +3,7 @@ import type { MissCause } from './explain.js';
 
 export type BuildEvent =
   | { readonly type: 'build-start'; readonly file: string; readonly target: string | null; readonly snapshotter: 'overlay' | 'copy'; readonly stages: number; readonly steps: number }
-  | { readonly type: 'context'; readonly files: number; readonly bytes: number; readonly cacheHits: number; readonly seconds: number }
+  | { readonly type: 'context'; readonly files: number; readonly bytes: number; readonly cacheHits: number; readonly seconds: number; readonly warnings: readonly string[] }
   | { readonly type: 'step-start'; readonly id: number; readonly stage: string; readonly index: number; readonly count: number; readonly text: string; readonly line: number; readonly time: number }
   | { readonly type: 'step-cached'; readonly id: number; readonly time: number }
   | { readonly type: 'step-log'; readonly id: number; readonly stream: 'stdout' | 'stderr'; readonly line: string; readonly time: number }

@@ -82,6 +82,11 @@ export interface HashedContext {
   readonly patterns: readonly string[];
 }
 
+/** The warning for sockets, FIFOs and devices left out of the context. */
+function skippedWarning(paths: readonly string[]): string {
+  return `skipped ${paths.length} socket(s), FIFO(s) or device(s), as Docker does: ${paths.slice(0, 3).join(', ')}${paths.length > 3 ? ', ...' : ''}`;
+}
+
 function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
@@ -269,10 +274,7 @@ async function scanAndHash(
     onScanned: report && ((p) => report({ filesDone: p.files, filesTotal: undefined, bytesDone: p.bytes, bytesTotal: undefined })),
   });
   const assembled = assembleScan({ mode: top.mode, ...top.stat }, scan, matcher, takenAtNs, patternsKey(patterns));
-  if (assembled.skipped.length) {
-    const some = assembled.skipped.slice(0, 3).join(', ');
-    warnings.push(`skipped ${assembled.skipped.length} socket(s), FIFO(s) or device(s), as Docker does: ${some}${assembled.skipped.length > 3 ? ', ...' : ''}`);
-  }
+  if (assembled.skipped.length) warnings.push(skippedWarning(assembled.skipped));
   const failed = assembled.failures[0];
   if (failed) throw statusError(root, failed, failed.status);
   const { cache } = assembled;
@@ -535,6 +537,7 @@ async function applyChanges(ctx: HashedContext, paths: readonly string[], option
     return e;
   };
   const unchangedFiles = new Set<Entry>();
+  const skipped: string[] = [];
   const rels = [...new Set(paths.map((p) => toContextPath(ctx.root, p)).filter((p): p is string => p !== undefined))]
     .sort((a, b) => a.split('/').length - b.split('/').length || (a < b ? -1 : 1));
 
@@ -552,7 +555,7 @@ async function applyChanges(ctx: HashedContext, paths: readonly string[], option
     }
     if (!existing || !sameKind(existing, fresh)) {
       if (existing) detach(ctx, existing, dirty);
-      attach(ctx, fresh, dirty, touched, lstatFound, found);
+      attach(ctx, fresh, dirty, touched, lstatFound, found, skipped);
       continue;
     }
     if (fresh.kind === 'file' && sameStat(existing, fresh, sinceNs)) unchangedFiles.add(existing);
@@ -561,11 +564,12 @@ async function applyChanges(ctx: HashedContext, paths: readonly string[], option
     existing.size = fresh.size;
     existing.stat = fresh.stat;
     existing.hardlinkOf = fresh.hardlinkOf;
-    if (fresh.kind === 'dir') syncDirectory(ctx, existing, dirty, touched, lstatFound, found);
+    if (fresh.kind === 'dir') syncDirectory(ctx, existing, dirty, touched, lstatFound, found, skipped);
     dirty.add(parentPath(rel));
     touched.add(rel);
   }
 
+  if (skipped.length) ctx.warnings.push(skippedWarning(skipped));
   // Every file lstat-ed above that is in the tree now, except those whose stat proves them unchanged.
   const targets = new Set<Entry>();
   for (const f of found) {
@@ -590,18 +594,18 @@ function sameStat(a: Entry, b: Entry, sinceNs: bigint): boolean {
 /** Adds a new entry (and, for a directory, everything below it), creating missing parents. */
 type Lstat = (rel: string) => Entry | undefined;
 
-function attach(ctx: HashedContext, entry: Entry, dirty: Set<string>, touched: Set<string>, lstat: Lstat, found: Entry[]): void {
+function attach(ctx: HashedContext, entry: Entry, dirty: Set<string>, touched: Set<string>, lstat: Lstat, found: Entry[], skipped: string[]): void {
   const parentRel = parentPath(entry.path);
   let parent = ctx.index.get(parentRel);
   if (!parent) {
     const p = lstat(parentRel);
     if (!p || p.kind !== 'dir') return;
-    attach(ctx, p, dirty, touched, lstat, found);
+    attach(ctx, p, dirty, touched, lstat, found, skipped);
     parent = ctx.index.get(parentRel);
     if (!parent) return;
   }
   if (entry.kind === 'dir' && entry.children!.size === 0) {
-    found.push(...walkInline(ctx.root, entry, ctx.matcher));
+    found.push(...walkInline(ctx.root, entry, ctx.matcher, skipped));
     if (ctx.matcher.ignores(entry.path) && entry.children!.size === 0) return;
   }
   const replaced = parent.children!.get(entry.name);
@@ -616,8 +620,8 @@ function attach(ctx: HashedContext, entry: Entry, dirty: Set<string>, touched: S
 }
 
 /** Re-lists a directory: names that appeared are added, names that went away removed. */
-function syncDirectory(ctx: HashedContext, dir: Entry, dirty: Set<string>, touched: Set<string>, lstat: Lstat, found: Entry[]): void {
-  const names = new Set(listKeptNames(ctx.root, dir.path, ctx.matcher));
+function syncDirectory(ctx: HashedContext, dir: Entry, dirty: Set<string>, touched: Set<string>, lstat: Lstat, found: Entry[], skipped: string[]): void {
+  const names = new Set(listKeptNames(ctx.root, dir.path, ctx.matcher, skipped));
   for (const [name, child] of [...dir.children!]) {
     if (!names.has(name)) {
       detach(ctx, child, dirty);
@@ -627,7 +631,7 @@ function syncDirectory(ctx: HashedContext, dir: Entry, dirty: Set<string>, touch
   for (const name of names) {
     if (dir.children!.has(name)) continue;
     const fresh = lstat(joinPath(dir.path, name));
-    if (fresh) attach(ctx, fresh, dirty, touched, lstat, found);
+    if (fresh) attach(ctx, fresh, dirty, touched, lstat, found, skipped);
   }
 }
 

@@ -84,7 +84,7 @@ export function readNames(dir: string | Buffer): string[] {
 }
 
 /** The kept children of one directory. */
-export function readKept(root: string, relDir: string, matcher: IgnoreMatcher): StatRecord[] {
+export function readKept(root: string, relDir: string, matcher: IgnoreMatcher, skipped?: string[]): StatRecord[] {
   let names: string[];
   try {
     names = readNames(full(root, relDir));
@@ -100,6 +100,7 @@ export function readKept(root: string, relDir: string, matcher: IgnoreMatcher): 
     if (ignored && !matcher.hasExclusions) continue;
     const record = lstatRecord(root, rel, ignored);
     // Sockets, FIFOs and devices are no part of a context (Docker skips them too).
+    if (record?.kind === 'other' && !ignored) skipped?.push(rel);
     if (!record || record.kind === 'other' || (ignored && record.kind !== 'dir')) continue;
     out.push(record);
   }
@@ -107,11 +108,11 @@ export function readKept(root: string, relDir: string, matcher: IgnoreMatcher): 
 }
 
 /** Every kept entry below `dirs` (not the dirs themselves), parents before children. */
-export function walkBelow(root: string, dirs: readonly string[], matcher: IgnoreMatcher, emit: (r: StatRecord) => void): void {
+export function walkBelow(root: string, dirs: readonly string[], matcher: IgnoreMatcher, emit: (r: StatRecord) => void, skipped?: string[]): void {
   const stack = [...dirs].reverse();
   while (stack.length) {
     const dir = stack.pop()!;
-    const children = readKept(root, dir, matcher);
+    const children = readKept(root, dir, matcher, skipped);
     for (const r of children) emit(r);
     for (let i = children.length - 1; i >= 0; i--) if (children[i]!.kind === 'dir') stack.push(children[i]!.rel);
   }

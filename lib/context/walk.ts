@@ -81,15 +81,15 @@ function linkHardlinks(b: TreeBuilder): void {
 }
 
 /** Walks below a directory in the calling thread (for incremental updates). */
-export function walkInline(root: string, top: Entry, matcher: IgnoreMatcher): Entry[] {
+export function walkInline(root: string, top: Entry, matcher: IgnoreMatcher, skipped?: string[]): Entry[] {
   const b: TreeBuilder = { byPath: new Map([[top.path, top]]), provisional: new Set(), files: [], links: new Map() };
-  walkBelow(root, [top.path], matcher, (r) => add(b, r));
+  walkBelow(root, [top.path], matcher, (r) => add(b, r), skipped);
   prune(b, top);
   linkHardlinks(b);
   return b.files.filter((f) => b.byPath.get(f.path) === f);
 }
 
-/** Names in a directory that the walk would keep. */
-export function listKeptNames(root: string, relDir: string, matcher: IgnoreMatcher): string[] {
-  return readKept(root, relDir, matcher).map((r) => r.rel.slice(r.rel.lastIndexOf('/') + 1));
+/** Names in a directory that the walk would keep (sockets, FIFOs and devices go to `skipped`). */
+export function listKeptNames(root: string, relDir: string, matcher: IgnoreMatcher, skipped?: string[]): string[] {
+  return readKept(root, relDir, matcher, skipped).map((r) => r.rel.slice(r.rel.lastIndexOf('/') + 1));
 }

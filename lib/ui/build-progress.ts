@@ -18,6 +18,7 @@ export function plainReporter(write: (line: string) => void, options: { explain?
         break;
       case 'context':
         write(`#0 context: ${formatCount(e.files)} files, ${formatBytes(e.bytes)} (${formatCount(e.cacheHits)} from the stat cache) ${e.seconds.toFixed(2)}s`);
+        for (const w of e.warnings) write(`#0 warning: ${w}`);
         break;
       case 'step-start':
         startedAt.set(e.id, e.time);

@@ -99,6 +99,7 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
         break;
       case 'context':
         context = `context: ${formatCount(e.files)} files, ${formatBytes(e.bytes)} (${formatCount(e.cacheHits)} from the stat cache) ${e.seconds.toFixed(2)}s`;
+        footer.push(...e.warnings.map((w) => ` => warning: ${w}`));
         break;
       case 'image':
         footer.push(` => image ${e.digest}${e.tags.length ? ` named ${e.tags.join(', ')}` : ''}`);

@@ -71,6 +71,15 @@ describe('strata build (command line)', () => {
     assert.match(strata(['image', 'ls']).stdout, /kept:1/);
   });
 
+  it('says which sockets and FIFOs of the context it left out', () => {
+    const ctx = mkdtempSync(path.join(scratch, 'fifo-'));
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox:local\nCOPY . /app\n');
+    execFileSync('mkfifo', [path.join(ctx, 'pipe')]);
+    const r = strata(['build', '--progress', 'plain', ctx]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^#0 warning: skipped 1 socket\(s\), FIFO\(s\) or device\(s\), as Docker does: pipe$/m);
+  });
+
   it('refuses bad usage and an unknown base image clearly', () => {
     assert.equal(strata(['build']).code, 2);
     assert.equal(strata(['build', '--output', 'type=tarball,dest=x', 'examples/hello']).code, 2);
