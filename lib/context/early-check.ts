@@ -9,7 +9,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { loadStatCache, type LoadResult } from './stat-cache.js';
-import { HELPER_ROWS, statHelperAvailable, verifyWithHelper } from './stat-helper.js';
+import { statHelperAvailable, verifyWithHelper } from './stat-helper.js';
 
 export interface EarlyCheck {
   readonly loaded: LoadResult;
@@ -18,6 +18,14 @@ export interface EarlyCheck {
   /** When the check began: the new cache's moment must not be later than its lstats. */
   readonly startedAtNs: bigint;
 }
+
+/**
+ * Started this early, the helper pays off for smaller caches than when the
+ * build waits for it (HELPER_ROWS): its lstats run beside the compiling,
+ * not instead of this thread's own. 2,500 rows: 23 ms checked in this
+ * thread at start-up, hidden entirely by the helper.
+ */
+const EARLY_HELPER_ROWS = 512;
 
 let pending: (EarlyCheck & { readonly root: string; readonly file: string; readonly identity: string }) | undefined;
 
@@ -38,7 +46,7 @@ export function startStatCacheCheck(root: string, file: string): void {
     if (!identity || !statHelperAvailable()) return;
     const startedAtNs = BigInt(Date.now()) * 1_000_000n;
     const loaded = loadStatCache(file);
-    if (!loaded.cache || loaded.cache.count <= HELPER_ROWS) return;
+    if (!loaded.cache || loaded.cache.count <= EARLY_HELPER_ROWS) return;
     const absRoot = path.resolve(root);
     const changed = verifyWithHelper(absRoot, loaded.cache).catch(() => undefined);
     pending = { root: absRoot, file, identity, loaded, changed, startedAtNs };
