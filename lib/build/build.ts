@@ -57,6 +57,12 @@ export interface BuildOptions {
    * replaces a cancelled one (strata dev) will want them.
    */
   readonly dropUnfinishedBlobs?: boolean;
+  /**
+   * SOURCE_DATE_EPOCH, as an ISO time: every step of this build (run or
+   * from the cache) and the image are dated so, as BuildKit does, and the
+   * same Dockerfile and files give the same image on any machine.
+   */
+  readonly created?: string;
 }
 
 export interface BuildResult {
@@ -398,12 +404,12 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
           }
           if (record) {
             layer = record.layer;
-            created = record.created;
+            created = options.created ?? record.created;
             cached++;
             onEvent({ type: 'step-cached', id, time: Date.now() });
           } else {
             layer = await fs.execute();
-            created = new Date().toISOString();
+            created = options.created ?? new Date().toISOString();
             const made = { layer, createdBy: describe, created };
             // A record is committed only once its layer's blob is in the store.
             const blob = layer && compressing.get(layer);
@@ -455,7 +461,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
 
     const final = states.get(plan.targetIndex)!;
     // Created when its newest layer was: a rebuild from the cache is the identical image, byte for byte.
-    const config = toImageConfig(final.config, final.layers.map((l) => l.diffId), final.created);
+    const config = toImageConfig(final.config, final.layers.map((l) => l.diffId), options.created ?? final.created);
     await layersReady(final.layers);
     await Promise.all([...compressing.values(), ...recordWrites]);
     const manifest = await writeImage(store, final.layers, config);

@@ -10,7 +10,7 @@ import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut, type Reporter } from '../ui/index.js';
 import type { Plan, StageBase } from '../dockerfile/index.js';
 import { BUILD_OPTIONS } from './early.js';
-import { loadPlan, oneOf, parseFields, parseSecrets } from './inputs.js';
+import { loadPlan, oneOf, parseBuildArgs, parseFields, parseSecrets, sourceDateEpoch } from './inputs.js';
 import type { Session } from './session.js';
 
 export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
@@ -162,6 +162,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       onEvent: report,
       signal: abort.signal,
       dropUnfinishedBlobs: true,
+      created: sourceDateEpoch(parseBuildArgs(values['build-arg'])),
     });
     if (output) {
       await exportImage(store, tags[0] ?? `strata-build:${result.manifest.digest.slice(7, 19)}`, result.manifest, path.resolve(output.dest), output.format);

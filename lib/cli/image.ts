@@ -4,7 +4,7 @@ import { resolveStoreDir } from '../cache/index.js';
 import { UsageError } from '../errors/index.js';
 import { importImage, listImages, normalizeRef, pullImage, pushImage, readConfig, readManifest, requireImage, saveImage, untagImage } from '../image/index.js';
 import { formatBytes, renderHistory, renderImageList, writeErr, writeOut, type HistoryRow } from '../ui/index.js';
-import { oneOf } from './inputs.js';
+import { oneOf, sourceDateEpoch } from './inputs.js';
 import type { Session } from './session.js';
 
 export const imageUsage = `usage: strata image import SRC --tag NAME[:TAG] [--from-name NAME] [--store DIR]
@@ -63,7 +63,7 @@ export async function imageCommand(argv: string[], _session: Session): Promise<n
     case 'import': {
       const [src] = positionals;
       if (!src || !values.tag) throw new UsageError('image import needs SRC and --tag NAME', { hint: 'strata image import ./rootfs --tag busybox:local' });
-      const result = await importImage(store, src, values.tag, { fromName: values['from-name'] });
+      const result = await importImage(store, src, values.tag, { fromName: values['from-name'], created: sourceDateEpoch() });
       writeOut(`imported ${result.name} (${result.source}) ${result.manifest.digest}`);
       return 0;
     }

@@ -64,6 +64,22 @@ export function parseBuildArgs(values: readonly string[] | undefined): Record<st
   return out;
 }
 
+/**
+ * SOURCE_DATE_EPOCH (seconds since 1970), from --build-arg or the
+ * environment as buildx passes it, as the ISO time images are dated with;
+ * undefined when it is not set.
+ */
+export function sourceDateEpoch(buildArgs: Readonly<Record<string, string>> = {}): string | undefined {
+  const fromArg = buildArgs.SOURCE_DATE_EPOCH !== undefined;
+  const value = fromArg ? buildArgs.SOURCE_DATE_EPOCH! : process.env.SOURCE_DATE_EPOCH;
+  if (value === undefined || value === '') return undefined;
+  const seconds = /^\d{1,12}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(seconds) || seconds > 253402300799) {
+    throw new InputError(`"${value}" is not a time in seconds since 1970`, fromArg ? '--build-arg SOURCE_DATE_EPOCH' : 'SOURCE_DATE_EPOCH', { hint: 'give whole seconds, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)' });
+  }
+  return new Date(seconds * 1000).toISOString();
+}
+
 /** A flag value of comma-separated `key=value` fields (`type=oci,dest=out.tar`); a bare key has the value ''. */
 export function parseFields(spec: string): Map<string, string> {
   return new Map(spec.split(',').map((f) => {

@@ -92,9 +92,8 @@ function platformConfig(): Pick<ImageConfig, 'architecture' | 'os' | 'variant'> 
   return { architecture: p.architecture, os: p.os, ...(p.variant && { variant: p.variant }) };
 }
 
-async function importRootfs(store: string, src: string, kind: 'rootfs-dir' | 'rootfs-tar'): Promise<Descriptor> {
+async function importRootfs(store: string, src: string, kind: 'rootfs-dir' | 'rootfs-tar', created = new Date().toISOString()): Promise<Descriptor> {
   const layer = kind === 'rootfs-dir' ? await writeDirectoryLayer(store, src) : await writeLayer(store, (out) => pipeline(tarStream(src), out));
-  const created = new Date().toISOString();
   const config: ImageConfig = {
     created,
     ...platformConfig(),
@@ -175,8 +174,8 @@ async function importDockerArchive(store: string, dir: string, wanted: string | 
   return writeImage(store, layers, configBytes);
 }
 
-/** Imports `src` and names it `ref`. */
-export async function importImage(store: string, src: string, ref: string, options: { fromName?: string } = {}): Promise<Imported> {
+/** Imports `src` and names it `ref`; a root filesystem is dated `created` (SOURCE_DATE_EPOCH), by default now. */
+export async function importImage(store: string, src: string, ref: string, options: { fromName?: string; created?: string | undefined } = {}): Promise<Imported> {
   const name = normalizeRef(ref);
   let st;
   try {
@@ -195,7 +194,7 @@ export async function importImage(store: string, src: string, ref: string, optio
       manifest = await importDockerArchive(store, src, options.fromName);
     } else {
       source = 'rootfs-dir';
-      manifest = await importRootfs(store, src, source);
+      manifest = await importRootfs(store, src, source, options.created);
     }
   } else {
     const top = await topNames(src).catch((e: unknown) => {
@@ -212,7 +211,7 @@ export async function importImage(store: string, src: string, ref: string, optio
       }
     } else {
       source = 'rootfs-tar';
-      manifest = await importRootfs(store, src, source);
+      manifest = await importRootfs(store, src, source, options.created);
     }
   }
   await tagImage(store, name, manifest);

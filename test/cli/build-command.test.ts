@@ -1,7 +1,7 @@
 /** `strata build` as a user runs it: the real binary, a real store, real outputs. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -69,6 +69,32 @@ describe('strata build (command line)', () => {
     assert.equal(out.code, 1);
     assert.match(out.stderr, /a-file\/out\.tar: cannot write the image there: a part of the path is not a directory\nhint: name a path you can write to/);
     assert.match(strata(['image', 'ls']).stdout, /kept:1/);
+  });
+
+  it('dates images by SOURCE_DATE_EPOCH: two stores make the identical image from the same root filesystem and files', () => {
+    const epoch = '1700000000';
+    // (What a RUN writes carries the time it was written, as with BuildKit: this image's layers are copies.)
+    const ctx = mkdtempSync(path.join(scratch, 'epoch-ctx-'));
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox:local\nCOPY a.txt /a.txt\nCMD ["cat", "/a.txt"]\n');
+    writeFileSync(path.join(ctx, 'a.txt'), 'a');
+    utimesSync(path.join(ctx, 'a.txt'), new Date('2024-01-01'), new Date('2024-01-01'));
+    const inStore = (dir: string, args: string[], env: Record<string, string> = {}) => {
+      const r = spawnSync(process.execPath, [bin, ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: dir, ...env } });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const digests = ['one', 'two'].map((name) => {
+      const dir = path.join(scratch, `epoch-${name}`);
+      const imported = inStore(dir, ['image', 'import', path.join(scratch, 'rootfs'), '--tag', 'busybox:local'], { SOURCE_DATE_EPOCH: epoch });
+      assert.equal(imported.code, 0, imported.stderr);
+      const built = inStore(dir, ['build', '--build-arg', `SOURCE_DATE_EPOCH=${epoch}`, '-t', 'hello:epoch', ctx]);
+      assert.equal(built.code, 0, built.stderr);
+      assert.match(inStore(dir, ['history', 'hello:epoch']).stdout.split('\n')[1]!, /2023-11-14T22:13:20\.000Z/);
+      return [imported.stdout.trim().split(' ').pop(), built.stdout.trim()];
+    });
+    assert.deepEqual(digests[0], digests[1]);
+    const bad = strata(['build', '--build-arg', 'SOURCE_DATE_EPOCH=yesterday', 'examples/hello']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /error: --build-arg SOURCE_DATE_EPOCH: "yesterday" is not a time in seconds since 1970/);
   });
 
   it('says which sockets and FIFOs of the context it left out', () => {
