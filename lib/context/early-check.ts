@@ -37,7 +37,7 @@ function identityOf(file: string): string | undefined {
 
 /**
  * Loads the stat cache of `root` from `file` and starts the helper on it,
- * when the helper would check it anyway (a big cache). Never throws: a
+ * when it has more than EARLY_HELPER_ROWS rows. Never throws: a
  * check that cannot start is simply done later, as without this.
  */
 export function startStatCacheCheck(root: string, file: string): void {
