@@ -215,12 +215,13 @@ export function selectSources(ctx: HashedContext, selector: SourceSelector): Sel
     let matched: { path: string; name: string; entry: Entry }[];
     const follow = (path: string, name: string) => {
       const entry = resolveSource(ctx, path);
-      if (!entry) {
-        const link = ctx.index.get(path)!;
+      if (entry) return { path, name, entry };
+      const link = ctx.index.get(path);
+      if (link?.kind === 'symlink') {
         fail(`${source} is a symlink to ${link.linkTarget}, which is not in the build context`, source,
           'a symlink named as a source is followed inside the context only (an absolute target is read from the context root): put the file itself in the context');
       }
-      return { path, name, entry };
+      fail(`${source} is not in the build context`, source, ctx.matcher.ignores(clean) ? 'it is excluded by .dockerignore' : 'check the path: sources are relative to the context');
     };
     if (WILDCARD.test(clean)) {
       let found: Entry[];
@@ -233,9 +234,6 @@ export function selectSources(ctx: HashedContext, selector: SourceSelector): Sel
       matched = found.map((e) => follow(e.path, e.name));
     } else {
       const path = clean === '.' ? '' : clean;
-      if (!ctx.index.has(path) && !resolveSource(ctx, path)) {
-        fail(`${source} is not in the build context`, source, ctx.matcher.ignores(clean) ? 'it is excluded by .dockerignore' : 'check the path: sources are relative to the context');
-      }
       matched = [follow(path, path.slice(path.lastIndexOf('/') + 1))];
       named.push(matched[0]!.entry);
     }
