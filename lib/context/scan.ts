@@ -218,6 +218,7 @@ export function assembleScan(rootStat: { mode: number; mtimeNs: bigint; ctimeNs:
   w32[(at.linkEnds >>> 2)] = 0;
   let pathEnd = 1;
   let linkEnd = 0;
+  let linkIndex = 0;
   for (let row = 1; row < count; row++) {
     const result = rowResult[row]!;
     const words = results[result]!.records;
@@ -250,7 +251,8 @@ export function assembleScan(rootStat: { mode: number; mtimeNs: bigint; ctimeNs:
     // (The digest column is byte-aligned only.)
     const from = recordBytes[result]!;
     for (let i = 4 * (r + W.digest), d = at.digests + 16 * row, end = i + 16; i < end; i++) out[d++] = from[i]!;
-    if (kind === ScanKind.Symlink) linkEnd += encodeName(links[result]![record]!).length;
+    // (Symlink rows meet their targets in the order linkParts holds them.)
+    if (kind === ScanKind.Symlink) linkEnd += linkParts[linkIndex++]!.length;
     w32[(at.linkEnds >>> 2) + row] = linkEnd;
     if (kind !== ScanKind.File) continue;
     if (status === HashStatus.NotHashed) toHash.push(row);
