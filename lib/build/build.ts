@@ -169,11 +169,17 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     }
     const manifest = readManifest(store, image.manifest);
     const config = readConfig(store, manifest);
+    // A plan made without looking the image up (or before it changed) would skip its triggers, or expand
+    // the stage's words without its ENV.
     const triggers = config.config?.OnBuild ?? [];
-    if (triggers.length !== stage.imageTriggers.length || triggers.some((t, i) => t !== stage.imageTriggers[i])) {
-      // The plan was made without looking the image up (or before it changed): its triggers would be skipped.
+    if (!sameList(triggers, stage.imageTriggers)) {
       throw new BuildError(`base image ${stage.base} has ONBUILD triggers that the plan did not fire`, { file, line: stage.line }, {
-        hint: `plan with the image's triggers (planBuild's imageTriggers option; strata build does): ${triggers.join('; ')}`,
+        hint: `plan with the image's config (planBuild's baseImage option; strata build does): ${triggers.join('; ')}`,
+      });
+    }
+    if (!sameList(config.config?.Env ?? [], stage.imageEnv)) {
+      throw new BuildError(`base image ${stage.base} has ENV that the plan did not expand with`, { file, line: stage.line }, {
+        hint: "plan with the image's config (planBuild's baseImage option; strata build does)",
       });
     }
     const layers = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, diffId: config.rootfs.diff_ids[i]! }));
@@ -376,8 +382,8 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
         const describe = createdBy(step, state.config);
         if (metadata) {
           applyMetadata(state.config, step);
-          // Dated like the layer before it, so an unchanged Dockerfile rebuilds to the identical image.
-          state.config.history.push({ created: state.created, created_by: describe, comment: 'buildkit.dockerfile.v0', empty_layer: true });
+          // Undated until the image is written (datedHistory), unless SOURCE_DATE_EPOCH dates everything.
+          state.config.history.push({ ...(options.created && { created: options.created }), created_by: describe, comment: 'buildkit.dockerfile.v0', empty_layer: true });
           continue;
         }
         const execTime = { seconds: 0, startedAt: 0 };
@@ -483,4 +489,8 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     }
   }
 
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -4,10 +4,9 @@
  * Entrypoint, Labels, ExposedPorts, Volumes, StopSignal, Healthcheck,
  * OnBuild, Shell, and one history entry per instruction.
  */
-import type { PlannedStep } from '../dockerfile/index.js';
+import { DEFAULT_PATH, envFromList, type PlannedStep } from '../dockerfile/index.js';
 import type { ContainerConfig, HistoryEntry, ImageConfig } from '../image/index.js';
 
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
 
 /** A mutable working copy of a config while a stage is built. */
@@ -35,14 +34,14 @@ export interface StageConfig {
 
 export function stageConfigFrom(image: ImageConfig | undefined, platform: { architecture: string; os: string; variant?: string }): StageConfig {
   const c = image?.config ?? {};
-  const env = new Map<string, string>();
-  for (const kv of c.Env ?? []) {
-    const eq = kv.indexOf('=');
-    env.set(eq < 0 ? kv : kv.slice(0, eq), eq < 0 ? '' : kv.slice(eq + 1));
-  }
+  const env = envFromList(c.Env ?? []);
+  const os = image?.os ?? platform.os;
+  // As the plan does (planBuild): a base without PATH (scratch, an imported root filesystem) gets the
+  // default one, as BuildKit gives it, so the image's config says what RUN used.
+  if (!env.has('PATH') && os !== 'windows') env.set('PATH', DEFAULT_PATH);
   return {
     architecture: image?.architecture ?? platform.architecture,
-    os: image?.os ?? platform.os,
+    os,
     variant: image?.variant ?? platform.variant,
     env,
     user: c.User ?? '',
@@ -173,12 +172,10 @@ export function createdBy(step: PlannedStep, c: StageConfig): string {
 }
 
 export function toImageConfig(c: StageConfig, diffIds: readonly string[], created: string): ImageConfig {
-  const env = new Map(c.env);
-  if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
   const config: ContainerConfig = {
     ...(c.user && { User: c.user }),
     ...(Object.keys(c.exposed).length && { ExposedPorts: c.exposed }),
-    Env: [...env].map(([k, v]) => `${k}=${v}`),
+    Env: [...c.env].map(([k, v]) => `${k}=${v}`),
     ...(c.entrypoint && { Entrypoint: c.entrypoint }),
     ...(c.cmd && { Cmd: c.cmd }),
     ...(Object.keys(c.volumes).length && { Volumes: c.volumes }),
@@ -197,6 +194,36 @@ export function toImageConfig(c: StageConfig, diffIds: readonly string[], create
     ...(c.variant && { variant: c.variant }),
     config,
     rootfs: { type: 'layers', diff_ids: diffIds },
-    history: c.history,
+    history: datedHistory(c.history),
   };
+}
+
+/**
+ * The history with a date on every entry, as BuildKit's image exporter
+ * dates it: a step that made a layer keeps that layer's time; the metadata
+ * steps, recorded undated, take the time of the first layer made after the
+ * first of them (so an ENV right after FROM is not dated like the base
+ * image), and after that the time of the entry before them. A rebuild from
+ * the cache keeps every layer's time, so it dates the history identically.
+ */
+export function datedHistory(history: readonly HistoryEntry[]): HistoryEntry[] {
+  let created: string | undefined;
+  let gap = false;
+  for (const h of history) {
+    if (h.created === undefined) {
+      gap = true;
+    } else {
+      created = h.created;
+      if (gap) break;
+    }
+  }
+  gap = false;
+  return history.map((h) => {
+    if (h.created === undefined) {
+      gap = true;
+      return created === undefined ? h : { created, ...h };
+    }
+    if (gap) created = h.created;
+    return h;
+  });
 }

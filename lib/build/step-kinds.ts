@@ -13,7 +13,7 @@ import type { Plan, PlannedStep } from '../dockerfile/index.js';
 import { BuildError, ContextError, SnapshotError } from '../errors/index.js';
 import { runInSandbox, SANDBOX_MOUNT_POINTS, type SandboxMount } from '../exec/index.js';
 import { applyLayer, isTarArchive, type LayerReuse, type Snapshotter, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
-import { DEFAULT_PATH, resolveInContainer, shellOf, type StageConfig } from './config.js';
+import { resolveInContainer, shellOf, type StageConfig } from './config.js';
 import { copyInto, ensureDirs, INHERIT, isDirectoryIn, makeDirIn, type CopyPlan, type Reuse } from './copy.js';
 import type { EventSink } from './events.js';
 import type { StepInputs } from './explain.js';
@@ -266,7 +266,6 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
       const user = c.user;
       const { argv, scripts } = runCommand(step, shellOf(c));
       const environment: Record<string, string> = { ...step.argsInScope, ...Object.fromEntries(c.env), ...step.proxy };
-      environment.PATH ??= DEFAULT_PATH;
       const keyEnv = { ...step.argsInScope, ...Object.fromEntries(c.env) };
       const workdir = c.workdir || '/';
       const network = typeof step.flags.network === 'string' ? (step.flags.network as 'default' | 'none' | 'host') : 'default';

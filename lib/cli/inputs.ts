@@ -1,7 +1,7 @@
 /** Finding and reading what the user named on the command line. */
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { loadDockerfile, planBuild, type Plan, type TypedDockerfile } from '../dockerfile/index.js';
+import { loadDockerfile, planBuild, type BaseImageFacts, type Plan, type TypedDockerfile } from '../dockerfile/index.js';
 import { InputError, UsageError } from '../errors/index.js';
 import { findImage, readConfig, readManifest } from '../image/index.js';
 import type { Session } from './session.js';
@@ -122,10 +122,12 @@ export function oneOf<T extends string>(flag: string, value: string | undefined,
   throw new UsageError(`invalid ${flag} "${value}"`, { hint: `use one of: ${allowed.join(', ')}` });
 }
 
-/** A base image's ONBUILD triggers, if the image is in the store (a missing one is the build's error to report, at its FROM). */
-export function imageTriggers(store: string, image: string): readonly string[] | undefined {
+/** A base image's ENV and ONBUILD triggers, if the image is in the store (a missing one is the build's error to report, at its FROM). */
+export function baseImageFacts(store: string, image: string): BaseImageFacts | undefined {
   const found = findImage(store, image);
-  return found ? readConfig(store, readManifest(store, found.manifest)).config?.OnBuild ?? undefined : undefined;
+  if (!found) return undefined;
+  const config = readConfig(store, readManifest(store, found.manifest)).config;
+  return { env: config?.Env ?? [], onBuild: config?.OnBuild ?? [] };
 }
 
 /** Reads, parses and plans the Dockerfile a command names; keeps its lines for error excerpts. */
@@ -137,7 +139,7 @@ export function loadPlan(
   session.sourceLines = input.bytes.toString('utf8').split(/\r?\n/);
   const typed = loadDockerfile(input.bytes, { file: input.displayName });
   const store = args.store;
-  // Planned again once missing base images are pulled: their ONBUILD triggers are known only then.
-  const replan = () => planBuild(typed, { target: args.target, buildArgs: parseBuildArgs(args.buildArgs), imageTriggers: store ? (image) => imageTriggers(store, image) : undefined });
+  // Planned again once missing base images are pulled: their ENV and ONBUILD triggers are known only then.
+  const replan = () => planBuild(typed, { target: args.target, buildArgs: parseBuildArgs(args.buildArgs), baseImage: store ? (image) => baseImageFacts(store, image) : undefined });
   return { input, typed, plan: replan(), replan };
 }

@@ -14,8 +14,8 @@ export {
 } from './instructions.js';
 export { parseMount, type Mount, type MountType } from './mounts.js';
 export {
-  planBuild, hostPlatform, formatPlatform, PROXY_ARGS, stageOfRef,
-  type Plan, type PlanOptions, type PlannedStage, type PlannedStep, type PlannedHeredoc, type Platform, type StageBase,
+  planBuild, hostPlatform, formatPlatform, PROXY_ARGS, DEFAULT_PATH, envFromList, stageOfRef,
+  type BaseImageFacts, type Plan, type PlanOptions, type PlannedStage, type PlannedStep, type PlannedHeredoc, type Platform, type StageBase,
 } from './plan.js';
 export { planToJSON } from './plan-json.js';
 export { lintDockerfile, type Finding, type Severity, type ContextFacts } from './lint.js';

@@ -22,14 +22,38 @@ export interface Platform {
 export interface PlanOptions {
   readonly target?: string | undefined;
   /**
-   * The ONBUILD triggers of a base image (from its config), which fire at
-   * the start of a stage built FROM it. The caller looks images up; this
-   * folder does no I/O. Without it, image bases are planned without them.
+   * What the plan needs of a base image's config: its ENV, which the
+   * stage's words expand with (`ENV PATH=/app:$PATH`, `WORKDIR $HOME`), and
+   * its ONBUILD triggers, which fire at the start of a stage built FROM it.
+   * The caller looks images up; this folder does no I/O. Without it, or for
+   * an image the caller does not have, an image base is planned as having
+   * neither (the builder refuses a plan that assumed wrong).
    */
-  readonly imageTriggers?: (image: string) => readonly string[] | undefined;
+  readonly baseImage?: (image: string) => BaseImageFacts | undefined;
   readonly buildArgs?: Readonly<Record<string, string>>;
   readonly buildPlatform?: Platform;
   readonly targetPlatform?: Platform;
+}
+
+/** The parts of a base image's config that planning reads. */
+export interface BaseImageFacts {
+  /** Config.Env, `KEY=value` each. */
+  readonly env: readonly string[];
+  /** Config.OnBuild. */
+  readonly onBuild: readonly string[];
+}
+
+/** The PATH BuildKit gives a stage whose base sets none (scratch, an imported root filesystem). */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** An image config's Env (`KEY=value` each; a bare `KEY` is set to nothing), as a map. */
+export function envFromList(list: readonly string[]): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const kv of list) {
+    const eq = kv.indexOf('=');
+    env.set(eq < 0 ? kv : kv.slice(0, eq), eq < 0 ? '' : kv.slice(eq + 1));
+  }
+  return env;
 }
 
 /** Proxy arguments: usable without an ARG, passed to RUN, never in a cache key. */
@@ -91,6 +115,8 @@ export interface PlannedStage {
   readonly triggers: Instruction[];
   /** The base image's ONBUILD triggers this plan fired at the stage's start (as the image config gives them). */
   readonly imageTriggers: readonly string[];
+  /** The base image's ENV this plan expanded the stage's words with (as the image config gives it). */
+  readonly imageEnv: readonly string[];
   /** Names referenced in FROM that were unset. */
   readonly fromUnset: readonly string[];
 }
@@ -282,8 +308,15 @@ export function planBuild(typed: TypedDockerfile, options: PlanOptions = {}): Pl
     const baseIndex = byName.get(image.toLowerCase());
     const base: StageBase = baseIndex !== undefined && baseIndex < index ? { stage: baseIndex } : image;
 
+    const facts = typeof base === 'string' && base !== 'scratch' ? options.baseImage?.(base) : undefined;
     const stageScope = new Scope();
-    for (const [k, v] of Object.entries(typeof base === 'object' ? finalEnvOf[base.stage]! : {})) stageScope.env.set(k, v);
+    if (typeof base === 'object') {
+      for (const [k, v] of Object.entries(finalEnvOf[base.stage]!)) stageScope.env.set(k, v);
+    } else {
+      for (const [k, v] of envFromList(facts?.env ?? [])) stageScope.env.set(k, v);
+      // As BuildKit does when a stage starts (not for Windows, whose PATH the OS sets).
+      if (!stageScope.env.has('PATH') && !platform?.toLowerCase().startsWith('windows')) stageScope.env.set('PATH', DEFAULT_PATH);
+    }
     scope = stageScope;
 
     const stage: PlannedStage = {
@@ -296,7 +329,8 @@ export function planBuild(typed: TypedDockerfile, options: PlanOptions = {}): Pl
       dependsOn: typeof base === 'object' ? [base.stage] : [],
       steps: [],
       triggers: [],
-      imageTriggers: typeof base === 'string' && base !== 'scratch' ? [...(options.imageTriggers?.(base) ?? [])] : [],
+      imageTriggers: [...(facts?.onBuild ?? [])],
+      imageEnv: [...(facts?.env ?? [])],
       fromUnset: [...fromUnset],
     };
 

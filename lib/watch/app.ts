@@ -9,6 +9,7 @@
 import { constants } from 'node:os';
 import type { LayerRef } from '../cache/index.js';
 import { resolveUser } from '../build/index.js';
+import { DEFAULT_PATH, envFromList } from '../dockerfile/index.js';
 import { ExecError } from '../errors/index.js';
 import { runInSandbox, SANDBOX_MOUNT_POINTS } from '../exec/index.js';
 import type { ImageConfig } from '../image/index.js';
@@ -32,7 +33,6 @@ export interface AppOptions {
   readonly onOutput: (stream: 'stdout' | 'stderr', line: string) => void;
 }
 
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The image's STOPSIGNAL as a signal name (SIGTERM when absent or unknown). */
 function stopSignalOf(config: ImageConfig): NodeJS.Signals {
@@ -48,7 +48,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   const c = options.config.config ?? {};
   const argv = options.command ? ['/bin/sh', '-c', options.command] : [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
   if (argv.length === 0) throw new ExecError('the image has no ENTRYPOINT or CMD to run', { hint: 'add CMD to the Dockerfile, or pass --run-cmd "COMMAND"' });
-  const env: Record<string, string> = Object.fromEntries((c.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const env: Record<string, string> = Object.fromEntries(envFromList(c.Env ?? []));
   env.PATH ??= DEFAULT_PATH;
   const ws = await options.snapshots.workspace(options.layers, { mountPoints: SANDBOX_MOUNT_POINTS });
   const stopping = new AbortController();

@@ -43,9 +43,10 @@ interface Outcome {
 
 async function strataBuild(dir: string, options: { buildArgs?: Record<string, string>; target?: string; noCache?: boolean; tags?: string[] } = {}): Promise<Outcome> {
   const typed = loadDockerfile(readFileSync(path.join(dir, 'Dockerfile')), { file: 'Dockerfile' });
-  const plan = planBuild(typed, { buildArgs: options.buildArgs, target: options.target, imageTriggers: (image) => {
+  const plan = planBuild(typed, { buildArgs: options.buildArgs, target: options.target, baseImage: (image) => {
     const found = findImage(store, image);
-    return found ? readConfig(store, readManifest(store, found.manifest)).config?.OnBuild ?? undefined : undefined;
+    const config = found && readConfig(store, readManifest(store, found.manifest)).config;
+    return found ? { env: config?.Env ?? [], onBuild: config?.OnBuild ?? [] } : undefined;
   } });
   const events: BuildEvent[] = [];
   const ignore = findIgnoreFile(dir, path.join(dir, 'Dockerfile'));
@@ -351,6 +352,36 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     const typed = loadDockerfile(readFileSync(path.join(child, 'Dockerfile')), { file: 'Dockerfile' });
     await assert.rejects(build({ store, contextDir: child, typed, plan: planBuild(typed), ignorePatterns: [], tags: [], noCache: false, onEvent: () => undefined }),
       (e: BuildError) => e.line === 1 && /ONBUILD triggers that the plan did not fire/.test(e.message));
+  });
+
+  it("expands a stage's words with its base image's ENV; a base without PATH gets the default one; metadata is dated by the steps around it", async () => {
+    const base = project({ Dockerfile: 'FROM busybox:local\nENV APPDIR=/opt/app GREETING=hello\nRUN true > /made\n' });
+    await strataBuild(base, { tags: ['env-base:1'] });
+    const baseConfig = readConfig(store, readManifest(store, requireImage(store, 'env-base:1').manifest));
+    // busybox:local, imported from a root filesystem, sets no PATH: the stage got BuildKit's default.
+    assert.ok(baseConfig.config?.Env?.includes('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'));
+    const dir = project({
+      Dockerfile: 'FROM env-base:1\nARG GREETING=arg\nENV PATH=/opt/app/bin:$PATH SAID=$GREETING\nWORKDIR $APPDIR\nRUN echo "$SAID $PATH" > said && pwd >> said\nCMD ["sh"]\n',
+    });
+    await strataBuild(dir, { tags: ['env-child:1'] });
+    const root = await rootfsOf('env-child:1');
+    assert.equal(readFileSync(path.join(root, 'opt/app/said'), 'utf8'), 'hello /opt/app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n/opt/app\n');
+    const config = readConfig(store, readManifest(store, requireImage(store, 'env-child:1').manifest));
+    assert.equal(config.config?.WorkingDir, '/opt/app');
+    assert.ok(config.config?.Env?.includes('PATH=/opt/app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'));
+    // As BuildKit's exporter dates them: the ARG and ENV after FROM like the first layer this build made (not
+    // like the base image), the CMD after the last one like that one.
+    const history = config.history!;
+    const own = history.slice(baseConfig.history!.length);
+    assert.deepEqual(own.map((h) => h.created_by!.split(' ')[0]), ['ARG', 'ENV', 'WORKDIR', 'RUN', 'CMD']);
+    assert.equal(own[0]!.created, own[2]!.created);
+    assert.equal(own[1]!.created, own[2]!.created);
+    assert.equal(own[4]!.created, own[3]!.created);
+    assert.notEqual(own[0]!.created, baseConfig.history!.at(-1)!.created);
+    // A plan made without the image's ENV would have expanded $APPDIR to nothing: the build refuses it.
+    const typed = loadDockerfile(readFileSync(path.join(dir, 'Dockerfile')), { file: 'Dockerfile' });
+    await assert.rejects(build({ store, contextDir: dir, typed, plan: planBuild(typed), ignorePatterns: [], tags: [], noCache: false, onEvent: () => undefined }),
+      (e: BuildError) => e.line === 1 && /ENV that the plan did not expand with/.test(e.message));
   });
 
   it('records deletions as whiteouts and a recreated directory as opaque; a RUN that changes nothing makes no layer', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { planToJSON } from '../../lib/dockerfile/index.js';
+import { DEFAULT_PATH, planToJSON, type BaseImageFacts } from '../../lib/dockerfile/index.js';
 import { plan, planError, stepArgs } from './helpers.js';
 
 describe('plan: ARG and ENV scopes', () => {
@@ -43,9 +43,31 @@ describe('plan: ARG and ENV scopes', () => {
     const p = plan('FROM a\nARG A=1 B=2\nENV B=env\nRUN x\n', { buildArgs: { HTTP_PROXY: 'http://proxy' } });
     const run = p.stages[0]!.steps[2]!;
     assert.deepEqual(run.argsInScope, { A: '1' });
-    assert.deepEqual(run.env, { B: 'env' });
+    assert.deepEqual(run.env, { PATH: DEFAULT_PATH, B: 'env' });
     assert.deepEqual(run.proxy, { HTTP_PROXY: 'http://proxy' });
     assert.deepEqual(p.unusedBuildArgs, []);
+  });
+
+  it("expands a stage's words with its base image's ENV (given by the caller), which shadows an ARG of the same name", () => {
+    const images: Record<string, BaseImageFacts> = {
+      'node:20': { env: ['PATH=/usr/local/bin:/bin', 'NODE_VERSION=20.1', 'HOME_DIR=/home/node'], onBuild: [] },
+    };
+    const p = plan([
+      'FROM node:20 AS app', 'ARG NODE_VERSION=18', 'ENV PATH=/app/node_modules/.bin:$PATH V=$NODE_VERSION', 'WORKDIR $HOME_DIR/app',
+      'FROM app', 'WORKDIR $HOME_DIR/$V',
+    ].join('\n'), { baseImage: (image) => images[image] });
+    assert.deepEqual(stepArgs(p, 0), [['NODE_VERSION=18'], ['PATH=/app/node_modules/.bin:/usr/local/bin:/bin', 'V=20.1'], ['/home/node/app']]);
+    assert.deepEqual(stepArgs(p, 1), [['/home/node/20.1']]);
+    assert.deepEqual(p.stages[0]!.imageEnv, images['node:20']!.env);
+    assert.deepEqual(p.stages[1]!.imageEnv, []);
+  });
+
+  it('gives scratch, and a base image without PATH, the default PATH (as BuildKit does), and keeps a base\'s own', () => {
+    const images: Record<string, BaseImageFacts> = { 'nopath:1': { env: ['A=1'], onBuild: [] }, 'ownpath:1': { env: ['PATH=/own'], onBuild: [] } };
+    const p = plan('FROM scratch\nENV PATH=/x:$PATH\nFROM nopath:1\nENV P=$PATH\nFROM ownpath:1\nENV P=$PATH\n', { baseImage: (image) => images[image] });
+    assert.deepEqual(stepArgs(p, 0), [[`PATH=/x:${DEFAULT_PATH}`]]);
+    assert.deepEqual(stepArgs(p, 1), [[`P=${DEFAULT_PATH}`]]);
+    assert.deepEqual(stepArgs(p, 2), [['P=/own']]);
   });
 
   it('provides the platform ARGs in FROM and, once declared, in a stage', () => {
@@ -138,14 +160,18 @@ describe('plan: stages and the DAG', () => {
   });
 
   it('fires a base image\'s ONBUILD triggers (given by the caller) at the FROM line, and rejects a bad one there', () => {
-    const triggers = (image: string) => (image === 'onbuild:1' ? ['ARG V=3', 'COPY . /src$V'] : image === 'broken:1' ? ['FROM x'] : undefined);
-    const p = plan('FROM alpine\nRUN a\nFROM onbuild:1\nRUN b\n', { imageTriggers: triggers });
+    const onBuild = (image: string) => (image === 'onbuild:1' ? ['ARG V=3', 'COPY . /src$V'] : image === 'broken:1' ? ['FROM x'] : undefined);
+    const triggers = (image: string) => {
+      const found = onBuild(image);
+      return found && { env: [], onBuild: found };
+    };
+    const p = plan('FROM alpine\nRUN a\nFROM onbuild:1\nRUN b\n', { baseImage: triggers });
     assert.deepEqual(p.stages[0]!.steps.map((s) => s.args), [['a']]);
     assert.deepEqual(p.stages[1]!.steps.map((s) => [s.instruction, s.fromTrigger, s.line, s.args]), [
       ['ARG', true, 3, ['V=3']], ['COPY', true, 3, ['.', '/src3']], ['RUN', false, 4, ['b']],
     ]);
     assert.deepEqual(p.stages[1]!.imageTriggers, ['ARG V=3', 'COPY . /src$V']);
-    const e = planError('FROM broken:1\n', { imageTriggers: triggers });
+    const e = planError('FROM broken:1\n', { baseImage: triggers });
     assert.equal(e.line, 1);
     assert.match(e.message, /the base image's ONBUILD trigger "FROM x" is a FROM/);
   });
