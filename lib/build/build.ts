@@ -430,7 +430,8 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
           }
         } catch (e) {
           onEvent({ type: 'step-error', id, message: e instanceof CancelledError || cancel.signal.aborted ? 'cancelled' : (e as Error).message, time: Date.now() });
-          throw e;
+          // An image a step reads (COPY --from=IMAGE) that is missing or damaged: said at the step's line.
+          throw e instanceof ImageError ? new BuildError(e.message, where, { hint: e.hint }) : e;
         }
         entries.push({ stage: index, key: fs.key, record: { layer, createdBy: describe, created } });
         state.created = created;

@@ -27,7 +27,8 @@ the cache when its key was seen before. -t names the result in the store;
 docker save archive. --secret makes a value available to RUN
 --mount=type=secret,id=ID without it entering the image, the cache or the
 output; --jobs bounds the RUN commands running at once (default: cores).
-A base image the store lacks is pulled (--pull pulls them all again);
+An image the store lacks (a base, COPY --from=IMAGE) is pulled (--pull
+pulls them all again);
 --push pushes each -t name to its registry after the build.
 --cache-to exports the build cache (mode=min: the final image's steps;
 max: every stage's) to a directory or a registry; --cache-from imports one
@@ -79,22 +80,48 @@ function cacheEntriesFor(plan: Plan, entries: readonly { stage: number; key: str
   return entries.filter((e) => mode === 'max' || inImage.has(e.stage)).map(({ key, record }) => ({ key, record }));
 }
 
-/**
- * The base images the plan needs that the store lacks (all of them with
- * --pull), pulled before the build. Returns whether any was.
- */
-async function pullBaseImages(store: string, plan: Plan, options: { always: boolean; insecure: readonly string[]; report: Reporter }): Promise<boolean> {
-  let any = false;
+/** An image the build reads, where it is first named: a stage's base, or COPY --from / RUN --mount from= an image. */
+interface ImageUse {
+  readonly ref: string;
+  readonly what: string;
+  readonly line: number;
+  readonly platform: string | undefined;
+}
+
+function imagesUsed(plan: Plan): ImageUse[] {
+  const uses = new Map<string, ImageUse>();
+  const use = (u: ImageUse) => {
+    if (!uses.has(normalizeRef(u.ref))) uses.set(normalizeRef(u.ref), u);
+  };
   for (const stage of plan.stages) {
-    if (!stage.needed || typeof stage.base !== 'string' || stage.base === 'scratch') continue;
-    if (!options.always && findImage(store, stage.base)) continue;
+    if (!stage.needed) continue;
+    if (typeof stage.base === 'string' && stage.base !== 'scratch') use({ ref: stage.base, what: 'base image', line: stage.line, platform: stage.platform });
+    for (const step of stage.steps) {
+      const what = step.instruction === 'RUN' ? 'RUN --mount image' : `${step.instruction} --from image`;
+      for (const ref of step.imageRefs) use({ ref, what, line: step.line, platform: stage.platform });
+    }
+  }
+  return [...uses.values()];
+}
+
+/**
+ * The images the plan reads that the store lacks (all of them with
+ * --pull, as docker build --pull), pulled before the build. Returns
+ * whether any was.
+ */
+async function pullImages(store: string, plan: Plan, options: { always: boolean; insecure: readonly string[]; report: Reporter }): Promise<boolean> {
+  let any = false;
+  for (const { ref, what, line, platform } of imagesUsed(plan)) {
+    const local = findImage(store, ref);
+    if (local && !options.always) continue;
     try {
-      const ref = stage.base;
-      await pullImage(store, ref, normalizeRef(ref), { insecure: options.insecure, platform: stage.platform, onBlob: (p) => options.report({ type: 'pull', ref, ...p }) });
+      await pullImage(store, ref, normalizeRef(ref), { insecure: options.insecure, platform, onBlob: (p) => options.report({ type: 'pull', ref, ...p }) });
     } catch (e) {
-      if (!(e instanceof ImageError) || (!options.always && findImage(store, stage.base))) throw e;
-      throw new BuildError(`base image ${stage.base} is not in the store and could not be pulled: ${e.message}`, { file: plan.file, line: stage.line }, {
-        hint: `import it (strata image import ROOTFS --tag ${stage.base}) or make its registry reachable${e.hint ? `: ${e.hint}` : ''}`,
+      if (!(e instanceof ImageError)) throw e;
+      throw new BuildError(`${what} ${ref} ${local ? 'could not be pulled again (--pull)' : 'is not in the store and could not be pulled'}: ${e.message}`, { file: plan.file, line }, {
+        hint: local
+          ? `build without --pull to use the one in the store${e.hint ? `, or: ${e.hint}` : ''}`
+          : `import it (strata image import ROOTFS --tag ${ref}) or make its registry reachable${e.hint ? `: ${e.hint}` : ''}`,
       });
     }
     any = true;
@@ -133,7 +160,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
   const report = progress === 'json' ? jsonReporter(writeOut) : live ? live.report : plainReporter(writeErr, { explain });
   let plan: Plan;
   try {
-    plan = (await pullBaseImages(store, loaded.plan, { always: values.pull === true, insecure, report })) ? loaded.replan() : loaded.plan;
+    plan = (await pullImages(store, loaded.plan, { always: values.pull === true, insecure, report })) ? loaded.replan() : loaded.plan;
   } catch (e) {
     live?.close();
     throw e;

@@ -116,5 +116,10 @@ describe('strata build (command line)', () => {
     assert.equal(r.code, 1);
     // Not in the store: strata tries to pull it (docker.io/library/ghost:1), which cannot work here, and says both.
     assert.match(r.stderr, /Dockerfile:1: base image ghost:1 is not in the store and could not be pulled: .*\n   1 \| FROM ghost:1\nhint: import it \(strata image import ROOTFS --tag ghost:1\) or make its registry reachable/);
+    // An image COPY --from names is pulled too, as docker build pulls it, and said at its line.
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY --from=ghost:2 /x /x\n');
+    const copy = strata(['build', ctx]);
+    assert.equal(copy.code, 1);
+    assert.match(copy.stderr, /Dockerfile:2: COPY --from image ghost:2 is not in the store and could not be pulled: .*\n   2 \| COPY --from=ghost:2 \/x \/x\nhint: import it/);
   });
 });
