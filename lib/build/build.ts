@@ -13,6 +13,7 @@ import { cacheKey, flushCopyRecords, readCacheRecord, sweepStaleTemp, tempPath, 
 import { hashContext, type HashedContext } from '../context/index.js';
 import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type StageBase, type TypedDockerfile } from '../dockerfile/index.js';
 import { BuildError, CancelledError, ImageError } from '../errors/index.js';
+import type { RunNetwork } from '../exec/index.js';
 import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
 import { openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
 import { applyMetadata, cloneStageConfig, createdBy, stageConfigFrom, toImageConfig } from './config.js';
@@ -46,6 +47,8 @@ export interface BuildOptions {
   readonly inputsFile?: string;
   /** At most this many RUN commands at once (default: the number of cores). */
   readonly jobs?: number;
+  /** The network of every RUN that names none with --network (docker build --network); default: the host's. */
+  readonly network?: RunNetwork;
   /** How root filesystems are assembled (default auto: overlay where it mounts, else copy). */
   readonly snapshotter?: SnapshotterChoice;
   readonly onEvent: EventSink;
@@ -347,6 +350,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
 
   const env: StepEnv = {
     store, scratch, snapshots, signal: cancel.signal, onEvent, secrets: options.secrets ?? new Map(), runSlots, hashedSource, rootOf, inWorkspace,
+    network: options.network ?? 'default',
   };
 
   try {

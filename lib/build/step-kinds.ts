@@ -11,7 +11,7 @@ import { cacheKey, copyTarPath, readCopyRecord, writeCopyRecord, type CopyRecord
 import { fileDigest, hashContext, selectSources, type HashedContext } from '../context/index.js';
 import type { Plan, PlannedStep } from '../dockerfile/index.js';
 import { BuildError, ContextError, SnapshotError } from '../errors/index.js';
-import { runInSandbox, SANDBOX_MOUNT_POINTS, type SandboxMount } from '../exec/index.js';
+import { runInSandbox, SANDBOX_MOUNT_POINTS, type RunNetwork, type SandboxMount } from '../exec/index.js';
 import { applyLayer, isTarArchive, type LayerReuse, type Snapshotter, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
 import { resolveInContainer, shellOf, type StageConfig } from './config.js';
 import { copyInto, ensureDirs, INHERIT, isDirectoryIn, makeDirIn, type CopyPlan, type Reuse } from './copy.js';
@@ -67,6 +67,8 @@ export interface StepEnv {
   readonly rootOf: (files: HashedContext) => Promise<string>;
   /** A workspace on the stage's layers: its changes are the step's layer, or nothing if `act` throws. */
   readonly inWorkspace: (state: StageState, options: WorkspaceOptions, act: (ws: Workspace) => Promise<Written | void>) => Promise<LayerRef | null>;
+  /** The network of a RUN without --network. */
+  readonly network: RunNetwork;
 }
 
 /** The step as buildx shows it: the instruction as written, flags included, continuations joined. */
@@ -268,7 +270,7 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
       const environment: Record<string, string> = { ...step.argsInScope, ...Object.fromEntries(c.env), ...step.proxy };
       const keyEnv = { ...step.argsInScope, ...Object.fromEntries(c.env) };
       const workdir = c.workdir || '/';
-      const network = typeof step.flags.network === 'string' ? (step.flags.network as 'default' | 'none' | 'host') : 'default';
+      const network = typeof step.flags.network === 'string' ? (step.flags.network as RunNetwork) : env.network;
       const runMounts = await prepareRunMounts(step.mounts, {
         store: env.store, scratch: env.scratch, context: ctx, where, secrets: env.secrets, filesOf: env.hashedSource, rootOf: env.rootOf, resolveTarget: (t) => resolveInContainer(c, t),
       });

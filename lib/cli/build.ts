@@ -6,6 +6,7 @@ import { exportCacheLocal, openLocalCache, resolveStoreDir, treesToExport, statC
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
 import { BuildError, ImageError, UsageError } from '../errors/index.js';
 import { exportCacheRegistry, exportImage, findImage, normalizeRef, openRegistryCache, pullImage, pushImage } from '../image/index.js';
+import { RUN_NETWORKS } from '../exec/index.js';
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut, type Reporter } from '../ui/index.js';
 import type { Plan, StageBase } from '../dockerfile/index.js';
@@ -15,7 +16,7 @@ import type { Session } from './session.js';
 
 export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
                     [--progress auto|plain|tty|json] [--output type=oci|docker,dest=PATH]
-                    [--secret id=ID,src=FILE|env=VAR]... [--jobs N] [--explain]
+                    [--secret id=ID,src=FILE|env=VAR]... [--jobs N] [--network default|none|host] [--explain]
                     [--pull] [--push] [--insecure-registry HOST[:PORT]]...
                     [--cache-to type=local,dest=DIR|type=registry,ref=REF[,mode=min|max]]...
                     [--cache-from type=local,src=DIR|type=registry,ref=REF]...
@@ -26,7 +27,8 @@ the cache when its key was seen before. -t names the result in the store;
 --output also writes it as an OCI layout (a directory, or PATH.tar) or a
 docker save archive. --secret makes a value available to RUN
 --mount=type=secret,id=ID without it entering the image, the cache or the
-output; --jobs bounds the RUN commands running at once (default: cores).
+output; --jobs bounds the RUN commands running at once (default: cores);
+--network is the network of every RUN that sets none (none: loopback only).
 An image the store lacks (a base, COPY --from=IMAGE) is pulled (--pull
 pulls them all again);
 --push pushes each -t name to its registry after the build.
@@ -141,6 +143,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
   const secrets = parseSecrets(values.secret ?? []);
   const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
   if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new UsageError(`invalid --jobs "${values.jobs}"`, { hint: 'give a whole number of at least 1, e.g. --jobs 4' });
+  const network = oneOf('--network', values.network, RUN_NETWORKS, 'default');
   const snapshotter = oneOf('--snapshotter', values.snapshotter ?? process.env.STRATA_SNAPSHOTTER, SNAPSHOTTER_CHOICES, 'auto');
   const tags = (values.tag ?? []).map(normalizeRef);
   const store = resolveStoreDir(values.store);
@@ -183,6 +186,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       snapshotter,
       secrets,
       jobs,
+      network,
       cacheFrom,
       // An export carries every step's layer: then every imported hit's layer is brought in, needed or not.
       importAllHits: cacheTo.length > 0,

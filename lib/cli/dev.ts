@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { resolveStoreDir, statCachePath, stepInputsPath } from '../cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
 import { UsageError } from '../errors/index.js';
+import { RUN_NETWORKS } from '../exec/index.js';
 import { normalizeRef } from '../image/index.js';
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { devJsonReporter, devPlainReporter, openDashboard, writeErr, writeOut } from '../ui/index.js';
@@ -13,7 +14,7 @@ import type { Session } from './session.js';
 
 export const devUsage = `usage: strata dev [--watch] [-f FILE] [--target STAGE] [-t NAME]... [--build-arg K=V]...
                   [--debounce MS] [--run] [--run-cmd CMD] [--stop-timeout S]
-                  [--progress auto|plain|json] [--secret id=ID,src=FILE|env=VAR]...
+                  [--progress auto|plain|json] [--secret id=ID,src=FILE|env=VAR]... [--network default|none|host]
                   [--snapshotter auto|overlay|copy] [--store DIR] CONTEXT
 
 Builds the image; with --watch keeps watching the context, the Dockerfile
@@ -43,6 +44,7 @@ export async function devCommand(argv: string[], session: Session): Promise<numb
       progress: { type: 'string' },
       secret: { type: 'string', multiple: true },
       snapshotter: { type: 'string' },
+      network: { type: 'string' },
       store: { type: 'string' },
     },
   });
@@ -95,6 +97,7 @@ export async function devCommand(argv: string[], session: Session): Promise<numb
       snapshotter,
       secrets,
       jobs: undefined,
+      network: oneOf('--network', values.network, RUN_NETWORKS, 'default'),
       watch: values.watch === true,
       debounceMs,
       run: values.run || values['run-cmd'] ? { command: values['run-cmd'], graceMs } : undefined,

@@ -21,6 +21,7 @@ export const BUILD_OPTIONS = {
   snapshotter: { type: 'string' },
   secret: { type: 'string', multiple: true },
   jobs: { type: 'string' },
+  network: { type: 'string' },
   explain: { type: 'boolean' },
   pull: { type: 'boolean' },
   push: { type: 'boolean' },

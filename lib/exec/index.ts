@@ -1,2 +1,2 @@
 /** lib/exec: running RUN steps in a sandbox. */
-export { runInSandbox, sandboxAvailable, SANDBOX_MOUNT_POINTS, type RunSpec, type RunResult, type SandboxMount } from './sandbox.js';
+export { runInSandbox, sandboxAvailable, SANDBOX_MOUNT_POINTS, RUN_NETWORKS, type RunNetwork, type RunSpec, type RunResult, type SandboxMount } from './sandbox.js';

@@ -11,13 +11,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CancelledError, ExecError } from '../errors/index.js';
 
+/** A RUN's network: the host's (default, and host, which is the same here), or none (only loopback). */
+export type RunNetwork = 'default' | 'none' | 'host';
+
+/** RUN --network and docker build --network accept these. */
+export const RUN_NETWORKS: readonly RunNetwork[] = ['default', 'none', 'host'];
+
 export interface RunSpec {
   readonly rootfs: string;
   readonly argv: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   /** Working directory inside the root filesystem (created if missing). */
   readonly cwd: string;
-  readonly network: 'default' | 'none' | 'host';
+  readonly network: RunNetwork;
   /** Run as this user instead of root (through the static strata-run-as helper). */
   readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] } | undefined;
   /** Extra mounts (RUN --mount, a heredoc script), in order; targets are container paths. */

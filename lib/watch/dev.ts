@@ -17,6 +17,7 @@ import { build, contextReads, mayRead, type BuildResult } from '../build/index.j
 import { tempPath } from '../cache/index.js';
 import { contentChanged, contextDirectories, hashContext, persistStatCache, updateContext, type HashedContext, type HashProgress } from '../context/index.js';
 import type { Plan, TypedDockerfile } from '../dockerfile/index.js';
+import type { RunNetwork } from '../exec/index.js';
 import { openSnapshotter, type Snapshotter, type SnapshotterChoice } from '../snapshot/index.js';
 import { startApp, type RunningApp } from './app.js';
 import type { DevEvent, DevEventSink } from './events.js';
@@ -38,6 +39,8 @@ export interface DevOptions {
   readonly snapshotter: SnapshotterChoice;
   readonly secrets: ReadonlyMap<string, Buffer>;
   readonly jobs: number | undefined;
+  /** The network of a RUN without --network (default: the host's). */
+  readonly network?: RunNetwork;
   readonly watch: boolean;
   readonly debounceMs: number;
   readonly run: { readonly command: string | undefined; readonly graceMs: number } | undefined;
@@ -130,7 +133,7 @@ export async function runDev(o: DevOptions): Promise<number> {
     };
     const done = build({
       store: o.store, contextDir: o.contextDir, typed, plan, ignorePatterns: patterns, context: ctx, statCacheFile: o.statCacheFile,
-      inputsFile: o.inputsFile, tags: o.tags, noCache, snapshotter: o.snapshotter, secrets: o.secrets, jobs: o.jobs,
+      inputsFile: o.inputsFile, tags: o.tags, noCache, snapshotter: o.snapshotter, secrets: o.secrets, jobs: o.jobs, network: o.network,
       onEvent, signal: abort.signal,
     }).then(async (result) => {
       lastStatus = 0;

@@ -19,6 +19,7 @@ import { readCopyRecord } from '../../lib/cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../../lib/context/index.js';
 import { loadDockerfile, planBuild } from '../../lib/dockerfile/index.js';
 import { BuildError } from '../../lib/errors/index.js';
+import type { RunNetwork } from '../../lib/exec/index.js';
 import { exportImage, findImage, importImage, readConfig, readManifest, requireImage } from '../../lib/image/index.js';
 import { repoRoot } from '../helpers/conformance.js';
 
@@ -41,7 +42,7 @@ interface Outcome {
   readonly logs: string[];
 }
 
-async function strataBuild(dir: string, options: { buildArgs?: Record<string, string>; target?: string; noCache?: boolean; tags?: string[] } = {}): Promise<Outcome> {
+async function strataBuild(dir: string, options: { buildArgs?: Record<string, string>; target?: string; noCache?: boolean; tags?: string[]; network?: RunNetwork } = {}): Promise<Outcome> {
   const typed = loadDockerfile(readFileSync(path.join(dir, 'Dockerfile')), { file: 'Dockerfile' });
   const plan = planBuild(typed, { buildArgs: options.buildArgs, target: options.target, baseImage: (image) => {
     const found = findImage(store, image);
@@ -53,7 +54,7 @@ async function strataBuild(dir: string, options: { buildArgs?: Record<string, st
   const result = await build({
     store, contextDir: dir, typed, plan, ignorePatterns: ignore ? loadIgnoreFile(ignore) : [], tags: options.tags ?? [], noCache: options.noCache ?? false,
     statCacheFile: path.join(scratch, `${path.basename(dir)}.statcache`), onEvent: (e) => events.push(e), snapshotter: SNAPSHOTTER,
-    inputsFile: path.join(scratch, `${path.basename(dir)}.inputs`),
+    inputsFile: path.join(scratch, `${path.basename(dir)}.inputs`), network: options.network,
   });
   assert.equal(result.snapshotter, SNAPSHOTTER);
   const texts = new Map<number, string>();
@@ -382,6 +383,19 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     const typed = loadDockerfile(readFileSync(path.join(dir, 'Dockerfile')), { file: 'Dockerfile' });
     await assert.rejects(build({ store, contextDir: dir, typed, plan: planBuild(typed), ignorePatterns: [], tags: [], noCache: false, onEvent: () => undefined }),
       (e: BuildError) => e.line === 1 && /ENV that the plan did not expand with/.test(e.message));
+  });
+
+  it('gives a RUN only loopback with --network=none, per RUN or for the whole build (docker build --network), and keys it so', async () => {
+    const links = 'ip -o link | cut -d: -f2 | tr -d " " | tr "\\n" " "';
+    const dir = project({ Dockerfile: `FROM busybox:local\nRUN echo "plain: $(${links})"\nRUN --network=none echo "none: $(${links})"\nRUN --network=default echo "default: $(${links})"\n` });
+    const host = await strataBuild(dir);
+    assert.deepEqual(host.logs.filter((l) => l.startsWith('none')), ['none: lo ']);
+    const hostLinks = host.logs.find((l) => l.startsWith('plain'))!;
+    assert.ok(hostLinks.split(' ').length > 3, `the host network has more than loopback: ${hostLinks}`);
+    const isolated = await strataBuild(dir, { network: 'none' });
+    assert.deepEqual(isolated.logs, ['plain: lo ', 'none: lo ', hostLinks.replace('plain', 'default')]);
+    // The network is part of a RUN's key: the same Dockerfile without --network none hits the first build's steps.
+    assert.deepEqual((await strataBuild(dir)).steps.map((s) => s.cached), [true, true, true]);
   });
 
   it('records deletions as whiteouts and a recreated directory as opaque; a RUN that changes nothing makes no layer', async () => {

@@ -109,6 +109,7 @@ describe('strata build (command line)', () => {
   it('refuses bad usage and an unknown base image clearly', () => {
     assert.equal(strata(['build']).code, 2);
     assert.equal(strata(['build', '--output', 'type=tarball,dest=x', 'examples/hello']).code, 2);
+    assert.match(strata(['build', '--network', 'bridge', 'examples/hello']).stderr, /invalid --network "bridge"\nhint: use one of: default, none, host/);
     const ctx = mkdtempSync(path.join(scratch, 'nobase-'));
     mkdirSync(path.join(ctx, 'sub'));
     writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM ghost:1\n');
