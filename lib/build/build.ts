@@ -49,6 +49,8 @@ export interface BuildOptions {
   readonly jobs?: number;
   /** The network of every RUN that names none with --network (docker build --network); default: the host's. */
   readonly network?: RunNetwork;
+  /** Labels set on the image over the Dockerfile's (docker build --label). */
+  readonly labels?: Readonly<Record<string, string>>;
   /** How root filesystems are assembled (default auto: overlay where it mounts, else copy). */
   readonly snapshotter?: SnapshotterChoice;
   readonly onEvent: EventSink;
@@ -472,7 +474,8 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
 
     const final = states.get(plan.targetIndex)!;
     // Created when its newest layer was: a rebuild from the cache is the identical image, byte for byte.
-    const config = toImageConfig(final.config, final.layers.map((l) => l.diffId), options.created ?? final.created);
+    const labeled = options.labels ? { ...final.config, labels: { ...final.config.labels, ...options.labels } } : final.config;
+    const config = toImageConfig(labeled, final.layers.map((l) => l.diffId), options.created ?? final.created);
     await layersReady(final.layers);
     await Promise.all([...compressing.values(), ...recordWrites]);
     const manifest = await writeImage(store, final.layers, config);

@@ -1,22 +1,24 @@
 /** `strata build`: a Dockerfile and a context into an image. */
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from '../build/index.js';
 import { exportCacheLocal, openLocalCache, resolveStoreDir, treesToExport, statCachePath, stepInputsPath, type CacheEntry, type CacheRecord } from '../cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
-import { BuildError, ImageError, UsageError } from '../errors/index.js';
+import { BuildError, ImageError, InputError, UsageError } from '../errors/index.js';
 import { exportCacheRegistry, exportImage, findImage, normalizeRef, openRegistryCache, pullImage, pushImage } from '../image/index.js';
 import { RUN_NETWORKS } from '../exec/index.js';
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut, type Reporter } from '../ui/index.js';
 import type { Plan, StageBase } from '../dockerfile/index.js';
 import { BUILD_OPTIONS } from './early.js';
-import { loadPlan, oneOf, parseBuildArgs, parseFields, parseSecrets, sourceDateEpoch } from './inputs.js';
+import { checkPlatform, loadPlan, oneOf, parseBuildArgs, parseFields, parseLabels, parseSecrets, sourceDateEpoch } from './inputs.js';
 import type { Session } from './session.js';
 
 export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
                     [--progress auto|plain|tty|json] [--output type=oci|docker,dest=PATH]
                     [--secret id=ID,src=FILE|env=VAR]... [--jobs N] [--network default|none|host] [--explain]
+                    [--label K=V]... [--iidfile FILE] [-q] [--platform HOST-PLATFORM]
                     [--pull] [--push] [--insecure-registry HOST[:PORT]]...
                     [--cache-to type=local,dest=DIR|type=registry,ref=REF[,mode=min|max]]...
                     [--cache-from type=local,src=DIR|type=registry,ref=REF]...
@@ -29,6 +31,9 @@ docker save archive. --secret makes a value available to RUN
 --mount=type=secret,id=ID without it entering the image, the cache or the
 output; --jobs bounds the RUN commands running at once (default: cores);
 --network is the network of every RUN that sets none (none: loopback only).
+--label sets a label on the image (over the Dockerfile's). The image's
+digest goes to stdout, and with --iidfile to FILE too; -q prints nothing
+else. --platform takes only this machine's platform (no emulation).
 An image the store lacks (a base, COPY --from=IMAGE) is pulled (--pull
 pulls them all again);
 --push pushes each -t name to its registry after the build.
@@ -131,6 +136,17 @@ async function pullImages(store: string, plan: Plan, options: { always: boolean;
   return any;
 }
 
+/** --iidfile: the image's digest alone, as docker build writes its image ID. */
+function writeIidFile(file: string, digest: string): void {
+  try {
+    writeFileSync(file, digest);
+  } catch (e) {
+    throw new InputError(`cannot write the image digest there: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, `--iidfile ${file}`, {
+      hint: 'the image is built and in the store; name a file in a writable directory',
+    });
+  }
+}
+
 export async function buildCommand(argv: string[], session: Session): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -138,7 +154,11 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
     options: BUILD_OPTIONS,
   });
   if (positionals.length !== 1) throw new UsageError('build needs exactly one CONTEXT', { hint: 'strata build -t app .' });
+  const quiet = values.quiet === true;
+  if (quiet && values.progress !== undefined) throw new UsageError('-q and --progress do not go together', { hint: '-q shows no progress at all; leave one out' });
   const progress = oneOf('--progress', values.progress, ['auto', 'plain', 'tty', 'json'] as const, 'auto');
+  checkPlatform(values.platform);
+  const labels = parseLabels(values.label);
   const output = parseOutput(values.output);
   const secrets = parseSecrets(values.secret ?? []);
   const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
@@ -157,10 +177,10 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
   const { input, typed } = loaded;
   const cacheFrom = await Promise.all(opening);
   const ignoreFile = findIgnoreFile(input.contextDir, input.path);
-  const tty = progress === 'tty' || (progress === 'auto' && process.stderr.isTTY && process.env.TERM !== 'dumb');
+  const tty = !quiet && (progress === 'tty' || (progress === 'auto' && process.stderr.isTTY && process.env.TERM !== 'dumb'));
   const explain = values.explain === true;
   const live = tty ? ttyReporter(process.stderr, session.err, Date.now, { explain }) : undefined;
-  const report = progress === 'json' ? jsonReporter(writeOut) : live ? live.report : plainReporter(writeErr, { explain });
+  const report: Reporter = quiet ? () => undefined : progress === 'json' ? jsonReporter(writeOut) : live ? live.report : plainReporter(writeErr, { explain });
   let plan: Plan;
   try {
     plan = (await pullImages(store, loaded.plan, { always: values.pull === true, insecure, report })) ? loaded.replan() : loaded.plan;
@@ -187,6 +207,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       secrets,
       jobs,
       network,
+      labels,
       cacheFrom,
       // An export carries every step's layer: then every imported hit's layer is brought in, needed or not.
       importAllHits: cacheTo.length > 0,
@@ -214,6 +235,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       }
     }
     live?.close(); // the last frame before the digest, or the frame would be redrawn over it
+    if (values.iidfile !== undefined) writeIidFile(values.iidfile, result.manifest.digest);
     if (progress !== 'json') writeOut(result.manifest.digest);
     return 0;
   } finally {

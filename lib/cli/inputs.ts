@@ -1,7 +1,7 @@
 /** Finding and reading what the user named on the command line. */
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { loadDockerfile, planBuild, type BaseImageFacts, type Plan, type TypedDockerfile } from '../dockerfile/index.js';
+import { formatPlatform, hostPlatform, loadDockerfile, planBuild, type BaseImageFacts, type Plan, type TypedDockerfile } from '../dockerfile/index.js';
 import { InputError, UsageError } from '../errors/index.js';
 import { findImage, readConfig, readManifest } from '../image/index.js';
 import type { Session } from './session.js';
@@ -62,6 +62,29 @@ export function parseBuildArgs(values: readonly string[] | undefined): Record<st
     else if (process.env[name] !== undefined) out[name] = process.env[name]!;
   }
   return out;
+}
+
+/** --label NAME=VALUE, or NAME for an empty value, as docker build takes them. */
+export function parseLabels(values: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of values ?? []) {
+    const eq = item.indexOf('=');
+    const name = eq < 0 ? item : item.slice(0, eq);
+    if (name === '') throw new UsageError(`invalid --label "${item}"`, { hint: 'write --label NAME=VALUE' });
+    out[name] = eq < 0 ? '' : item.slice(eq + 1);
+  }
+  return out;
+}
+
+/**
+ * --platform: strata builds for the machine it runs on (no emulation), so
+ * it takes that platform, as CI scripts pass it, and refuses any other.
+ */
+export function checkPlatform(value: string | undefined): void {
+  if (value === undefined) return;
+  const host = formatPlatform(hostPlatform());
+  if (value.trim().toLowerCase() === host) return;
+  throw new UsageError(`strata builds for this machine's platform (${host}), not ${value}`, { hint: `leave --platform out, or build on a ${value} machine` });
 }
 
 /**

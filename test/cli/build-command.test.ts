@@ -1,10 +1,11 @@
 /** `strata build` as a user runs it: the real binary, a real store, real outputs. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { formatPlatform, hostPlatform } from '../../lib/dockerfile/index.js';
 import { repoRoot } from '../helpers/conformance.js';
 
 const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
@@ -39,6 +40,28 @@ describe('strata build (command line)', () => {
     assert.equal(second.stdout.trim(), first.stdout.trim(), 'the same image, digest for digest');
     const info = JSON.parse(execFileSync('skopeo', ['inspect', `oci-archive:${out}`], { encoding: 'utf8' })) as { Digest: string };
     assert.equal(info.Digest, second.stdout.trim());
+  });
+
+  it("takes docker build's -q, --label, --iidfile and this machine's --platform", () => {
+    const ctx = mkdtempSync(path.join(scratch, 'flags-'));
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox:local\nLABEL from=dockerfile keep=yes\n');
+    const iid = path.join(scratch, 'iid');
+    const host = formatPlatform(hostPlatform());
+    const r = strata(['build', '-q', '--label', 'from=cli', '--label', 'org.opencontainers.image.revision=abc', '--iidfile', iid, '--platform', host, '-t', 'labeled:1', ctx]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '', '-q shows no progress');
+    assert.match(r.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    assert.equal(readFileSync(iid, 'utf8'), r.stdout.trim());
+    const config = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci:${store}:labeled:1`], { encoding: 'utf8' })) as { config: { Labels: Record<string, string> } };
+    assert.deepEqual(config.config.Labels, { from: 'cli', keep: 'yes', 'org.opencontainers.image.revision': 'abc' });
+    const other = strata(['build', '--platform', 'linux/s390x', ctx]);
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, new RegExp(`strata builds for this machine's platform \\(${host}\\), not linux/s390x`));
+    // An --iidfile that cannot be written fails the command, after the image is safely in the store.
+    const unwritable = strata(['build', '-q', '-t', 'labeled:2', '--iidfile', path.join(scratch, 'no-dir', 'iid'), ctx]);
+    assert.equal(unwritable.code, 1);
+    assert.match(unwritable.stderr, /cannot write the image digest there: ENOENT\nhint: the image is built and in the store/);
+    assert.match(strata(['image', 'ls']).stdout, /labeled:2/);
   });
 
   it('prints one JSON event per line with --progress=json', () => {
