@@ -16,7 +16,8 @@ import { BuildError, CancelledError, ImageError } from '../errors/index.js';
 import type { RunNetwork } from '../exec/index.js';
 import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
 import { openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
-import { applyMetadata, cloneStageConfig, createdBy, stageConfigFrom, toImageConfig } from './config.js';
+import { applyMetadata, cloneStageConfig, stageConfigFrom, toImageConfig } from './config.js';
+import { createdBy } from './created-by.js';
 import type { EventSink } from './events.js';
 import { describeCause, explainMiss, readInputsRecord, readKeysRecord, writeInputsRecord, writeKeysRecord, type InputsRecord, type StepInputs } from './explain.js';
 import { displayText, filesystemStep, METADATA, stageLabel, type StageState, type StepEnv, type Written, isPathList } from './step-kinds.js';
@@ -385,13 +386,16 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
           }
         }
         const stepStart = Date.now();
-        const describe = createdBy(step, state.config);
         if (metadata) {
           applyMetadata(state.config, step);
           // Undated until the image is written (datedHistory), unless SOURCE_DATE_EPOCH dates everything.
-          state.config.history.push({ ...(options.created && { created: options.created }), created_by: describe, comment: 'buildkit.dockerfile.v0', empty_layer: true });
+          // BuildKit records no history for ONBUILD.
+          if (step.instruction !== 'ONBUILD') {
+            state.config.history.push({ ...(options.created && { created: options.created }), created_by: createdBy(step, state.config), comment: 'buildkit.dockerfile.v0', empty_layer: true });
+          }
           continue;
         }
+        const describe = createdBy(step, state.config);
         const execTime = { seconds: 0, startedAt: 0 };
         let fs: Awaited<ReturnType<typeof filesystemStep>>;
         let record: ReturnType<typeof readCacheRecord>;

@@ -4,7 +4,7 @@
  * Entrypoint, Labels, ExposedPorts, Volumes, StopSignal, Healthcheck,
  * OnBuild, Shell, and one history entry per instruction.
  */
-import { DEFAULT_PATH, envFromList, type PlannedStep } from '../dockerfile/index.js';
+import { DEFAULT_PATH, envFromList, exposedPortsOf, type PlannedStep } from '../dockerfile/index.js';
 import type { ContainerConfig, HistoryEntry, ImageConfig } from '../image/index.js';
 
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
@@ -82,7 +82,8 @@ export function resolveInContainer(c: StageConfig, p: string): string {
   return '/' + parts.join('/');
 }
 
-function commandOf(c: StageConfig, step: PlannedStep): string[] {
+/** The argv of a CMD, ENTRYPOINT or RUN: its exec form, or its shell form under SHELL. */
+export function commandOf(c: StageConfig, step: PlannedStep): string[] {
   return step.json ? [...step.args] : [...shellOf(c), step.args[0] ?? ''];
 }
 
@@ -109,7 +110,7 @@ export function applyMetadata(c: StageConfig, step: PlannedStep): boolean {
       c.user = step.args[0] ?? '';
       return true;
     case 'EXPOSE':
-      for (const port of step.args) c.exposed[port.includes('/') ? port.toLowerCase() : `${port}/tcp`] = {};
+      for (const port of exposedPorts(step.args)) c.exposed[port] = {};
       return true;
     case 'VOLUME':
       for (const v of step.args) c.volumes[v] = {};
@@ -155,20 +156,9 @@ export function applyMetadata(c: StageConfig, step: PlannedStep): boolean {
   }
 }
 
-/** What `docker history` shows as "created by" for a step. */
-export function createdBy(step: PlannedStep, c: StageConfig): string {
-  switch (step.instruction) {
-    case 'RUN':
-      return `RUN ${commandOf(c, step).join(' ')} # buildkit`;
-    case 'COPY':
-    case 'ADD':
-      return `${step.instruction} ${step.args.join(' ')} # buildkit`;
-    case 'CMD':
-    case 'ENTRYPOINT':
-      return `${step.instruction} ${JSON.stringify(commandOf(c, step))}`;
-    default:
-      return `${step.instruction} ${step.args.join(' ')}`.trim();
-  }
+/** The ports EXPOSE words expose (the plan checked each is a port). */
+export function exposedPorts(words: readonly string[]): string[] {
+  return words.flatMap((w) => exposedPortsOf(w) ?? []);
 }
 
 export function toImageConfig(c: StageConfig, diffIds: readonly string[], created: string): ImageConfig {

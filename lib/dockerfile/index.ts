@@ -14,7 +14,7 @@ export {
 } from './instructions.js';
 export { parseMount, type Mount, type MountType } from './mounts.js';
 export {
-  planBuild, hostPlatform, formatPlatform, PROXY_ARGS, DEFAULT_PATH, envFromList, stageOfRef,
+  planBuild, hostPlatform, formatPlatform, PROXY_ARGS, DEFAULT_PATH, envFromList, exposedPortsOf, stageOfRef,
   type BaseImageFacts, type Plan, type PlanOptions, type PlannedStage, type PlannedStep, type PlannedHeredoc, type Platform, type StageBase,
 } from './plan.js';
 export { planToJSON } from './plan-json.js';

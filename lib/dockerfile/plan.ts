@@ -56,6 +56,24 @@ export function envFromList(list: readonly string[]): Map<string, string> {
   return env;
 }
 
+const PORT_SPEC = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/i;
+
+/**
+ * The ports an EXPOSE word exposes, as the image config keys them
+ * (`8000-8001/udp` is 8000/udp and 8001/udp; no protocol is tcp), or
+ * undefined if it is not a port. As Docker's port specs, a published form
+ * (`[IP:]HOST:PORT`) exposes its container port.
+ */
+export function exposedPortsOf(word: string): string[] | undefined {
+  const m = PORT_SPEC.exec(word.slice(word.lastIndexOf(':') + 1));
+  if (!m) return undefined;
+  const first = Number(m[1]);
+  const last = m[2] === undefined ? first : Number(m[2]);
+  if (last > 65535 || last < first) return undefined;
+  const proto = (m[3] ?? 'tcp').toLowerCase();
+  return Array.from({ length: last - first + 1 }, (_, i) => `${first + i}/${proto}`);
+}
+
 /** Proxy arguments: usable without an ARG, passed to RUN, never in a cache key. */
 export const PROXY_ARGS = [
   'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy',
@@ -85,6 +103,8 @@ export interface PlannedStep {
   readonly mounts: readonly Mount[];
   /** ARG values in scope, as RUN sees them in its environment (ENV wins over ARG). */
   readonly argsInScope: Readonly<Record<string, string>>;
+  /** RUN: the stage's ARGs so far, in order, as `NAME=value` (ENV's value if it set one; empty if unset), as BuildKit lists them in the step's history. */
+  readonly runArgs: readonly string[];
   /** ENV set by this Dockerfile in scope (the base image's ENV is added by the builder). */
   readonly env: Readonly<Record<string, string>>;
   /** Proxy --build-args RUN receives; never part of a cache key. */
@@ -445,9 +465,16 @@ export function planBuild(typed: TypedDockerfile, options: PlanOptions = {}): Pl
         case 'WORKDIR':
         case 'USER':
         case 'STOPSIGNAL':
-        case 'EXPOSE':
         case 'VOLUME':
           args = node.args.map((a) => x(a));
+          break;
+        case 'EXPOSE':
+          args = node.args.map((a) => x(a));
+          for (const port of args) {
+            if (!exposedPortsOf(port)) {
+              throw errorAt(ctx, node, `invalid port "${port}" in EXPOSE`, { near: port, hint: 'write PORT, PORT/PROTOCOL or FIRST-LAST/PROTOCOL (tcp, udp or sctp), e.g. EXPOSE 8080 53/udp' });
+            }
+          }
           break;
         case 'ONBUILD':
           stage.triggers.push(instr.trigger);
@@ -471,6 +498,7 @@ export function planBuild(typed: TypedDockerfile, options: PlanOptions = {}): Pl
         heredocs,
         mounts,
         argsInScope: stageScope.argValues(),
+        runArgs: instr.kind === 'RUN' ? [...stageScope.args].map(([k, v]) => `${k}=${stageScope.env.get(k) ?? v ?? ''}`) : [],
         env,
         proxy,
         fromTrigger,

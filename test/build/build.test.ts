@@ -398,6 +398,31 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.deepEqual((await strataBuild(dir)).steps.map((s) => s.cached), [true, true, true]);
   });
 
+  it('words the history as BuildKit does: Go-quoted CMD and HEALTHCHECK, the EXPOSE port map, RUN with its ARGs, no ONBUILD', async () => {
+    const dir = project({
+      Dockerfile: [
+        'FROM busybox:local', 'ARG MODE=dev EMPTY', 'SHELL ["/bin/sh", "-ec"]', 'RUN echo "a \\"quoted\\" word"',
+        'HEALTHCHECK --interval=1m30s --timeout=1500ms --retries=3 CMD ["wget", "-q", "http://localhost/"]',
+        'EXPOSE 80/UDP 443 8000-8001', 'VOLUME /data /cache', 'ONBUILD RUN true', 'ENTRYPOINT exec app "$MODE"', 'CMD ["--port", "80"]', '',
+      ].join('\n'),
+    });
+    await strataBuild(dir, { tags: ['worded:1'] });
+    const config = readConfig(store, readManifest(store, requireImage(store, 'worded:1').manifest));
+    const own = config.history!.slice(1).map((h) => h.created_by);
+    assert.deepEqual(own, [
+      'ARG MODE=dev EMPTY',
+      'SHELL [/bin/sh -ec]',
+      'RUN |2 MODE=dev EMPTY= /bin/sh -ec echo "a \\"quoted\\" word" # buildkit',
+      'HEALTHCHECK &{["CMD" "wget" "-q" "http://localhost/"] "1m30s" "1.5s" "0s" "0s" \'\\x03\'}',
+      'EXPOSE map[443/tcp:{} 80/udp:{} 8000/tcp:{} 8001/tcp:{}]',
+      'VOLUME [/data /cache]',
+      'ENTRYPOINT ["/bin/sh" "-ec" "exec app \\"$MODE\\""]',
+      'CMD ["--port" "80"]',
+    ]);
+    assert.deepEqual(Object.keys(config.config?.ExposedPorts ?? {}).sort(), ['443/tcp', '80/udp', '8000/tcp', '8001/tcp']);
+    assert.deepEqual(config.config?.OnBuild, ['RUN true']);
+  });
+
   it('records deletions as whiteouts and a recreated directory as opaque; a RUN that changes nothing makes no layer', async () => {
     const dir = project({
       Dockerfile: [

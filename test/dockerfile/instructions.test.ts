@@ -23,6 +23,10 @@ describe('instructions: flags', () => {
     assert.match(planError('FROM a\nCOPY --from=a --from=b x y\n').message, /duplicate flag/);
     assert.match(planError('FROM a\nRUN --network=bridge x\n').message, /invalid --network/);
     assert.match(planError('FROM a\nRUN --security=root x\n').message, /invalid --security/);
+    const port = planError('FROM a\nARG P=web\nEXPOSE 80 $P/tcp\n');
+    assert.equal(port.line, 3);
+    assert.match(port.message, /invalid port "web\/tcp" in EXPOSE/);
+    assert.match(planError('FROM a\nEXPOSE 90-80\n').message, /invalid port "90-80"/);
     assert.match(planError('FROM a\nCOPY --chmod=rwx x y\n').message, /invalid --chmod/);
     assert.match(planError('FROM a\nADD --checksum=md5:1 http://x/y /y\n').message, /invalid --checksum/);
     assert.match(planError('FROM a\nHEALTHCHECK --interval=5 CMD x\n').message, /invalid --interval duration/);
