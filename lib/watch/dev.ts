@@ -118,7 +118,15 @@ export async function runDev(o: DevOptions): Promise<number> {
     }
   };
 
+  /**
+   * The paths of the last batch that needed no build. The same paths
+   * changing again are taken in without a word: a file rewritten all the
+   * time (a log; strata's own output sent into the context) would fill the
+   * screen, and where the output is that file, feed itself for ever.
+   */
+  let quietPaths = new Set<string>();
   const startBuild = (cause: 'start' | 'change' | 'manual', noCache = false): RunningBuild => {
+    quietPaths = new Set();
     const number = ++buildNumber;
     const abort = new AbortController();
     emit({ type: 'rebuild', number, cause });
@@ -208,7 +216,15 @@ export async function runDev(o: DevOptions): Promise<number> {
       const special = new Set([o.dockerfilePath, o.ignoreFile].filter((f): f is string => f !== undefined).map((f) => path.resolve(f)));
       const others = inContext.filter((p) => !special.has(p));
       const shown = others.map(rel).sort().slice(0, SHOWN_PATHS);
+      const again = !dockerfileChanged && !ignoreChanged && !running && others.length > 0 && others.every((p) => quietPaths.has(p));
+      if (again) {
+        if ((await applyPending(inContext)).selectorsChanged.length === 0) return;
+        emit({ type: 'change', paths: shown, count: others.length, dockerfile: false, ignoreFile: false });
+        running = startBuild('change');
+        return;
+      }
       if (!dockerfileChanged && !ignoreChanged && !contentChanged(ctx, inContext)) {
+        quietPaths = new Set(others);
         emit({ type: 'change-skipped', reason: 'unchanged', paths: shown, count: others.length });
         // Nothing to build, but the context learns the new stats (unless a build is reading it now).
         if (!running) await updateContext(ctx, inContext);
@@ -244,6 +260,7 @@ export async function runDev(o: DevOptions): Promise<number> {
       } else if (inContext.length || pending.size) {
         const update = await applyPending(inContext);
         if (!dockerfileChanged && !interrupted && update.selectorsChanged.length === 0) {
+          quietPaths = new Set(others);
           emit({ type: 'change-skipped', reason: 'unread', paths: shown, count: others.length });
           return;
         }

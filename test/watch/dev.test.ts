@@ -130,6 +130,14 @@ describe('strata dev --watch', () => {
       assert.deepEqual([unread.reason, unread.paths], ['unread', ['notes.txt']]);
       assert.ok(!dev.since(mark).some((e) => e.type === 'rebuild'), 'nothing was built');
 
+      // The same unread file again (a log rewritten all the time, or this very output): taken in without a word.
+      mark = dev.events.length;
+      writeFileSync(path.join(dir, 'notes.txt'), 'edited again\n');
+      await new Promise((resolve) => setTimeout(resolve, 300)); // (only so that it is a batch of its own: --debounce 30)
+      writeFileSync(path.join(dir, 'src/msg.txt'), 'two\n');
+      await dev.next(isType('change-skipped'), 'the rewrite after the quiet one');
+      assert.deepEqual(dev.since(mark).filter((e) => e.type.startsWith('change')).map((e) => [e.type, e.paths]), [['change-skipped', ['src/msg.txt']]]);
+
       // A Dockerfile edit re-plans; the first step after the edited line misses because of it.
       mark = dev.events.length;
       writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox:local\nRUN echo early > /early\nCOPY src/ /app/\nRUN cat /app/msg.txt && echo again\n');
