@@ -1,15 +1,79 @@
 #!/usr/bin/env node
-import { statSync } from 'node:fs';
+/**
+ * The strata command. It runs the bundled CLI (scripts/bundle.mjs: one
+ * CommonJS file) with a V8 code cache kept in the user's cache directory,
+ * so a start after the first skips compiling what the run that made the
+ * cache compiled: measured here on a no-change build, 170 ms from the ES
+ * module bundle, 150 ms from the CommonJS one, 125 ms with its cache,
+ * against 72 ms for `node -e 0`. Without a fresh bundle (a bare tsc after a
+ * change) the modules tsc wrote run instead, the same code.
+ */
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
 
-/** Modification time of a file next to this one, or undefined. */
-const mtime = (rel: string) => statSync(fileURLToPath(new URL(rel, import.meta.url)), { throwIfNoEntry: false })?.mtimeMs;
+type Main = (typeof import('../lib/cli/main.js'))['main'];
 
-// The bundled CLI (scripts/bundle.mjs) starts faster. It is used unless it is missing or older than the
-// last tsc run (a bare `tsc` after a change): then the modules tsc wrote, the same code, are.
-const bundle = mtime('../lib/strata/main.js');
-const compiled = mtime('../.tsbuildinfo');
-const entry = bundle !== undefined && (compiled === undefined || bundle >= compiled) ? '../lib/strata/main.js' : '../lib/cli/main.js';
-const { main } = (await import(entry)) as typeof import('../lib/cli/main.js');
+const dist = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bundlePath = path.join(dist, 'lib', 'strata', 'main.cjs');
 
-process.exitCode = await main(process.argv.slice(2));
+/** Where code caches live: regenerated when missing, so a cache directory rather than the store. */
+function cacheDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'strata');
+}
+
+/** Writes the cache atomically and drops caches of other bundles or Node versions; a read-only home only costs the speed. */
+function saveCodeCache(file: string, data: Buffer): void {
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, data);
+    renameSync(temp, file);
+    for (const name of readdirSync(path.dirname(file))) {
+      if (name.startsWith('cli-') && name !== path.basename(file) && !name.endsWith('.tmp')) rmSync(path.join(path.dirname(file), name), { force: true });
+    }
+  } catch {
+    // (no cache next time)
+  }
+}
+
+/**
+ * Loads the bundle as Node loads a CommonJS module, but compiled with the
+ * cache when there is one. V8 checks a cache against the source's length
+ * and its own version and flags, not the content, so the file name carries
+ * the bundle's size and time and the Node version.
+ */
+function loadBundle(bundle: Stats): { main: Main; saveCache: () => void } {
+  const cacheFile = path.join(cacheDir(), `cli-${process.version}-${process.arch}-${bundle.size}-${Math.floor(bundle.mtimeMs)}.v8`);
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {
+    cachedData = undefined;
+  }
+  const source = readFileSync(bundlePath, 'utf8');
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: bundlePath,
+    cachedData,
+    importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const module = { exports: {} as { main: Main } };
+  (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, createRequire(bundlePath), module, bundlePath, path.dirname(bundlePath));
+  const stale = cachedData === undefined || script.cachedDataRejected === true;
+  // Made after the command ran, the cache holds every function it compiled, not only the top level.
+  return { main: module.exports.main, saveCache: () => stale && saveCodeCache(cacheFile, script.createCachedData()) };
+}
+
+const bundle = statSync(bundlePath, { throwIfNoEntry: false });
+const compiled = statSync(path.join(dist, '.tsbuildinfo'), { throwIfNoEntry: false });
+if (bundle && (!compiled || bundle.mtimeMs >= compiled.mtimeMs)) {
+  const { main, saveCache } = loadBundle(bundle);
+  process.exitCode = await main(process.argv.slice(2));
+  saveCache();
+} else {
+  const { main } = (await import('../lib/cli/main.js')) as { main: Main };
+  process.exitCode = await main(process.argv.slice(2));
+}

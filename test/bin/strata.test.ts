@@ -1,0 +1,49 @@
+/** The strata command itself: the bundle it runs and the code cache it keeps. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { repoRoot } from '../helpers/conformance.js';
+
+const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
+const scratch = mkdtempSync(path.join(tmpdir(), 'strata-bin-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+function strata(args: string[], cacheHome: string) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: cacheHome } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('the strata command', () => {
+  it('keeps a V8 code cache of its bundle in the cache directory, and runs the same without one, with a damaged one, or unable to write one', () => {
+    const bundle = statSync(path.join(repoRoot, 'dist', 'lib', 'strata', 'main.cjs'), { throwIfNoEntry: false });
+    const compiled = statSync(path.join(repoRoot, 'dist', '.tsbuildinfo'));
+    assert.ok(bundle && bundle.mtimeMs >= compiled.mtimeMs, 'the bundle is missing or older than the last tsc run: npm run build makes it');
+    const home = path.join(scratch, 'cache');
+    const first = strata(['version'], home);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^strata \d+\.\d+\.\d+/);
+    const [name, ...others] = readdirSync(path.join(home, 'strata'));
+    assert.deepEqual(others, []);
+    assert.match(name!, new RegExp(`^cli-${process.version}-${process.arch}-${bundle.size}-\\d+\\.v8$`));
+    const file = path.join(home, 'strata', name!);
+    const made = readFileSync(file);
+    assert.ok(made.length > 1000);
+
+    // Read, not rewritten, by the next run.
+    assert.deepEqual(strata(['version'], home), first);
+    assert.deepEqual(readFileSync(file), made);
+
+    // A damaged cache is refused by V8: the run is the same, and the cache is made again.
+    writeFileSync(file, 'not a code cache');
+    assert.deepEqual(strata(['version'], home), first);
+    assert.notEqual(readFileSync(file, 'utf8'), 'not a code cache');
+
+    // A cache directory that cannot be made (here a file is in the way) only costs the speed.
+    const blocked = path.join(scratch, 'a-file');
+    writeFileSync(blocked, '');
+    assert.deepEqual(strata(['version'], blocked), first);
+  });
+});
