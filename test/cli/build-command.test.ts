@@ -13,8 +13,8 @@ const scratch = mkdtempSync(path.join(tmpdir(), 'strata-build-cli-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const store = path.join(scratch, 'store');
 
-function strata(args: string[], cwd = repoRoot) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store } });
+function strata(args: string[], cwd = repoRoot, extraEnv: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store, ...extraEnv } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -127,6 +127,14 @@ describe('strata build (command line)', () => {
     const r = strata(['build', '--progress', 'plain', ctx]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /^#0 warning: skipped 1 socket\(s\), FIFO\(s\) or device\(s\), as Docker does: pipe$/m);
+  });
+
+  it('says what to install when bubblewrap is not on the PATH, at the first RUN; exit 1', () => {
+    const ctx = mkdtempSync(path.join(scratch, 'nobwrap-'));
+    writeFileSync(path.join(ctx, 'Dockerfile'), `FROM busybox:local\nRUN echo ${Date.now()}\n`);
+    const r = strata(['build', '--progress', 'plain', ctx], repoRoot, { PATH: path.join(scratch, 'no-such-dir') });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error: bubblewrap \(bwrap\) is not installed\nhint: install it: apt-get install bubblewrap/);
   });
 
   it('refuses bad usage and an unknown base image clearly', () => {
