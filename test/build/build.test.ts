@@ -423,6 +423,19 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.deepEqual(config.config?.OnBuild, ['RUN true']);
   });
 
+  it('copies files with their setuid, setgid and sticky bits, owners and times, with --chown and --chmod too', async () => {
+    const dir = project({ Dockerfile: 'FROM busybox:local\nCOPY tool shared/ /plain/\nCOPY --chown=1234:2345 tool shared/ /owned/\nCOPY --chmod=2711 tool /moded/\n', tool: '#!/bin/sh\n', 'shared/f': 'f' });
+    chmodSync(path.join(dir, 'tool'), 0o4755);
+    chmodSync(path.join(dir, 'shared'), 0o1777);
+    await strataBuild(dir, { tags: ['modes:1'] });
+    const root = await rootfsOf('modes:1');
+    const mode = (p: string) => (lstatSync(path.join(root, p)).mode & 0o7777).toString(8);
+    assert.deepEqual([mode('plain/tool'), mode('owned/tool'), mode('moded/tool'), mode('plain/f'), mode('owned/f')], ['4755', '4755', '2711', '644', '644']);
+    const owned = lstatSync(path.join(root, 'owned/tool'));
+    assert.deepEqual([owned.uid, owned.gid], process.getuid?.() === 0 ? [1234, 2345] : [owned.uid, owned.gid]);
+    assert.equal(lstatSync(path.join(root, 'plain/tool')).mtimeMs, new Date('2024-01-01').getTime());
+  });
+
   it('records deletions as whiteouts and a recreated directory as opaque; a RUN that changes nothing makes no layer', async () => {
     const dir = project({
       Dockerfile: [
