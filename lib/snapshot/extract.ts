@@ -120,12 +120,13 @@ async function applyEntry(root: string, header: Header, stream: NodeJS.ReadableS
       stream.resume();
       return;
   }
-  if (header.type !== 'symlink') chmodSync(full, header.mode & 0o7777);
   try {
     lchownSync(full, header.uid, header.gid);
   } catch {
     // Not root: ownership stays ours; the layer's tar still records the real owners.
   }
+  // After the owner: a change of owner clears setuid and setgid.
+  if (header.type !== 'symlink') chmodSync(full, header.mode & 0o7777);
   if (header.type === 'symlink') lutimesSync(full, header.mtime, header.mtime);
   else utimesSync(full, header.mtime, header.mtime);
 }

@@ -436,6 +436,20 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.equal(lstatSync(path.join(root, 'plain/tool')).mtimeMs, new Date('2024-01-01').getTime());
   });
 
+  it("keeps a base image's setuid and setgid bits where RUN and COPY --from see its files", async () => {
+    const rootfs = path.join(scratch, 'suid-rootfs');
+    execFileSync('cp', ['-a', path.join(scratch, 'busybox-rootfs'), rootfs]);
+    writeFileSync(path.join(rootfs, 'tool'), '#!/bin/sh\n');
+    chmodSync(path.join(rootfs, 'tool'), 0o4755);
+    mkdirSync(path.join(rootfs, 'shared'));
+    chmodSync(path.join(rootfs, 'shared'), 0o2775);
+    await importImage(store, rootfs, 'suid:1');
+    const dir = project({ Dockerfile: 'FROM suid:1\nRUN stat -c "%a %n" /tool /shared\nFROM busybox:local\nCOPY --from=0 /tool /copied\n' });
+    const built = await strataBuild(dir, { tags: ['suid-copy:1'] });
+    assert.deepEqual(built.logs, ['4755 /tool', '2775 /shared']);
+    assert.equal(lstatSync(path.join(await rootfsOf('suid-copy:1'), 'copied')).mode & 0o7777, 0o4755);
+  });
+
   it('records deletions as whiteouts and a recreated directory as opaque; a RUN that changes nothing makes no layer', async () => {
     const dir = project({
       Dockerfile: [
