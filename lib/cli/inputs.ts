@@ -19,7 +19,7 @@ function readStdin(): Buffer {
   try {
     return readFileSync(0);
   } catch (e) {
-    throw new InputError('cannot read the Dockerfile from standard input', '-', { cause: e, hint: 'pipe a Dockerfile in, e.g. strata plan -f - . < Dockerfile' });
+    throw new InputError('cannot read the Dockerfile from standard input', '-', { cause: e, hint: 'pipe a Dockerfile in: -f - CONTEXT < Dockerfile' });
   }
 }
 
@@ -29,13 +29,15 @@ export function readDockerfileInput(contextArg: string | undefined, fileArg: str
   try {
     isDir = statSync(contextDir).isDirectory();
   } catch {
-    throw new InputError('build context does not exist', contextArg ?? '.', { hint: 'name the folder that holds your sources, e.g. strata plan .' });
+    throw new InputError('build context does not exist', contextArg ?? '.', { hint: 'name the folder that holds your sources (the build context), e.g. . for this one' });
   }
   if (!isDir) throw new InputError('build context is not a directory', contextArg ?? '.', { hint: 'name a folder; use -f to name the Dockerfile' });
 
   if (fileArg === '-') return { bytes: readStdin(), displayName: '-', path: undefined, contextDir };
   const file = fileArg ? path.resolve(fileArg) : path.join(contextDir, 'Dockerfile');
-  const displayName = path.relative(process.cwd(), file) || file;
+  // Relative to where the user is, unless that climbs out of it: then as an absolute path.
+  const relative = path.relative(process.cwd(), file);
+  const displayName = relative && !relative.startsWith('..') ? relative : file;
   let bytes: Buffer;
   try {
     if (statSync(file).isDirectory()) throw new InputError('is a directory, not a Dockerfile', displayName, { hint: 'pass -f PATH/TO/Dockerfile' });
