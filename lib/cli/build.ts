@@ -6,7 +6,7 @@ import { build } from '../build/index.js';
 import { exportCacheLocal, openLocalCache, resolveStoreDir, treesToExport, statCachePath, stepInputsPath, type CacheEntry, type CacheRecord } from '../cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
 import { BuildError, ImageError, InputError, UsageError } from '../errors/index.js';
-import { exportCacheRegistry, exportImage, findImage, normalizeRef, openRegistryCache, pullImage, pushImage } from '../image/index.js';
+import { exportCacheRegistry, exportImage, findImage, normalizeRef, openRegistryCache, pullImage, pushImage, STDOUT, type SaveFormat } from '../image/index.js';
 import { RUN_NETWORKS } from '../exec/index.js';
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut, type Reporter } from '../ui/index.js';
@@ -16,7 +16,7 @@ import { checkPlatform, loadPlan, oneOf, parseBuildArgs, parseFields, parseLabel
 import type { Session } from './session.js';
 
 export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
-                    [--progress auto|plain|tty|json] [--output type=oci|docker,dest=PATH]
+                    [--progress auto|plain|tty|json] [--output type=oci|docker|local,dest=PATH|-]
                     [--secret id=ID,src=FILE|env=VAR]... [--jobs N] [--network default|none|host] [--explain]
                     [--label K=V]... [--iidfile FILE] [-q] [--platform HOST-PLATFORM]
                     [--pull] [--push] [--insecure-registry HOST[:PORT]]...
@@ -27,7 +27,8 @@ export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-a
 Builds the image: every stage the target needs, each filesystem step from
 the cache when its key was seen before. -t names the result in the store;
 --output also writes it as an OCI layout (a directory, or PATH.tar) or a
-docker save archive. --secret makes a value available to RUN
+docker save archive (dest=- to standard output, e.g. | docker load), or
+its files into a directory (type=local, or -o DIR). --secret makes a value available to RUN
 --mount=type=secret,id=ID without it entering the image, the cache or the
 output; --jobs bounds the RUN commands running at once (default: cores);
 --network is the network of every RUN that sets none (none: loopback only).
@@ -47,13 +48,20 @@ picks how RUN gets its root filesystem: overlay mounts the stored layers
 (root only), copy applies them into a directory; auto is overlay where it
 can mount.`;
 
-function parseOutput(spec: string | undefined): { format: 'oci' | 'docker'; dest: string } | undefined {
+const OUTPUT_HINT = 'use --output type=oci,dest=DIR|FILE.tar|-, type=docker,dest=FILE.tar|- or type=local,dest=DIR (also -o DIR)';
+
+/** --output `type=oci|docker|local,dest=PATH` (`-`: standard output), or a bare DIR for type=local, as buildx takes them. */
+function parseOutput(spec: string | undefined): { format: SaveFormat; dest: string } | undefined {
   if (!spec) return undefined;
+  if (!spec.includes('=')) {
+    if (spec === STDOUT) throw new UsageError('-o - (a tar of the root filesystem) is not supported', { hint: 'use -o type=docker,dest=- for an image docker load reads, or -o DIR for the files' });
+    return { format: 'local', dest: spec };
+  }
   const fields = parseFields(spec);
   const type = fields.get('type') ?? 'oci';
   const dest = fields.get('dest');
-  if (type !== 'oci' && type !== 'docker') throw new UsageError(`unsupported --output type "${type}"`, { hint: 'use --output type=oci,dest=DIR|FILE.tar or type=docker,dest=FILE.tar' });
-  if (!dest) throw new UsageError('--output needs dest=PATH', { hint: 'e.g. --output type=oci,dest=out.tar' });
+  if (type !== 'oci' && type !== 'docker' && type !== 'local') throw new UsageError(`unsupported --output type "${type}"`, { hint: OUTPUT_HINT });
+  if (!dest) throw new UsageError('--output needs dest=PATH', { hint: OUTPUT_HINT });
   return { format: type, dest };
 }
 
@@ -160,6 +168,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
   checkPlatform(values.platform);
   const labels = parseLabels(values.label);
   const output = parseOutput(values.output);
+  if (output?.dest === STDOUT && progress === 'json') throw new UsageError('--output dest=- and --progress json both write to standard output', { hint: 'leave one of them out, or write the output to a file' });
   const secrets = parseSecrets(values.secret ?? []);
   const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
   if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new UsageError(`invalid --jobs "${values.jobs}"`, { hint: 'give a whole number of at least 1, e.g. --jobs 4' });
@@ -217,7 +226,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       created: sourceDateEpoch(parseBuildArgs(values['build-arg'])),
     });
     if (output) {
-      await exportImage(store, tags[0] ?? `strata-build:${result.manifest.digest.slice(7, 19)}`, result.manifest, path.resolve(output.dest), output.format);
+      await exportImage(store, tags[0] ?? `strata-build:${result.manifest.digest.slice(7, 19)}`, result.manifest, output.dest === STDOUT ? STDOUT : path.resolve(output.dest), output.format);
       report({ type: 'output', format: output.format, dest: output.dest });
     }
     for (const c of cacheTo) {
@@ -236,7 +245,8 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
     }
     live?.close(); // the last frame before the digest, or the frame would be redrawn over it
     if (values.iidfile !== undefined) writeIidFile(values.iidfile, result.manifest.digest);
-    if (progress !== 'json') writeOut(result.manifest.digest);
+    // (Standard output may carry the image itself.)
+    if (progress !== 'json' && output?.dest !== STDOUT) writeOut(result.manifest.digest);
     return 0;
   } finally {
     live?.close();

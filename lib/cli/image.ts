@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { resolveStoreDir } from '../cache/index.js';
 import { UsageError } from '../errors/index.js';
-import { importImage, listImages, normalizeRef, pullImage, pushImage, readConfig, readManifest, requireImage, saveImage, untagImage } from '../image/index.js';
+import { importImage, listImages, normalizeRef, pullImage, pushImage, readConfig, readManifest, requireImage, saveImage, untagImage, STDOUT } from '../image/index.js';
 import { formatBytes, renderHistory, renderImageList, writeErr, writeOut, type HistoryRow } from '../ui/index.js';
 import { oneOf, sourceDateEpoch } from './inputs.js';
 import type { Session } from './session.js';
@@ -10,13 +10,14 @@ import type { Session } from './session.js';
 export const imageUsage = `usage: strata image import SRC --tag NAME[:TAG] [--from-name NAME] [--store DIR]
        strata image ls [--format text|json] [--store DIR]
        strata image rm NAME... [--store DIR]
-       strata image save NAME -o FILE|DIR [--format oci|docker] [--store DIR]
+       strata image save NAME -o FILE|DIR|- [--format oci|docker] [--store DIR]
        strata image pull REF [--platform OS/ARCH] [--insecure-registry HOST[:PORT]]... [--store DIR]
        strata image push NAME [REF] [--insecure-registry HOST[:PORT]]... [--store DIR]
 
 import: SRC is a root filesystem (directory, or tar, gzip or not), an OCI
 image layout (directory or tar) or a docker save archive. save: an OCI
-layout (a directory, or FILE.tar) or a docker save archive (FILE.tar).
+layout (a directory, or FILE.tar) or a docker save archive (FILE.tar);
+-o - writes either tar to standard output.
 pull: REF is [REGISTRY/]NAME[:TAG|@DIGEST] (busybox is
 docker.io/library/busybox:latest); it is named as written. push: the local
 image NAME to REF (default NAME), uploading only the blobs the registry
@@ -94,7 +95,8 @@ export async function imageCommand(argv: string[], _session: Session): Promise<n
       if (!name || !values.output) throw new UsageError('image save needs NAME and -o FILE', { hint: 'strata image save busybox:local -o busybox.tar --format docker' });
       const format = oneOf('--format', values.format, ['oci', 'docker'] as const, 'oci');
       await saveImage(store, name, values.output, format);
-      writeOut(`saved ${name} to ${values.output} (${format})`);
+      // (With -o -, standard output is the archive itself.)
+      if (values.output !== STDOUT) writeOut(`saved ${name} to ${values.output} (${format})`);
       return 0;
     }
     default:

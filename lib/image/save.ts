@@ -1,20 +1,25 @@
 /**
- * `strata image save`: an image from the store as an OCI image layout
- * (a directory, or a tar of one) or a `docker save` archive that
- * `docker load` and `podman load` accept.
+ * `strata image save` and `strata build --output`: an image from the store
+ * as an OCI image layout (a directory, or a tar of one) or a `docker save`
+ * archive that `docker load` and `podman load` accept, either tar also to
+ * standard output (`-`); or its root filesystem, the layers applied in
+ * order, into a directory (buildx's local exporter).
  */
 import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Pack } from 'tar-stream';
-import { tarPack } from '../snapshot/index.js';
+import { applyLayer, tarPack } from '../snapshot/index.js';
 import { blobPath, type Descriptor } from '../cache/index.js';
 import { ImageError } from '../errors/index.js';
 import { MEDIA, REF_NAME, type ImageIndex } from './oci.js';
 import { readConfig, readManifest } from './read.js';
 import { requireImage } from './refs.js';
 
-export type SaveFormat = 'oci' | 'docker';
+export type SaveFormat = 'oci' | 'docker' | 'local';
+
+/** The destination that means standard output. */
+export const STDOUT = '-';
 
 function blobsOf(store: string, manifestDesc: Descriptor): Descriptor[] {
   const manifest = readManifest(store, manifestDesc);
@@ -30,9 +35,41 @@ function addBytes(pack: Pack, name: string, bytes: Buffer | string): Promise<voi
   return new Promise((resolve, reject) => pack.entry({ name, mode: 0o644, mtime: new Date(0) }, bytes, (err) => (err ? reject(err) : resolve())));
 }
 
+/** Writes a tar to `dest`: a file (under a temporary name, then renamed), or standard output for `-`. */
 async function writeTar(dest: string, fill: (pack: Pack) => Promise<void>): Promise<void> {
-  const tmp = `${dest}.${process.pid}.tmp`;
   const pack = tarPack();
+  if (dest === STDOUT) {
+    // Copied chunk by chunk rather than piped, which would end standard output with the tar.
+    const out = process.stdout;
+    let failed: (e: Error) => void = () => undefined;
+    const onError = (e: Error) => failed(e);
+    out.once('error', onError);
+    try {
+      await Promise.all([
+        (async () => {
+          await fill(pack);
+          pack.finalize();
+        })(),
+        new Promise<void>((resolve, reject) => {
+          failed = (e) => {
+            pack.destroy(e);
+            reject(e);
+          };
+          pack.on('end', resolve).on('error', reject);
+          pack.on('data', (chunk) => {
+            if (!out.write(chunk as Buffer)) {
+              pack.pause();
+              out.once('drain', () => pack.resume());
+            }
+          });
+        }),
+      ]);
+    } finally {
+      out.off('error', onError);
+    }
+    return;
+  }
+  const tmp = `${dest}.${process.pid}.tmp`;
   try {
     await Promise.all([
       (async () => {
@@ -56,7 +93,7 @@ async function saveOCI(store: string, name: string, manifest: Descriptor, dest: 
   const blobs = blobsOf(store, manifest);
   const index = JSON.stringify(layoutIndex(name, manifest));
   const layout = JSON.stringify({ imageLayoutVersion: '1.0.0' });
-  if (dest.endsWith('.tar')) {
+  if (dest.endsWith('.tar') || dest === STDOUT) {
     await writeTar(dest, async (pack) => {
       await addBytes(pack, 'oci-layout', layout);
       await addBytes(pack, 'index.json', index);
@@ -71,6 +108,13 @@ async function saveOCI(store: string, name: string, manifest: Descriptor, dest: 
   for (const b of blobs) copyFileSync(blobPath(store, b.digest), path.join(dest, 'blobs', 'sha256', b.digest.split(':')[1]!));
   writeFileSync(path.join(dest, 'oci-layout'), layout);
   writeFileSync(path.join(dest, 'index.json'), index);
+}
+
+/** The image's root filesystem in `dest` (made if missing; what is there already is written over, as buildx does). */
+async function saveFilesystem(store: string, manifestDesc: Descriptor, dest: string): Promise<void> {
+  if (existsSync(dest) && !statSync(dest).isDirectory()) throw new ImageError('the destination exists and is not a directory', dest, { hint: 'name a directory' });
+  mkdirSync(dest, { recursive: true });
+  for (const layer of readManifest(store, manifestDesc).layers) await applyLayer(dest, blobPath(store, layer.digest));
 }
 
 async function saveDocker(store: string, name: string, manifestDesc: Descriptor, dest: string): Promise<void> {
@@ -97,10 +141,11 @@ export async function saveImage(store: string, ref: string, dest: string, format
 /** Writes the image `manifest` (named `name` in the output) to `dest`. */
 export async function exportImage(store: string, name: string, manifest: Descriptor, dest: string, format: SaveFormat): Promise<void> {
   const parent = path.dirname(path.resolve(dest));
-  if (!existsSync(parent)) throw new ImageError('the destination folder does not exist', parent, { hint: 'create it, or name another -o path' });
-  if (format === 'docker' && !dest.endsWith('.tar')) throw new ImageError('a docker archive is a tar file', dest, { hint: 'name it FILE.tar' });
+  if (dest !== STDOUT && !existsSync(parent)) throw new ImageError('the destination folder does not exist', parent, { hint: 'create it, or name another -o path' });
+  if (format === 'docker' && !dest.endsWith('.tar') && dest !== STDOUT) throw new ImageError('a docker archive is a tar file', dest, { hint: 'name it FILE.tar, or - for standard output' });
+  if (format === 'local' && dest === STDOUT) throw new ImageError('a root filesystem is written into a directory', dest, { hint: 'name a directory, or use type=docker,dest=- for a tar on standard output' });
   try {
-    await (format === 'docker' ? saveDocker(store, name, manifest, dest) : saveOCI(store, name, manifest, dest));
+    await (format === 'docker' ? saveDocker(store, name, manifest, dest) : format === 'local' ? saveFilesystem(store, manifest, dest) : saveOCI(store, name, manifest, dest));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (!(e instanceof ImageError) && code && WRITE_ERRORS[code]) throw new ImageError(`cannot write the image there: ${WRITE_ERRORS[code]}`, dest, { hint: 'name a path you can write to (the store keeps the image either way)' });
@@ -118,4 +163,5 @@ const WRITE_ERRORS: Record<string, string> = {
   ENOENT: 'the path cannot be created',
   ENOTDIR: 'a part of the path is not a directory',
   EISDIR: 'it is a directory',
+  EPIPE: 'what reads standard output closed it',
 };

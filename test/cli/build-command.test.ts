@@ -1,7 +1,7 @@
 /** `strata build` as a user runs it: the real binary, a real store, real outputs. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -62,6 +62,21 @@ describe('strata build (command line)', () => {
     assert.equal(unwritable.code, 1);
     assert.match(unwritable.stderr, /cannot write the image digest there: ENOENT\nhint: the image is built and in the store/);
     assert.match(strata(['image', 'ls']).stdout, /labeled:2/);
+  });
+
+  it('writes the root filesystem into a directory (-o DIR, type=local), and an image archive to standard output (dest=-)', () => {
+    const out = path.join(scratch, 'local-out');
+    const local = strata(['build', '-q', '-o', out, 'examples/hello']);
+    assert.equal(local.code, 0, local.stderr);
+    assert.match(readFileSync(path.join(out, 'www', 'index.html'), 'utf8'), /<title>strata example<\/title>/);
+    assert.ok(existsSync(path.join(out, 'bin', 'busybox')), 'the base image\'s files are there too');
+    const piped = spawnSync(process.execPath, [bin, 'build', '--progress', 'plain', '--output', 'type=docker,dest=-', '-t', 'piped:1', 'examples/hello'], { cwd: repoRoot, env: { ...process.env, STRATA_STORE: store }, maxBuffer: 64 << 20 });
+    assert.equal(piped.status, 0, piped.stderr.toString());
+    const names = execFileSync('tar', ['-t'], { input: piped.stdout, encoding: 'utf8' }).split('\n');
+    assert.ok(names.includes('manifest.json') && names.includes('repositories'), 'a docker archive, and nothing else, on stdout');
+    assert.match(piped.stderr.toString(), /exported docker to -/);
+    assert.match(strata(['build', '-o', '-', 'examples/hello']).stderr, /-o - \(a tar of the root filesystem\) is not supported/);
+    assert.equal(strata(['build', '--progress', 'json', '--output', 'type=oci,dest=-', 'examples/hello']).code, 2);
   });
 
   it('prints one JSON event per line with --progress=json', () => {

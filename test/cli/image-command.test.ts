@@ -1,7 +1,7 @@
 /** `strata image ...` and `strata history` as a user runs them. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -32,6 +32,10 @@ describe('strata image', () => {
     const out = path.join(scratch, 'busybox.tar');
     assert.equal(strata(['image', 'save', 'busybox:local', '-o', out, '--format', 'docker']).code, 0);
     assert.equal(spawnSync('skopeo', ['inspect', `docker-archive:${out}`]).status, 0);
+    // -o -: the archive on standard output, byte for byte the file, with nothing after it.
+    const piped = spawnSync(process.execPath, [bin, 'image', 'save', 'busybox:local', '-o', '-', '--format', 'docker'], { env: { ...process.env, STRATA_STORE: store }, maxBuffer: 64 << 20 });
+    assert.equal(piped.status, 0, piped.stderr.toString());
+    assert.ok(piped.stdout.equals(readFileSync(out)));
     assert.equal(strata(['image', 'rm', 'busybox:local']).code, 0);
     assert.match(strata(['image', 'ls']).stdout, /no images in the store/);
   });
