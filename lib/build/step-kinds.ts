@@ -71,6 +71,32 @@ export interface StepEnv {
   readonly network: RunNetwork;
 }
 
+/**
+ * BuildKit's default limit on what a step's output shows
+ * (BUILDKIT_STEP_LOG_MAX_SIZE); STRATA_STEP_LOG_MAX_SIZE sets strata's, in
+ * bytes, -1 for none.
+ */
+const STEP_LOG_MAX_BYTES = 2 * 1024 * 1024;
+
+/** A limit as BuildKit's message words it: 2MiB, 512KiB, 1000B. */
+function limitText(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)}MiB`;
+  return bytes % 1024 === 0 ? `${bytes / 1024}KiB` : `${bytes}B`;
+}
+
+/** Passes a RUN's output lines on until the limit, then says, as BuildKit does, that the rest is not shown. */
+function clippedLog(emit: (stream: 'stdout' | 'stderr', line: string) => void): (stream: 'stdout' | 'stderr', line: string) => void {
+  const setting = Number(process.env.STRATA_STEP_LOG_MAX_SIZE);
+  const limit = Number.isInteger(setting) && (setting > 0 || setting === -1) ? setting : STEP_LOG_MAX_BYTES;
+  let bytes = 0;
+  return (stream, line) => {
+    if (limit === -1) return emit(stream, line);
+    if (bytes > limit) return;
+    bytes += Buffer.byteLength(line) + 1;
+    emit(stream, bytes > limit ? `[output clipped, log limit ${limitText(limit)} reached]` : line);
+  };
+}
+
 /** The step as buildx shows it: the instruction as written, flags included, continuations joined. */
 export function displayText(step: PlannedStep): string {
   return `${step.instruction} ${step.original.replace(/^\S+\s*/, '').replace(/\s+/g, ' ')}`.trim();
@@ -295,7 +321,7 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
               const execStart = Date.now();
               const r = await runInSandbox({
                 rootfs: ws.root, argv, env: runEnv, cwd: workdir, network, signal: env.signal, user: runUser, mounts: [...mounts, ...opened.mounts],
-                onOutput: (stream, line) => env.onEvent({ type: 'step-log', id, stream, line: redact(line), time: Date.now() }),
+                onOutput: clippedLog((stream, line) => env.onEvent({ type: 'step-log', id, stream, line: redact(line), time: Date.now() })),
               });
               execTime.seconds = (Date.now() - execStart) / 1000;
               execTime.startedAt = execStart;

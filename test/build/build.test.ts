@@ -450,6 +450,19 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.equal(lstatSync(path.join(await rootfsOf('suid-copy:1'), 'copied')).mode & 0o7777, 0o4755);
   });
 
+  it("stops showing a step's output at the log limit, as BuildKit does, and still ends a failure with its last lines", async () => {
+    process.env.STRATA_STEP_LOG_MAX_SIZE = '1024';
+    try {
+      const shown = await strataBuild(project({ Dockerfile: `FROM busybox:local\nRUN seq 1 1000 # ${Date.now()}\n` }));
+      // 1 to 283, a line and its newline each, fill the 1,024 bytes exactly; then the note, and nothing more.
+      assert.equal(shown.logs.length, 284);
+      assert.deepEqual(shown.logs.slice(-2), ['283', '[output clipped, log limit 1KiB reached]']);
+      await assert.rejects(strataBuild(project({ Dockerfile: 'FROM busybox:local\nRUN seq 1 1000; exit 3\n' })), (e: BuildError) => /exit code: 3/.test(e.message) && /\n {2}1000$/.test(e.hint ?? ''));
+    } finally {
+      delete process.env.STRATA_STEP_LOG_MAX_SIZE;
+    }
+  });
+
   it('records deletions as whiteouts and a recreated directory as opaque; a RUN that changes nothing makes no layer', async () => {
     const dir = project({
       Dockerfile: [
