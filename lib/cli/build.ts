@@ -106,7 +106,7 @@ interface ImageUse {
 function imagesUsed(plan: Plan): ImageUse[] {
   const uses = new Map<string, ImageUse>();
   const use = (u: ImageUse) => {
-    if (!uses.has(normalizeRef(u.ref))) uses.set(normalizeRef(u.ref), u);
+    if (!uses.has(u.ref)) uses.set(u.ref, u);
   };
   for (const stage of plan.stages) {
     if (!stage.needed) continue;
@@ -127,7 +127,14 @@ function imagesUsed(plan: Plan): ImageUse[] {
 async function pullImages(store: string, plan: Plan, options: { always: boolean; insecure: readonly string[]; report: Reporter }): Promise<boolean> {
   let any = false;
   for (const { ref, what, line, platform } of imagesUsed(plan)) {
-    const local = findImage(store, ref);
+    let local;
+    try {
+      local = findImage(store, ref);
+    } catch (e) {
+      // Not a reference at all (FROM Busybox): said at its line.
+      if (e instanceof ImageError) throw new BuildError(`${what} ${ref}: ${e.message}`, { file: plan.file, line }, { hint: e.hint });
+      throw e;
+    }
     if (local && !options.always) continue;
     try {
       await pullImage(store, ref, normalizeRef(ref), { insecure: options.insecure, platform, onBlob: (p) => options.report({ type: 'pull', ref, ...p }) });

@@ -2,7 +2,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { formatPlatform, hostPlatform, loadDockerfile, planBuild, type BaseImageFacts, type Plan, type TypedDockerfile } from '../dockerfile/index.js';
-import { InputError, UsageError } from '../errors/index.js';
+import { ImageError, InputError, UsageError } from '../errors/index.js';
 import { findImage, readConfig, readManifest } from '../image/index.js';
 import type { Session } from './session.js';
 
@@ -149,7 +149,13 @@ export function oneOf<T extends string>(flag: string, value: string | undefined,
 
 /** A base image's ENV and ONBUILD triggers, if the image is in the store (a missing one is the build's error to report, at its FROM). */
 export function baseImageFacts(store: string, image: string): BaseImageFacts | undefined {
-  const found = findImage(store, image);
+  let found;
+  try {
+    found = findImage(store, image);
+  } catch (e) {
+    if (e instanceof ImageError) return undefined; // not a reference at all: the build says so at its FROM
+    throw e;
+  }
   if (!found) return undefined;
   const config = readConfig(store, readManifest(store, found.manifest)).config;
   return { env: config?.Env ?? [], onBuild: config?.OnBuild ?? [] };

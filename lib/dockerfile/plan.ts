@@ -4,6 +4,7 @@
  * --build-arg), the stage DAG, which stages the target needs, and levels of
  * stages that may build at the same time. Pure: no I/O.
  */
+import { constants } from 'node:os';
 import { DockerfileParseError } from '../errors/index.js';
 import { heredocBody, type InstructionNode } from './ast.js';
 import { toInstructions, type Flags, type FlagValue, type Instruction, type Keyword, type TypedDockerfile } from './instructions.js';
@@ -54,6 +55,18 @@ export function envFromList(list: readonly string[]): Map<string, string> {
     env.set(eq < 0 ? kv : kv.slice(0, eq), eq < 0 ? '' : kv.slice(eq + 1));
   }
   return env;
+}
+
+/**
+ * A signal as Docker's ParseSignal takes it: a number other than 0, or a
+ * Linux signal's name in any case, with or without SIG (RTMIN+n, RTMAX-n).
+ */
+function isSignal(text: string): boolean {
+  if (/^\d+$/.test(text)) return Number(text) > 0 && Number(text) <= 64;
+  const name = `SIG${text.toUpperCase().replace(/^SIG/, '')}`;
+  if (name in constants.signals || name === 'SIGCLD' || name === 'SIGPOLL') return true;
+  const rt = /^SIGRT(MIN|MAX)(?:([+-])(\d+))?$/.exec(name);
+  return rt !== null && (rt[2] === undefined || (rt[2] === (rt[1] === 'MIN' ? '+' : '-') && Number(rt[3]) >= 1 && Number(rt[3]) <= 15));
 }
 
 const PORT_SPEC = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/i;
@@ -193,7 +206,8 @@ function makeExpander(ctx: ErrorContext, escapeToken: string, scope: () => EnvLo
     word(text, node, unset, options = {}) {
       const result = expandWord(text, scope(), { escapeToken, ...options });
       if (!result.ok) {
-        throw errorAt(ctx, node, result.error, { near: text, hint: 'check the ${...} syntax, or escape a literal $ as \\$' });
+        const hint = /quote/.test(result.error) ? `close the quote, or escape a literal quote as ${escapeToken}"` : `check the \${...} syntax, or escape a literal $ as ${escapeToken}$`;
+        throw errorAt(ctx, node, result.error, { near: text, hint });
       }
       for (const name of result.expansion.unset) unset.add(name);
       return result.expansion.value;
@@ -464,9 +478,14 @@ export function planBuild(typed: TypedDockerfile, options: PlanOptions = {}): Pl
         }
         case 'WORKDIR':
         case 'USER':
-        case 'STOPSIGNAL':
         case 'VOLUME':
           args = node.args.map((a) => x(a));
+          break;
+        case 'STOPSIGNAL':
+          args = node.args.map((a) => x(a));
+          if (!isSignal(args[0] ?? '')) {
+            throw errorAt(ctx, node, `invalid signal "${args[0]}" in STOPSIGNAL`, { near: args[0], hint: 'name a signal, such as SIGTERM or SIGQUIT, or give its number' });
+          }
           break;
         case 'EXPOSE':
           args = node.args.map((a) => x(a));

@@ -168,5 +168,10 @@ describe('strata build (command line)', () => {
     const copy = strata(['build', ctx]);
     assert.equal(copy.code, 1);
     assert.match(copy.stderr, /Dockerfile:2: COPY --from image ghost:2 is not in the store and could not be pulled: .*\n   2 \| COPY --from=ghost:2 \/x \/x\nhint: import it/);
+    // A name that is no image reference at all, said at its line.
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM scratch\nRUN true\nFROM Ghost:3\n');
+    const bad = strata(['build', ctx]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /Dockerfile:3: base image Ghost:3: invalid image name "Ghost"\n   3 \| FROM Ghost:3\nhint: names are lowercase/);
   });
 });

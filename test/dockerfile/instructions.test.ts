@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadDockerfile, parseGoDuration } from '../../lib/dockerfile/index.js';
-import { planError } from './helpers.js';
+import { plan, planError } from './helpers.js';
 
 describe('instructions: flags', () => {
   it('rejects an unknown flag with a suggestion and its column', () => {
@@ -27,6 +27,10 @@ describe('instructions: flags', () => {
     assert.equal(port.line, 3);
     assert.match(port.message, /invalid port "web\/tcp" in EXPOSE/);
     assert.match(planError('FROM a\nEXPOSE 90-80\n').message, /invalid port "90-80"/);
+    assert.match(planError('FROM a\nSTOPSIGNAL SIGNOPE\n').message, /invalid signal "SIGNOPE" in STOPSIGNAL/);
+    assert.match(planError('FROM a\nSTOPSIGNAL 0\n').message, /invalid signal "0"/);
+    for (const ok of ['SIGTERM', 'sigquit', 'INT', '9', 'RTMIN+3', 'SIGRTMAX-1']) assert.doesNotThrow(() => plan(`FROM a\nSTOPSIGNAL ${ok}\n`), ok);
+    assert.match(planError('FROM a\nENV A="open\n').hint ?? '', /close the quote/);
     assert.match(planError('FROM a\nCOPY --chmod=rwx x y\n').message, /invalid --chmod/);
     assert.match(planError('FROM a\nADD --checksum=md5:1 http://x/y /y\n').message, /invalid --checksum/);
     assert.match(planError('FROM a\nHEALTHCHECK --interval=5 CMD x\n').message, /invalid --interval duration/);

@@ -31,10 +31,10 @@ describe('plan: ARG and ENV scopes', () => {
   it('expands ENV, LABEL, COPY, WORKDIR, USER, EXPOSE, VOLUME, STOPSIGNAL but not RUN or CMD', () => {
     const p = plan([
       'FROM a', 'ARG V=x', 'ENV P=/opt/$V Q="a b"', 'LABEL "k$V"="v $V"', 'COPY --chown=$V:$V src/$V /dst/$V', 'WORKDIR $P', 'USER $V',
-      'EXPOSE ${PORT:-80}', 'VOLUME /data/$V', 'STOPSIGNAL SIG$V', 'RUN echo $V', 'CMD echo $V',
+      'EXPOSE ${PORT:-80}', 'VOLUME /data/$V', 'STOPSIGNAL SIG${V:+QUIT}', 'RUN echo $V', 'CMD echo $V',
     ].join('\n'));
     assert.deepEqual(stepArgs(p), [
-      ['V=x'], ['P=/opt/x', 'Q=a b'], ['kx=v x'], ['src/x', '/dst/x'], ['/opt/x'], ['x'], ['80'], ['/data/x'], ['SIGx'], ['echo $V'], ['echo $V'],
+      ['V=x'], ['P=/opt/x', 'Q=a b'], ['kx=v x'], ['src/x', '/dst/x'], ['/opt/x'], ['x'], ['80'], ['/data/x'], ['SIGQUIT'], ['echo $V'], ['echo $V'],
     ]);
     assert.equal(p.stages[0]!.steps[3]!.flags.chown, 'x:x');
   });
