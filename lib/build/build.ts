@@ -12,7 +12,7 @@ import path from 'node:path';
 import { cacheKey, flushCopyRecords, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type CacheRecord, type CacheSource, type Descriptor, type LayerRef } from '../cache/index.js';
 import { hashContext, type HashedContext } from '../context/index.js';
 import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type StageBase, type TypedDockerfile } from '../dockerfile/index.js';
-import { BuildError, CancelledError, ImageError } from '../errors/index.js';
+import { BuildError, CancelledError, ExecError, ImageError } from '../errors/index.js';
 import type { RunNetwork } from '../exec/index.js';
 import { readConfig, readManifest, requireImage, tagImage, writeImage, type ImageConfig } from '../image/index.js';
 import { openSnapshotter, unmountBelow, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions } from '../snapshot/index.js';
@@ -440,8 +440,9 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
           }
         } catch (e) {
           onEvent({ type: 'step-error', id, message: e instanceof CancelledError || cancel.signal.aborted ? 'cancelled' : (e as Error).message, time: Date.now() });
-          // An image a step reads (COPY --from=IMAGE) that is missing or damaged: said at the step's line.
-          throw e instanceof ImageError ? new BuildError(e.message, where, { hint: e.hint }) : e;
+          // An image a step reads (COPY --from=IMAGE) that is missing or damaged, or a sandbox that cannot
+          // start (no bwrap, a mount it cannot make): said at the step's line.
+          throw e instanceof ImageError || e instanceof ExecError ? new BuildError(e.message, where, { hint: e.hint }) : e;
         }
         entries.push({ stage: index, key: fs.key, record: { layer, createdBy: describe, created } });
         state.created = created;

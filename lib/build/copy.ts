@@ -104,6 +104,16 @@ function copyRegularFile(from: string, to: string, st: Stats, mode: number, owne
 
 const MAX_SYMLINK_HOPS = 40;
 
+/** lstat, or undefined where nothing is: no entry, or a file where the path needs a directory. */
+function lstatOrNothing(p: string): Stats | undefined {
+  try {
+    return lstatSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
 /**
  * Walks a container path inside the root filesystem as the container would
  * see it: symlinks are followed, but an absolute target or a `..` starts
@@ -124,7 +134,7 @@ function walkInRoot(rootfs: string, containerPath: string, where: { readonly fil
     }
     const rel = [...real, part].join('/');
     const full = path.join(rootfs, rel);
-    const st = lstatSync(full, { throwIfNoEntry: false });
+    const st = lstatOrNothing(full);
     if (st?.isSymbolicLink()) {
       if (++hops > MAX_SYMLINK_HOPS) throw new BuildError(`too many levels of symbolic links in ${containerPath}`, where, { hint: 'a symlink on the way points back at itself' });
       const target = readlinkSync(full);

@@ -128,6 +128,9 @@ function stubChain(rootfs: string, rel: string, dir: boolean): { chain: string[]
     const st = lstatSync(path.join(rootfs, at), { throwIfNoEntry: false });
     if (!st) return [{ chain: parts.slice(i).map((_, j) => parts.slice(0, i + j + 1).join('/')), dir }];
     if (st.isSymbolicLink()) return [];
+    if (!st.isDirectory() && i < parts.length - 1) {
+      throw new ExecError(`cannot mount at /${parts.join('/')}: /${at} is a file in the image`, { hint: 'mount somewhere whose parent directories are directories' });
+    }
   }
   return [];
 }

@@ -745,6 +745,11 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
   it('refuses a missing base image and a missing COPY source with the line and a hint', async () => {
     await assert.rejects(strataBuild(project({ Dockerfile: 'FROM nothere:1\nRUN true\n' })), (e: BuildError) => e.line === 1 && /strata image import/.test(e.hint ?? ''));
     await assert.rejects(strataBuild(project({ Dockerfile: 'FROM busybox:local\nCOPY missing.txt /\n' })), (e: BuildError) => e.line === 2 && /missing.txt is not in the build context/.test(e.message));
+    // A destination or a mount target below a file of the image.
+    await assert.rejects(strataBuild(project({ Dockerfile: 'FROM busybox:local\nCOPY a.txt /bin/busybox/x\n', 'a.txt': 'a' })),
+      (e: BuildError) => e.line === 2 && /cannot make the directory \/bin\/busybox: \/bin\/busybox is a file in the image/.test(e.message));
+    await assert.rejects(strataBuild(project({ Dockerfile: 'FROM busybox:local\nRUN --mount=type=tmpfs,target=/etc/passwd/x true\n' })),
+      (e: BuildError) => e instanceof BuildError && e.line === 2 && /cannot mount at \/etc\/passwd\/x: \/etc\/passwd is a file in the image/.test(e.message));
     await assert.rejects(strataBuild(project({ Dockerfile: 'FROM busybox:local\nRUN true\nCOPY --from=nothere:2 /x /x\n' })),
       (e: BuildError) => e instanceof BuildError && e.line === 3 && /nothere:2:?.*is not in the store/.test(e.message) && /strata image import/.test(e.hint ?? ''));
   });

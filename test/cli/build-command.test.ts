@@ -149,7 +149,7 @@ describe('strata build (command line)', () => {
     writeFileSync(path.join(ctx, 'Dockerfile'), `FROM busybox:local\nRUN echo ${Date.now()}\n`);
     const r = strata(['build', '--progress', 'plain', ctx], repoRoot, { PATH: path.join(scratch, 'no-such-dir') });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /error: bubblewrap \(bwrap\) is not installed\nhint: install it: apt-get install bubblewrap/);
+    assert.match(r.stderr, /error: .*Dockerfile:2: bubblewrap \(bwrap\) is not installed\n   2 \| RUN echo \d+\nhint: install it: apt-get install bubblewrap/);
   });
 
   it('refuses bad usage and an unknown base image clearly', () => {
