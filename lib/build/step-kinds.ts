@@ -366,7 +366,9 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
       }
       let selection;
       try {
-        selection = selectSources(srcCtx, { sources, exclude: Array.isArray(step.flags.exclude) ? step.flags.exclude : [], parents: step.flags.parents === true });
+        selection = selectSources(srcCtx, {
+          sources, exclude: Array.isArray(step.flags.exclude) ? step.flags.exclude : [], parents: step.flags.parents === true, from: from === undefined ? undefined : `--from=${from}`,
+        });
       } catch (e) {
         if (e instanceof ContextError) throw new BuildError(`${step.instruction} failed: ${e.message}`, where, { hint: e.hint });
         throw e;

@@ -18,6 +18,8 @@ export interface SourceSelector {
   readonly sources: readonly string[];
   readonly exclude?: readonly string[];
   readonly parents?: boolean;
+  /** What the files are, for errors, when not the build context: `--from=builder`. */
+  readonly from?: string;
 }
 
 export interface Selection {
@@ -221,6 +223,7 @@ export function selectSources(ctx: HashedContext, selector: SourceSelector): Sel
         fail(`${source} is a symlink to ${link.linkTarget}, which is not in the build context`, source,
           'a symlink named as a source is followed inside the context only (an absolute target is read from the context root): put the file itself in the context');
       }
+      if (selector.from) fail(`${source} is not in the files of ${selector.from}`, source, 'check the path: it is read from that stage or image, from its /');
       fail(`${source} is not in the build context`, source, ctx.matcher.ignores(clean) ? 'it is excluded by .dockerignore' : 'check the path: sources are relative to the context');
     };
     if (WILDCARD.test(clean)) {
@@ -230,7 +233,9 @@ export function selectSources(ctx: HashedContext, selector: SourceSelector): Sel
       } catch {
         fail(`bad wildcard pattern ${source}`, source, 'check the [...] classes and escapes');
       }
-      if (found.length === 0) fail(`no files match ${source}`, source, 'check the pattern, and that .dockerignore does not exclude the files');
+      if (found.length === 0) {
+        fail(`no files ${selector.from ? `of ${selector.from} ` : ''}match ${source}`, source, selector.from ? 'check the pattern: it is matched from that stage or image\'s /' : 'check the pattern, and that .dockerignore does not exclude the files');
+      }
       matched = found.map((e) => follow(e.path, e.name));
     } else {
       const path = clean === '.' ? '' : clean;

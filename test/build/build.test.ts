@@ -745,6 +745,8 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
   it('refuses a missing base image and a missing COPY source with the line and a hint', async () => {
     await assert.rejects(strataBuild(project({ Dockerfile: 'FROM nothere:1\nRUN true\n' })), (e: BuildError) => e.line === 1 && /strata image import/.test(e.hint ?? ''));
     await assert.rejects(strataBuild(project({ Dockerfile: 'FROM busybox:local\nCOPY missing.txt /\n' })), (e: BuildError) => e.line === 2 && /missing.txt is not in the build context/.test(e.message));
+    await assert.rejects(strataBuild(project({ Dockerfile: 'FROM busybox:local AS a\nFROM busybox:local\nCOPY --from=a /nonexistent /x\n' })),
+      (e: BuildError) => e.line === 3 && /\/nonexistent is not in the files of --from=a/.test(e.message) && !/context/.test(e.hint ?? ''));
     // A destination or a mount target below a file of the image.
     await assert.rejects(strataBuild(project({ Dockerfile: 'FROM busybox:local\nCOPY a.txt /bin/busybox/x\n', 'a.txt': 'a' })),
       (e: BuildError) => e.line === 2 && /cannot make the directory \/bin\/busybox: \/bin\/busybox is a file in the image/.test(e.message));
