@@ -24,7 +24,8 @@ during a build cancels it). Every rebuild says what changed and why its
 first missed step missed. --run starts the image after each good build
 (its ENTRYPOINT/CMD, or --run-cmd through /bin/sh -c) on the host network,
 and restarts it on the next one: STOPSIGNAL, --stop-timeout seconds
-(default 10), then SIGKILL. Ctrl-C stops everything and leaves nothing
+(default 10), then SIGKILL. Without --watch, the app runs once and its
+exit status is the command's. Ctrl-C stops everything and leaves nothing
 behind.`;
 
 export async function devCommand(argv: string[], session: Session): Promise<number> {

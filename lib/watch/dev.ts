@@ -92,6 +92,8 @@ export async function runDev(o: DevOptions): Promise<number> {
   /** Runs once the running build has settled (set by the loop below, which owns the batch queue). */
   let afterBuild: (cancelled: boolean) => void = () => undefined;
 
+  /** The exit status of the app last started (or of its failure to start, 1): what a run without --watch exits with. */
+  let appStatus: Promise<number> | undefined;
   const restartApp = async (result: BuildResult) => {
     if (!o.run) return;
     if (app) {
@@ -106,6 +108,7 @@ export async function runDev(o: DevOptions): Promise<number> {
         onOutput: (stream, line) => emit({ type: 'app-log', stream, line, time: Date.now() }),
       });
       app = started;
+      appStatus = started.done.catch(() => 1);
       emit({ type: 'app-start', argv: started.argv });
       void started.done.then((code) => {
         if (app === started) {
@@ -114,6 +117,7 @@ export async function runDev(o: DevOptions): Promise<number> {
         }
       }, (error: unknown) => emit({ type: 'app-error', error }));
     } catch (error) {
+      appStatus = Promise.resolve(1);
       emit({ type: 'app-error', error });
     }
   };
@@ -179,9 +183,11 @@ export async function runDev(o: DevOptions): Promise<number> {
   try {
     if (!o.watch) {
       await running.done;
-      // Without watching, a --run app runs in the foreground until it ends or Ctrl-C.
-      if (app) await Promise.race([app.done, new Promise((resolve) => o.signal.addEventListener('abort', resolve, { once: true }))]);
-      return lastStatus;
+      // Without watching, a --run app runs in the foreground until it ends or Ctrl-C, and its exit status is
+      // the command's, as with docker run (a Ctrl-C stops it and exits 0).
+      if (lastStatus !== 0 || !appStatus) return lastStatus;
+      const stopped = new Promise<undefined>((resolve) => o.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+      return (await Promise.race([appStatus, stopped])) ?? 0;
     }
 
     // Batches are handled one at a time, in order: each sees the context the one before left.

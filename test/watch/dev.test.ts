@@ -148,6 +148,18 @@ describe('strata dev --watch', () => {
     }
   });
 
+  it('without --watch, runs the app once and exits with its status, as docker run does; 1 when there is nothing to run', () => {
+    const dir = context({ Dockerfile: 'FROM busybox:local\nRUN echo built > /built\n' });
+    const run = (args: string[]) => spawnSync(process.execPath, [bin, 'dev', '--progress', 'plain', ...args, dir], { env, encoding: 'utf8' });
+    const failing = run(['--run', '--run-cmd', 'cat /built; exit 3']);
+    assert.equal(failing.status, 3, failing.stderr);
+    assert.match(failing.stderr, /app \| built\n#0 app exited with status 3/);
+    const none = run(['--run']);
+    assert.equal(none.status, 1);
+    assert.match(none.stderr, /the image has no ENTRYPOINT or CMD to run\nhint: add CMD to the Dockerfile, or pass --run-cmd/);
+    assert.equal(run([]).status, 0);
+  });
+
   it('cancels a build an edit made stale, builds again, and ends a storm of edits with the image of the final tree', async () => {
     const dir = context({
       Dockerfile: 'FROM busybox:local\nCOPY src/ /app/\nRUN if grep -q slow /app/msg.txt; then echo sleeping; sleep 60; fi; cat /app/msg.txt\n',
