@@ -24,6 +24,11 @@ function readStdin(): Buffer {
 }
 
 export function readDockerfileInput(contextArg: string | undefined, fileArg: string | undefined): DockerfileInput {
+  if (contextArg === '-') {
+    throw new InputError('a build context from standard input (docker build -) is not read', '-', {
+      hint: 'name the context directory, with the Dockerfile from standard input if you like: -f - DIR < Dockerfile (a context tar: unpack it first)',
+    });
+  }
   const contextDir = path.resolve(contextArg ?? '.');
   let isDir = false;
   try {

@@ -86,6 +86,7 @@ describe('strata plan', () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /Dockerfile: no such Dockerfile\nhint: run in a folder with a Dockerfile/);
     assert.match(strata(['plan', path.join(scratch, 'nope')]).stderr, /build context does not exist/);
+    assert.match(strata(['plan', '-'], { input: 'FROM scratch\n' }).stderr, /^error: -: a build context from standard input \(docker build -\) is not read\nhint: name the context directory/);
     // A Dockerfile outside the current directory is named by its absolute path, not by ../../..
     assert.match(strata(['plan', '-f', path.join(scratch, 'no-dir', 'Dockerfile'), '.']).stderr, new RegExp(`^error: ${scratch}/no-dir/Dockerfile: no such Dockerfile`, 'm'));
   });
