@@ -30,6 +30,8 @@ export interface StageConfig {
   history: HistoryEntry[];
   /** CMD was set in this stage (an ENTRYPOINT then keeps it). */
   cmdSetHere: boolean;
+  /** Config.ArgsEscaped: BuildKit sets it on every CMD, and an image keeps its base's. */
+  argsEscaped: boolean;
 }
 
 export function stageConfigFrom(image: ImageConfig | undefined, platform: { architecture: string; os: string; variant?: string }): StageConfig {
@@ -58,6 +60,7 @@ export function stageConfigFrom(image: ImageConfig | undefined, platform: { arch
     author: image?.author,
     history: [...(image?.history ?? [])],
     cmdSetHere: false,
+    argsEscaped: c.ArgsEscaped === true,
   };
 }
 
@@ -118,6 +121,7 @@ export function applyMetadata(c: StageConfig, step: PlannedStep): boolean {
     case 'CMD':
       c.cmd = commandOf(c, step);
       c.cmdSetHere = true;
+      c.argsEscaped = true;
       return true;
     case 'ENTRYPOINT':
       c.entrypoint = commandOf(c, step);
@@ -168,6 +172,7 @@ export function toImageConfig(c: StageConfig, diffIds: readonly string[], create
     Env: [...c.env].map(([k, v]) => `${k}=${v}`),
     ...(c.entrypoint && { Entrypoint: c.entrypoint }),
     ...(c.cmd && { Cmd: c.cmd }),
+    ...(c.argsEscaped && { ArgsEscaped: true }),
     ...(Object.keys(c.volumes).length && { Volumes: c.volumes }),
     ...(c.workdir && { WorkingDir: c.workdir }),
     ...(Object.keys(c.labels).length && { Labels: c.labels }),

@@ -34,6 +34,8 @@ export interface ContainerConfig {
   readonly OnBuild?: string[] | null;
   readonly Shell?: string[];
   readonly Healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
+  /** Deprecated (for Windows), but set by every builder on CMD, and kept. */
+  readonly ArgsEscaped?: boolean;
 }
 
 export interface ImageConfig {

@@ -421,6 +421,7 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     ]);
     assert.deepEqual(Object.keys(config.config?.ExposedPorts ?? {}).sort(), ['443/tcp', '80/udp', '8000/tcp', '8001/tcp']);
     assert.deepEqual(config.config?.OnBuild, ['RUN true']);
+    assert.equal(config.config?.ArgsEscaped, true, 'set on CMD, as BuildKit does');
   });
 
   it('copies files with their setuid, setgid and sticky bits, owners and times, with --chown and --chmod too', async () => {
