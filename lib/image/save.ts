@@ -112,6 +112,7 @@ async function saveOCI(store: string, name: string, manifest: Descriptor, dest: 
 
 /** The image's root filesystem in `dest` (made if missing; what is there already is written over, as buildx does). */
 async function saveFilesystem(store: string, manifestDesc: Descriptor, dest: string): Promise<void> {
+  if (path.resolve(dest) === path.parse(path.resolve(dest)).root) throw new ImageError('the image\'s files would be written over this machine\'s /', dest, { hint: 'name a directory for them' });
   if (existsSync(dest) && !statSync(dest).isDirectory()) throw new ImageError('the destination exists and is not a directory', dest, { hint: 'name a directory' });
   mkdirSync(dest, { recursive: true });
   for (const layer of readManifest(store, manifestDesc).layers) await applyLayer(dest, blobPath(store, layer.digest));

@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { blobPath } from '../../lib/cache/index.js';
 import { ImageError, StoreError } from '../../lib/errors/index.js';
-import { importImage, listImages, readConfig, readManifest, requireImage, saveImage, untagImage } from '../../lib/image/index.js';
+import { exportImage, importImage, listImages, readConfig, readManifest, requireImage, saveImage, untagImage } from '../../lib/image/index.js';
 import { repoRoot } from '../helpers/conformance.js';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-image-'));
@@ -131,6 +131,16 @@ describe('images in the store', () => {
     const tarRootfs = path.join(scratch, 'rootfs.tar');
     execFileSync('tar', ['-C', rootfs, '-cf', tarRootfs, '.']);
     assert.equal((await importImage(other, tarRootfs, 'from-tar:1')).source, 'rootfs-tar');
+  });
+
+  it('writes an image\'s files into a directory, layers applied in order, and never over the machine\'s /', async () => {
+    const files = path.join(scratch, 'out-files');
+    await saveImage(store, 'busybox:local', files, 'local');
+    assert.ok(lstatSync(path.join(files, 'bin', 'busybox')).isFile());
+    // (An empty store: even if the check were gone, the missing manifest would stop it before any write.)
+    const empty = path.join(scratch, 'empty-store');
+    const nothing = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'0'.repeat(64)}`, size: 2 };
+    await assert.rejects(exportImage(empty, 'x:1', nothing, '/tmp/..', 'local'), (e: ImageError) => /would be written over this machine's \//.test(e.message));
   });
 
   it('refuses a layout whose blob does not match its digest, and names nothing', async () => {
