@@ -68,9 +68,17 @@ function dockerAnswers(): boolean {
   return existsSync(docker) && spawnSync(docker, ['info'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Empties BuildKit's cache and the images it made; busybox:local survives (setup.sh parks a container on it). */
+/**
+ * Empties BuildKit's cache and removes the images this benchmark made, by
+ * name: an image prune would take busybox:local too whenever the container
+ * setup.sh parks on it belongs to an earlier load of it, and every BuildKit
+ * build after that fails to find its base.
+ */
+const BENCH_CONTEXTS = ['exclude-nm', 'include-nm'];
+const dockerTag = (variant: string) => `strata-bench-${variant}:latest`;
+
 function resetDocker(): void {
-  spawnSync(docker, ['image', 'prune', '-af'], { stdio: 'ignore' });
+  spawnSync(docker, ['image', 'rm', '-f', ...BENCH_CONTEXTS.map(dockerTag)], { stdio: 'ignore' });
   spawnSync(docker, ['builder', 'prune', '-af'], { stdio: 'ignore' });
 }
 
@@ -107,7 +115,7 @@ export async function benchBuild(): Promise<string[]> {
     execFileSync('bash', [path.join(peers, 'gen-context.sh'), path.join(work, 'ctx')], { stdio: 'ignore' });
     const rootfs = path.join(work, 'rootfs');
     execFileSync('bash', [path.join(root, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
-    const variants = (process.env.STRATA_BENCH_CONTEXTS ?? 'exclude-nm,include-nm').split(',');
+    const variants = process.env.STRATA_BENCH_CONTEXTS?.split(',') ?? BENCH_CONTEXTS;
     const withDocker = dockerAnswers();
     const results = new Map<string, [string, Timing][]>();
     const snapshotters = (process.env.STRATA_BENCH_SNAPSHOTTERS ?? 'overlay,copy').split(',') as SnapshotterKind[];
@@ -146,7 +154,7 @@ export async function benchBuild(): Promise<string[]> {
       }
       if (!withDocker) continue;
       // BuildKit on the same files, the same edits, right after strata's runs.
-      const tag = `strata-bench-${variant}:latest`;
+      const tag = dockerTag(variant);
       const rows: [string, Timing][] = [];
       try {
         resetDocker();

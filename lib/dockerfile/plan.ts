@@ -118,7 +118,7 @@ export interface PlannedStep {
   readonly argsInScope: Readonly<Record<string, string>>;
   /** RUN: the stage's ARGs so far, in order, as `NAME=value` (ENV's value if it set one; empty if unset), as BuildKit lists them in the step's history. */
   readonly runArgs: readonly string[];
-  /** ENV set by this Dockerfile in scope (the base image's ENV is added by the builder). */
+  /** ENV in scope: the base image's (as baseImage gave it, with PATH defaulted) and what this Dockerfile set. */
   readonly env: Readonly<Record<string, string>>;
   /** Proxy --build-args RUN receives; never part of a cache key. */
   readonly proxy: Readonly<Record<string, string>>;
