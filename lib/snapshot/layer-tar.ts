@@ -132,6 +132,19 @@ function whiteoutHeader(name: string): Buffer {
  * so that an extractor empties it before its new children arrive. Returns
  * where each regular file's entry went.
  */
+/**
+ * The owner a layer records for a file. A build run by root records what
+ * the filesystem holds. One run without root owns every file it writes, so
+ * it records its own uid and gid as root's, as a rootless builder's user
+ * namespace maps them: the image's files are root's, as docker build makes
+ * them, not those of whoever built it.
+ */
+const runsAs = process.getuid?.() === 0 ? undefined : { uid: process.getuid?.(), gid: process.getgid?.() };
+function recordedOwner(st: Stats): { uid: number; gid: number } {
+  if (!runsAs) return { uid: st.uid, gid: st.gid };
+  return { uid: st.uid === runsAs.uid ? 0 : st.uid, gid: st.gid === runsAs.gid ? 0 : st.gid };
+}
+
 export function writeEntries(
   tar: TarFile, root: string, rels: readonly string[], deleted: readonly string[] = [], opaque: readonly string[] = [], splice?: SpliceSource,
   locate: (rel: string) => string = (rel) => path.join(root, rel),
@@ -171,7 +184,7 @@ export function writeEntries(
     if (type === 'symlink') linkname = readlinkSync(full);
     const device = type === 'character-device' || type === 'block-device';
     const header = encodeHeader({
-      name: rel, type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000),
+      name: rel, type, mode: st.mode & 0o7777, ...recordedOwner(st), mtime: Math.floor(st.mtimeMs / 1000),
       size: type === 'file' ? st.size : 0, linkname,
       devmajor: device ? Math.floor(st.rdev / 256) : undefined, devminor: device ? st.rdev % 256 : undefined,
     });

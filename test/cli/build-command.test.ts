@@ -79,6 +79,31 @@ describe('strata build (command line)', () => {
     assert.equal(strata(['build', '--progress', 'json', '--output', 'type=oci,dest=-', 'examples/hello']).code, 2);
   });
 
+  it("records the files of a build run without root as root's, as docker build makes them", () => {
+    // As root (CI), the build runs as nobody; as anyone else, as that user.
+    const asRoot = process.getuid?.() === 0;
+    const home = mkdtempSync(path.join(tmpdir(), 'strata-rootless-'));
+    try {
+      const ctx = path.join(home, 'ctx');
+      mkdirSync(ctx);
+      writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM scratch\nWORKDIR /app\nCOPY a.txt ./\n');
+      writeFileSync(path.join(ctx, 'a.txt'), 'a');
+      if (asRoot) execFileSync('chown', ['-R', 'nobody', home]);
+      const env = { ...process.env, HOME: home, STRATA_STORE: path.join(home, 'store'), XDG_CACHE_HOME: path.join(home, 'cache') };
+      const command = [process.execPath, bin, 'build', '-q', '--output', `type=oci,dest=${path.join(home, 'out')}`, ctx];
+      const r = asRoot ? spawnSync('runuser', ['-u', 'nobody', '--', ...command], { env, encoding: 'utf8' }) : spawnSync(command[0]!, command.slice(1), { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const blobs = path.join(home, 'out', 'blobs', 'sha256');
+      const index = JSON.parse(readFileSync(path.join(home, 'out', 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+      const manifest = JSON.parse(readFileSync(path.join(blobs, index.manifests[0]!.digest.slice(7)), 'utf8')) as { layers: { digest: string }[] };
+      const owners = manifest.layers.flatMap((l) => execFileSync('tar', ['-tvz', '--numeric-owner', '-f', path.join(blobs, l.digest.slice(7))], { encoding: 'utf8' })
+        .trim().split('\n').map((line) => `${line.split(/\s+/)[1]} ${line.split(/\s+/).at(-1)}`));
+      assert.deepEqual(owners, ['0/0 app/', '0/0 app/a.txt']);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   it('prints one JSON event per line with --progress=json', () => {
     const r = strata(['build', '--progress', 'json', 'examples/hello']);
     assert.equal(r.code, 0, r.stderr);
