@@ -163,6 +163,10 @@ export async function runInSandbox(spec: RunSpec): Promise<RunResult> {
     '--chdir', spec.cwd,
   ];
   if (spec.network === 'none') args.push('--unshare-net');
+  // Without root, the command runs as root in a user namespace that maps the invoking user to it, as a
+  // rootless builder's does (apt, chmod and the like expect root), and what it writes is the user's own,
+  // which the layer records as root's. Only that one id is mapped: another USER cannot be switched to.
+  if (process.getuid?.() !== 0) args.push('--unshare-user', '--uid', '0', '--gid', '0');
   if (existsSync(path.join(spec.rootfs, 'etc'))) {
     for (const f of ['/etc/resolv.conf', '/etc/hosts']) if (existsSync(f)) args.push('--ro-bind-try', f, f);
   }

@@ -79,17 +79,22 @@ describe('strata build (command line)', () => {
     assert.equal(strata(['build', '--progress', 'json', '--output', 'type=oci,dest=-', 'examples/hello']).code, 2);
   });
 
-  it("records the files of a build run without root as root's, as docker build makes them", () => {
+  it("runs RUN as root in a user namespace, and records the files, without root, as root's, as docker build makes them", () => {
     // As root (CI), the build runs as nobody; as anyone else, as that user.
     const asRoot = process.getuid?.() === 0;
     const home = mkdtempSync(path.join(tmpdir(), 'strata-rootless-'));
     try {
       const ctx = path.join(home, 'ctx');
       mkdirSync(ctx);
-      writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM scratch\nWORKDIR /app\nCOPY a.txt ./\n');
+      writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox:local\nWORKDIR /app\nCOPY a.txt ./\nRUN id -u > uid\n');
       writeFileSync(path.join(ctx, 'a.txt'), 'a');
       if (asRoot) execFileSync('chown', ['-R', 'nobody', home]);
       const env = { ...process.env, HOME: home, STRATA_STORE: path.join(home, 'store'), XDG_CACHE_HOME: path.join(home, 'cache') };
+      const rootfs = path.join(home, 'rootfs');
+      execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
+      if (asRoot) execFileSync('chown', ['-R', 'nobody', home]);
+      const importing = [process.execPath, bin, 'image', 'import', rootfs, '--tag', 'busybox:local'];
+      assert.equal((asRoot ? spawnSync('runuser', ['-u', 'nobody', '--', ...importing], { env }) : spawnSync(importing[0]!, importing.slice(1), { env })).status, 0);
       const command = [process.execPath, bin, 'build', '-q', '--output', `type=oci,dest=${path.join(home, 'out')}`, ctx];
       const r = asRoot ? spawnSync('runuser', ['-u', 'nobody', '--', ...command], { env, encoding: 'utf8' }) : spawnSync(command[0]!, command.slice(1), { env, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
@@ -98,7 +103,11 @@ describe('strata build (command line)', () => {
       const manifest = JSON.parse(readFileSync(path.join(blobs, index.manifests[0]!.digest.slice(7)), 'utf8')) as { layers: { digest: string }[] };
       const owners = manifest.layers.flatMap((l) => execFileSync('tar', ['-tvz', '--numeric-owner', '-f', path.join(blobs, l.digest.slice(7))], { encoding: 'utf8' })
         .trim().split('\n').map((line) => `${line.split(/\s+/)[1]} ${line.split(/\s+/).at(-1)}`));
-      assert.deepEqual(owners, ['0/0 app/', '0/0 app/a.txt']);
+      // WORKDIR, COPY, RUN (after the base image's entries, which an import without root records as root's too).
+      assert.deepEqual(owners.slice(-4), ['0/0 app/', '0/0 app/a.txt', '0/0 app/', '0/0 app/uid']);
+      assert.ok(owners.every((o) => o.startsWith('0/0 ')), owners.join(', '));
+      const uid = manifest.layers.at(-1)!.digest.slice(7);
+      assert.equal(execFileSync('tar', ['-xzO', '-f', path.join(blobs, uid), 'app/uid'], { encoding: 'utf8' }), '0\n');
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
