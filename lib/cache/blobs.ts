@@ -6,7 +6,7 @@
  * place: a killed write never leaves a half blob under a real name.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, fsync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -150,4 +150,21 @@ export async function putBlobFile(store: string, file: string, expected?: string
     throw e;
   }
   return w.finish(expected);
+}
+
+/** Removes the blobs not in `keep` (digests) and older than `graceMs` (one a build is writing may not be named anywhere yet). */
+export function pruneBlobs(store: string, keep: ReadonlySet<string>, graceMs: number): { removed: number; bytes: number } {
+  const dir = path.join(store, 'blobs', 'sha256');
+  let removed = 0;
+  let bytes = 0;
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    if (keep.has(`sha256:${name}`)) continue;
+    const file = path.join(dir, name);
+    const st = statSync(file);
+    if (Date.now() - st.mtimeMs < graceMs) continue;
+    rmSync(file, { force: true });
+    removed++;
+    bytes += st.size;
+  }
+  return { removed, bytes };
 }

@@ -1,9 +1,9 @@
 /** lib/cache: the strata store: where it lives, content-addressed blobs, cache keys and records, locks. */
 export { resolveStoreDir, statCachePath, stepInputsPath } from './store-location.js';
-export { blobPath, blobWriter, hasBlob, putBlob, putBlobFile, sweepStaleTemp, tempPath, type BlobWriter, type Descriptor } from './blobs.js';
+export { blobPath, blobWriter, hasBlob, pruneBlobs, putBlob, putBlobFile, sweepStaleTemp, tempPath, type BlobWriter, type Descriptor } from './blobs.js';
 export { withStoreLock } from './lock.js';
 export { cacheKey, canonicalJSONOf } from './key.js';
-export { readCacheRecord, writeCacheRecord, type CacheRecord, type LayerRef } from './records.js';
+export { pruneCacheRecords, readCacheRecord, writeCacheRecord, type CacheRecord, type LayerRef } from './records.js';
 export { cacheMountDir, listCacheMounts, pruneCacheMounts, withCacheMountLock, type CacheMountInfo } from './mounts.js';
 export { copyTarPath, flushCopyRecords, pruneCopyRecords, readCopyRecord, writeCopyRecord, type CopyRecord } from './copies.js';
 export { CACHE_CONFIG_MEDIA, cacheManifest, cacheSource, exportCacheLocal, installTree, openLocalCache, parseCacheConfig, treesToExport, type CacheConfig, type CacheEntry, type CacheSource, type CacheTree } from './exchange.js';

@@ -5,7 +5,7 @@
  * killed build never leaves a record that points at nothing; a record
  * whose blob has gone is a miss, not an error.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { hasBlob } from './blobs.js';
 
@@ -48,4 +48,30 @@ export function writeCacheRecord(store: string, key: string, record: CacheRecord
     closeSync(fd);
   }
   renameSync(tmp, file);
+}
+
+/**
+ * Forgets the cache records written more than `olderThanMs` ago (a step
+ * whose record is gone is a miss, nothing worse); returns how many went and
+ * the layers of those that stay.
+ */
+export function pruneCacheRecords(store: string, olderThanMs: number): { removed: number; keptLayers: LayerRef[] } {
+  const dir = path.join(store, 'cache', 'keys');
+  let removed = 0;
+  const keptLayers: LayerRef[] = [];
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    const file = path.join(dir, name);
+    if (Date.now() - statSync(file).mtimeMs >= olderThanMs) {
+      rmSync(file, { force: true });
+      removed++;
+      continue;
+    }
+    try {
+      const record = JSON.parse(readFileSync(file, 'utf8')) as CacheRecord;
+      if (record.layer) keptLayers.push(record.layer);
+    } catch {
+      // (being written, or damaged: a miss either way)
+    }
+  }
+  return { removed, keptLayers };
 }

@@ -1,16 +1,23 @@
 /** `strata cache ls|prune`: the cache mounts RUN --mount=type=cache keeps in the store, and what COPY keeps for its next run. */
 import { parseArgs } from 'node:util';
+import { pruneBuildCache } from '../build/index.js';
 import { listCacheMounts, pruneCacheMounts, pruneCopyRecords, resolveStoreDir } from '../cache/index.js';
+import { parseGoDuration } from '../dockerfile/index.js';
 import { UsageError } from '../errors/index.js';
 import { formatBytes, renderCacheMounts, writeOut } from '../ui/index.js';
 import { oneOf } from './inputs.js';
 import type { Session } from './session.js';
 
 export const cacheUsage = `usage: strata cache ls [--format text|json] [--store DIR]
-       strata cache prune (--mounts | --copies) [--store DIR]
+       strata cache prune (--build [--older-than DURATION] | --mounts | --copies) [--store DIR]
 
 ls: the cache mounts (RUN --mount=type=cache) in the store, with their
-sizes. prune --mounts: empties them all (a step holding one with
+sizes. prune --build, as docker builder prune: the build cache goes (the
+steps' records, older than DURATION if given, e.g. 24h; the layers and
+layer directories no image in the store names; what COPY keeps), and the
+images stay whole; the next build runs its steps again. A build running
+meanwhile keeps what it has mounted and what was made in the last 15
+minutes. prune --mounts: empties the cache mounts (a step holding one with
 sharing=locked is waited for). prune --copies: forgets what each COPY kept
 to share with its next run (its files' signatures and its layer's tar);
 the next run of each COPY copies and reads every file again. Layers and
@@ -21,7 +28,7 @@ export async function cacheCommand(argv: string[], _session: Session): Promise<n
   const { values } = parseArgs({
     args: rest,
     allowPositionals: false,
-    options: { format: { type: 'string' }, mounts: { type: 'boolean' }, copies: { type: 'boolean' }, store: { type: 'string' } },
+    options: { format: { type: 'string' }, mounts: { type: 'boolean' }, copies: { type: 'boolean' }, build: { type: 'boolean' }, 'older-than': { type: 'string' }, store: { type: 'string' } },
   });
   const store = resolveStoreDir(values.store);
   switch (sub) {
@@ -32,20 +39,30 @@ export async function cacheCommand(argv: string[], _session: Session): Promise<n
       return 0;
     }
     case 'prune': {
-      if (!values.mounts && !values.copies) {
-        throw new UsageError('cache prune needs --mounts or --copies', { hint: 'strata cache prune --mounts empties the cache mounts, --copies the tars COPY keeps; layers stay' });
+      if (!values.mounts && !values.copies && !values.build) {
+        throw new UsageError('cache prune needs --build, --mounts or --copies', { hint: 'strata cache prune --build removes the build cache (the images stay), --mounts empties the cache mounts, --copies the tars COPY keeps' });
+      }
+      if (values['older-than'] !== undefined && !values.build) throw new UsageError('--older-than goes with --build', { hint: 'strata cache prune --build --older-than 24h' });
+      if (values.build) {
+        const olderThanMs = values['older-than'] === undefined ? undefined : parseGoDuration(values['older-than']);
+        if (olderThanMs === undefined && values['older-than'] !== undefined) {
+          throw new UsageError(`invalid --older-than "${values['older-than']}"`, { hint: 'give a duration such as 24h or 90m (a week: 168h)' });
+        }
+        const r = await pruneBuildCache(store, { olderThanMs });
+        writeOut(`removed ${r.records} cache record${r.records === 1 ? '' : 's'}, ${r.blobs.removed} blob${r.blobs.removed === 1 ? '' : 's'} (${formatBytes(r.blobs.bytes)}), ` +
+          `${r.snapshots.removed} layer director${r.snapshots.removed === 1 ? 'y' : 'ies'} (${formatBytes(r.snapshots.bytes)}), what ${r.copies.records} COPY instruction${r.copies.records === 1 ? '' : 's'} kept (${formatBytes(r.copies.bytes)})`);
       }
       if (values.mounts) {
         const removed = await pruneCacheMounts(store);
         writeOut(`removed ${removed.length} cache mount${removed.length === 1 ? '' : 's'} (${formatBytes(removed.reduce((n, m) => n + m.bytes, 0))})`);
       }
-      if (values.copies) {
+      if (values.copies && !values.build) {
         const { records, bytes } = pruneCopyRecords(store);
         writeOut(`removed what ${records} COPY instruction${records === 1 ? '' : 's'} kept for their next run (${formatBytes(bytes)})`);
       }
       return 0;
     }
     default:
-      throw new UsageError(sub ? `unknown cache command "${sub}"` : 'cache needs a command', { hint: 'strata cache ls, or strata cache prune --mounts|--copies' });
+      throw new UsageError(sub ? `unknown cache command "${sub}"` : 'cache needs a command', { hint: 'strata cache ls, or strata cache prune --build|--mounts|--copies' });
   }
 }

@@ -3,6 +3,6 @@ export { writeDirectoryLayer, writeEntriesLayer, writeLayer, type LayerBlob, typ
 export { applyLayer, safeEntryPath, type ApplyOptions, type RecordedWhiteouts } from './extract.js';
 export { scanTree, diffTrees, type TreeScan, type TreeDiff } from './diff.js';
 export { openSnapshotter, SNAPSHOTTER_CHOICES, type Snapshotter, type SnapshotterChoice, type SnapshotterKind, type Workspace, type WorkspaceOptions, type LayerReuse } from './snapshotter.js';
-export { unmountBelow } from './overlay.js';
+export { pruneSnapshots, unmountBelow } from './overlay.js';
 export { compressionOf, isTarArchive, openDecompressed, type Compression } from './compression.js';
 export { tarExtract, tarPack } from './tar.js';

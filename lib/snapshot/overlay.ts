@@ -379,3 +379,62 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
     },
   };
 }
+
+/** Bytes below a directory (its files' sizes). */
+function bytesBelow(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += bytesBelow(full);
+    else if (entry.isFile()) total += lstatSync(full).size;
+  }
+  return total;
+}
+
+/** The snapshot names the overlay mounts of this machine use as lower layers (they are given by name, from the snapshots directory). */
+function mountedSnapshotNames(): Set<string> {
+  const names = new Set<string>();
+  let mounts = '';
+  try {
+    mounts = readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    return names;
+  }
+  for (const line of mounts.split('\n')) {
+    const [, , type, options] = line.split(' ');
+    if (type !== 'overlay' || !options) continue;
+    const lower = /(?:^|,)lowerdir=([^,]*)/.exec(options)?.[1];
+    for (const name of lower?.split(':') ?? []) names.add(path.basename(name));
+  }
+  return names;
+}
+
+/**
+ * Removes the layer directories of the overlay snapshotter that no layer in
+ * `keep` (diff ids) needs, leaving those a mounted root filesystem uses and
+ * those made or changed within `graceMs` (a build may have just made one).
+ * A snapshot is only a cache of its layer's blob: a layer whose directory
+ * is gone is extracted again when next used.
+ */
+export async function pruneSnapshots(store: string, keep: ReadonlySet<string>, graceMs: number): Promise<{ removed: number; bytes: number }> {
+  const dir = snapshotsDir(store);
+  if (!existsSync(dir)) return { removed: 0, bytes: 0 };
+  return withStoreLock(store, 'snapshots', () => {
+    const kept = new Set<string>();
+    for (const diffId of keep) for (const name of chainOf(store, snapshotName(diffId)) ?? []) kept.add(name);
+    const mounted = mountedSnapshotNames();
+    let removed = 0;
+    let bytes = 0;
+    for (const name of readdirSync(dir)) {
+      if (!/^[0-9a-f]{24}$/.test(name) || kept.has(name) || mounted.has(name)) continue;
+      const full = path.join(dir, name);
+      const st = lstatSync(full);
+      if (!st.isDirectory() || Date.now() - st.mtimeMs < graceMs) continue;
+      bytes += bytesBelow(full);
+      rmSync(full, { recursive: true, force: true });
+      rmSync(baseFile(store, name), { force: true });
+      removed++;
+    }
+    return { removed, bytes };
+  });
+}

@@ -1,0 +1,51 @@
+/**
+ * `strata cache prune --build`, as `docker builder prune`: the build cache
+ * goes, the images named in the store stay whole. Everything removed is a
+ * cache of something that can be made again: a step without its record is
+ * a miss, a layer directory is extracted again from its blob, a COPY
+ * without its kept tar copies every file. What a build running now may
+ * need is left: the layer directories its root filesystems have mounted,
+ * and blobs and directories made within the grace period (a blob a build
+ * has just written is named by no record or image until it finishes).
+ */
+import { pruneBlobs, pruneCacheRecords, pruneCopyRecords } from '../cache/index.js';
+import { listImages, readConfig, readManifest } from '../image/index.js';
+import { pruneSnapshots } from '../snapshot/index.js';
+
+export interface PruneOptions {
+  /** Cache records written this recently stay (0: all go). */
+  readonly olderThanMs?: number;
+  /** Unnamed blobs and layer directories this recent stay, for a build that is running. */
+  readonly graceMs?: number;
+}
+
+export interface PruneResult {
+  readonly records: number;
+  readonly blobs: { readonly removed: number; readonly bytes: number };
+  readonly snapshots: { readonly removed: number; readonly bytes: number };
+  readonly copies: { readonly records: number; readonly bytes: number };
+}
+
+/** A quarter of an hour: longer than a build takes to name what it wrote, short enough to matter. */
+export const PRUNE_GRACE_MS = 15 * 60 * 1000;
+
+export async function pruneBuildCache(store: string, options: PruneOptions = {}): Promise<PruneResult> {
+  const graceMs = options.graceMs ?? PRUNE_GRACE_MS;
+  const keepBlobs = new Set<string>();
+  const keepLayers = new Set<string>();
+  for (const image of listImages(store)) {
+    const manifest = readManifest(store, image.manifest);
+    keepBlobs.add(image.manifest.digest).add(manifest.config.digest);
+    for (const layer of manifest.layers) keepBlobs.add(layer.digest);
+    for (const diffId of readConfig(store, manifest).rootfs.diff_ids) keepLayers.add(diffId);
+  }
+  const records = pruneCacheRecords(store, options.olderThanMs ?? 0);
+  for (const layer of records.keptLayers) {
+    keepBlobs.add(layer.digest);
+    keepLayers.add(layer.diffId);
+  }
+  const copies = pruneCopyRecords(store);
+  const blobs = pruneBlobs(store, keepBlobs, graceMs);
+  const snapshots = await pruneSnapshots(store, keepLayers, graceMs);
+  return { records: records.removed, blobs, snapshots, copies };
+}

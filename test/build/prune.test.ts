@@ -1,0 +1,83 @@
+/** strata cache prune --build: the build cache goes, the images named in the store stay whole. */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pruneBuildCache } from '../../lib/build/index.js';
+import { blobPath } from '../../lib/cache/index.js';
+import { readManifest, requireImage } from '../../lib/image/index.js';
+import { repoRoot } from '../helpers/conformance.js';
+
+const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
+const scratch = mkdtempSync(path.join(tmpdir(), 'strata-prune-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+const store = path.join(scratch, 'store');
+
+function strata(args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store } });
+  assert.equal(r.status, 0, r.stderr);
+  return r;
+}
+
+function context(name: string, dockerfile: string): string {
+  const dir = path.join(scratch, name);
+  mkdirSync(dir);
+  writeFileSync(path.join(dir, 'Dockerfile'), dockerfile);
+  writeFileSync(path.join(dir, 'f.txt'), name);
+  return dir;
+}
+
+const blobsOf = (ref: string) => {
+  const image = requireImage(store, ref);
+  const manifest = readManifest(store, image.manifest);
+  return [image.manifest.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+};
+const entries = (dir: string) => (existsSync(path.join(store, dir)) ? readdirSync(path.join(store, dir)) : []);
+
+describe('strata cache prune --build', () => {
+  before(() => {
+    const rootfs = path.join(scratch, 'rootfs');
+    execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
+    strata(['image', 'import', rootfs, '--tag', 'busybox:local']);
+  });
+
+  it('removes the records, the blobs and layer directories no image names, and what COPY keeps; the images stay whole', async () => {
+    const kept = context('kept', 'FROM busybox:local\nCOPY f.txt /\nRUN cat /f.txt > /copied\n');
+    const dropped = context('dropped', 'FROM busybox:local\nCOPY f.txt /\nRUN cat /f.txt > /copied\n');
+    strata(['build', '-t', 'kept:1', kept]);
+    const droppedDigest = strata(['build', dropped]).stdout.trim();
+    const droppedLayers = readManifest(store, { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: droppedDigest, size: 0 }).layers.map((l) => l.digest);
+    assert.ok(entries('cache/keys').length > 0 && entries('cache/copies').length > 0);
+
+    // As a build that is running now would see it: what was just made stays.
+    const fresh = await pruneBuildCache(store);
+    assert.deepEqual([fresh.blobs.removed, fresh.snapshots.removed], [0, 0]);
+    assert.ok(droppedLayers.every((d) => existsSync(blobPath(store, d))));
+
+    const pruned = await pruneBuildCache(store, { graceMs: 0 });
+    assert.equal(entries('cache/keys').length, 0);
+    assert.equal(entries('cache/copies').length, 0);
+    assert.ok(pruned.blobs.removed >= 2, `the unnamed image's own layers went: ${JSON.stringify(pruned)}`);
+    for (const d of droppedLayers.slice(1)) assert.ok(!existsSync(blobPath(store, d)), d);
+    for (const d of [...blobsOf('kept:1'), ...blobsOf('busybox:local')]) assert.ok(existsSync(blobPath(store, d)), d);
+    execFileSync('skopeo', ['inspect', `oci:${store}:kept:1`], { stdio: 'pipe' });
+
+    // The next build runs its steps again and makes the same files.
+    const again = spawnSync(process.execPath, [bin, 'build', '--progress', 'plain', '-t', 'kept:2', kept], { encoding: 'utf8', env: { ...process.env, STRATA_STORE: store } });
+    assert.equal(again.status, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /CACHED/);
+    const out = path.join(scratch, 'files');
+    strata(['image', 'save', 'kept:2', '-o', path.join(scratch, 'kept.tar')]);
+    strata(['build', '-q', '-o', out, kept]);
+    assert.ok(existsSync(path.join(out, 'copied')));
+  });
+
+  it('says what it removed, and refuses --older-than that is no duration', () => {
+    assert.match(strata(['cache', 'prune', '--build', '--older-than', '24h']).stdout, /^removed \d+ cache records?, \d+ blobs? \(.*\), \d+ layer director(y|ies) \(.*\), what \d+ COPY instructions? kept \(.*\)$/m);
+    const bad = spawnSync(process.execPath, [bin, 'cache', 'prune', '--build', '--older-than', 'yesterday'], { encoding: 'utf8', env: { ...process.env, STRATA_STORE: store } });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /invalid --older-than "yesterday"\nhint: give a duration such as 24h/);
+  });
+});
