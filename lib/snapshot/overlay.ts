@@ -19,7 +19,7 @@
  * layer's files whatever lies beneath it, in any image that uses it.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { release } from 'node:os';
 import path from 'node:path';
 import { blobPath, tempPath, withStoreLock, writeFileAtomic, type LayerRef } from '../cache/index.js';
@@ -146,6 +146,23 @@ async function ensureMountPoints(store: string, points: readonly { readonly rel:
 }
 
 const baseFile = (store: string, name: string) => path.join(snapshotsDir(store), `${name}.base`);
+/** Dated by each use of its snapshot: a prune leaves what a build used in its grace period (pruneSnapshots). */
+const usedFile = (store: string, name: string) => path.join(snapshotsDir(store), `${name}.used`);
+
+function markUsed(store: string, chain: readonly string[]): void {
+  const now = new Date();
+  for (const name of chain) {
+    try {
+      utimesSync(usedFile(store, name), now, now);
+    } catch {
+      try {
+        writeFileSync(usedFile(store, name), '');
+      } catch {
+        // (only a prune's view of it is lost)
+      }
+    }
+  }
+}
 
 /**
  * The snapshot directories (names, top first) that together hold a layer's
@@ -172,7 +189,10 @@ async function ensureSnapshot(store: string, layer: LayerRef): Promise<string[]>
   const final = path.join(snapshotsDir(store), name);
   if (existsSync(final)) {
     const chain = chainOf(store, name);
-    if (chain) return chain;
+    if (chain) {
+      markUsed(store, chain);
+      return chain;
+    }
     // A delta whose base is gone: set it aside and extract the layer whole.
     await withStoreLock(store, 'snapshots', () => {
       if (chainOf(store, name)) return;
@@ -412,7 +432,8 @@ function mountedSnapshotNames(): Set<string> {
 /**
  * Removes the layer directories of the overlay snapshotter that no layer in
  * `keep` (diff ids) needs, leaving those a mounted root filesystem uses and
- * those made or changed within `graceMs` (a build may have just made one).
+ * those made or used within `graceMs` (a build may have just looked one up
+ * and not mounted it yet).
  * A snapshot is only a cache of its layer's blob: a layer whose directory
  * is gone is extracted again when next used.
  */
@@ -429,10 +450,12 @@ export async function pruneSnapshots(store: string, keep: ReadonlySet<string>, g
       if (!/^[0-9a-f]{24}$/.test(name) || kept.has(name) || mounted.has(name)) continue;
       const full = path.join(dir, name);
       const st = lstatSync(full);
-      if (!st.isDirectory() || Date.now() - st.mtimeMs < graceMs) continue;
+      const lastUsed = Math.max(st.mtimeMs, lstatSync(usedFile(store, name), { throwIfNoEntry: false })?.mtimeMs ?? 0);
+      if (!st.isDirectory() || Date.now() - lastUsed < graceMs) continue;
       bytes += bytesBelow(full);
       rmSync(full, { recursive: true, force: true });
       rmSync(baseFile(store, name), { force: true });
+      rmSync(usedFile(store, name), { force: true });
       removed++;
     }
     return { removed, bytes };

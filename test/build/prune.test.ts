@@ -1,7 +1,7 @@
 /** strata cache prune --build: the build cache goes, the images named in the store stay whole. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -72,6 +72,22 @@ describe('strata cache prune --build', () => {
     strata(['image', 'save', 'kept:2', '-o', path.join(scratch, 'kept.tar')]);
     strata(['build', '-q', '-o', out, kept]);
     assert.ok(existsSync(path.join(out, 'copied')));
+  });
+
+  it('keeps the layer directories a build used within the grace period, however old they are', async () => {
+    const dir = context('used', 'FROM busybox:local\nCOPY f.txt /\nRUN cat /f.txt > /copied\n');
+    strata(['build', dir]);
+    const snapshots = path.join(store, 'snapshots');
+    const layerDirs = () => readdirSync(snapshots).filter((n) => /^[0-9a-f]{24}$/.test(n));
+    const hourAgo = new Date(Date.now() - 3600_000);
+    for (const name of readdirSync(snapshots)) utimesSync(path.join(snapshots, name), hourAgo, hourAgo);
+    // A step on top of those layers: the build looks them up (and mounts them) again.
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox:local\nCOPY f.txt /\nRUN cat /f.txt > /copied\nRUN true > /more\n');
+    strata(['build', dir]);
+    const before = layerDirs();
+    const pruned = await pruneBuildCache(store);
+    assert.equal(pruned.snapshots.removed, 0, `all were made or used just now: ${before.join(' ')}`);
+    assert.deepEqual(layerDirs(), before);
   });
 
   it('says what it removed, and refuses --older-than that is no duration', () => {
