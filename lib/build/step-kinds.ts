@@ -308,6 +308,12 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
         },
         execute: () => env.inWorkspace(state, { mountPoints: SANDBOX_MOUNT_POINTS }, async (ws) => {
           const runUser = user ? resolveUser(ws.root, user, where) : undefined;
+          if (runUser && runUser.uid !== 0 && process.getuid?.() !== 0) {
+            // The sandbox's user namespace maps only the invoking user, as root (runInSandbox).
+            throw new BuildError(`RUN as USER ${user} needs strata to run as root`, where, {
+              hint: 'without root, a RUN can only run as root in its user namespace: build as root, or move USER after the RUN steps',
+            });
+          }
           const opened = await runMounts.open();
           const redact = redactor(opened.secretValues);
           try {

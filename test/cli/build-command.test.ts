@@ -108,6 +108,11 @@ describe('strata build (command line)', () => {
       assert.ok(owners.every((o) => o.startsWith('0/0 ')), owners.join(', '));
       const uid = manifest.layers.at(-1)!.digest.slice(7);
       assert.equal(execFileSync('tar', ['-xzO', '-f', path.join(blobs, uid), 'app/uid'], { encoding: 'utf8' }), '0\n');
+      // Another USER cannot be mapped there: said at its RUN, with what to do.
+      writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox:local\nUSER nobody\nRUN id\n');
+      const other = asRoot ? spawnSync('runuser', ['-u', 'nobody', '--', ...command], { env, encoding: 'utf8' }) : spawnSync(command[0]!, command.slice(1), { env, encoding: 'utf8' });
+      assert.equal(other.status, 1);
+      assert.match(other.stderr, /Dockerfile:3: RUN as USER nobody needs strata to run as root\n   3 \| RUN id\nhint: without root/);
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
