@@ -16,7 +16,7 @@ import { checkPlatform, loadPlan, oneOf, parseBuildArgs, parseFields, parseLabel
 import type { Session } from './session.js';
 
 export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
-                    [--progress auto|plain|tty|json] [--output type=oci|docker|local,dest=PATH|-]
+                    [--progress auto|plain|tty|json] [--output type=oci|docker|local|tar,dest=PATH|-]
                     [--secret id=ID,src=FILE|env=VAR]... [--jobs N] [--network default|none|host] [--explain]
                     [--label K=V]... [--iidfile FILE] [-q] [--platform HOST-PLATFORM]
                     [--pull] [--push] [--insecure-registry HOST[:PORT]]...
@@ -28,7 +28,8 @@ Builds the image: every stage the target needs, each filesystem step from
 the cache when its key was seen before. -t names the result in the store;
 --output also writes it as an OCI layout (a directory, or PATH.tar) or a
 docker save archive (dest=- to standard output, e.g. | docker load), or
-its files into a directory (type=local, or -o DIR). --secret makes a value available to RUN
+its files into a directory (type=local, or -o DIR) or one tar of them
+(type=tar, or -o - for standard output). --secret makes a value available to RUN
 --mount=type=secret,id=ID without it entering the image, the cache or the
 output; --jobs bounds the RUN commands running at once (default: cores);
 --network is the network of every RUN that sets none (none: loopback only).
@@ -48,19 +49,16 @@ picks how RUN gets its root filesystem: overlay mounts the stored layers
 (root only), copy applies them into a directory; auto is overlay where it
 can mount.`;
 
-const OUTPUT_HINT = 'use --output type=oci,dest=DIR|FILE.tar|-, type=docker,dest=FILE.tar|- or type=local,dest=DIR (also -o DIR)';
+const OUTPUT_HINT = 'use --output type=oci,dest=DIR|FILE.tar|-, type=docker,dest=FILE.tar|-, type=local,dest=DIR (also -o DIR) or type=tar,dest=FILE|- (also -o -)';
 
-/** --output `type=oci|docker|local,dest=PATH` (`-`: standard output), or a bare DIR for type=local, as buildx takes them. */
+/** --output `type=oci|docker|local|tar,dest=PATH` (`-`: standard output), or a bare DIR (type=local) or - (type=tar), as buildx takes them. */
 function parseOutput(spec: string | undefined): { format: SaveFormat; dest: string } | undefined {
   if (!spec) return undefined;
-  if (!spec.includes('=')) {
-    if (spec === STDOUT) throw new UsageError('-o - (a tar of the root filesystem) is not supported', { hint: 'use -o type=docker,dest=- for an image docker load reads, or -o DIR for the files' });
-    return { format: 'local', dest: spec };
-  }
+  if (!spec.includes('=')) return { format: spec === STDOUT ? 'tar' : 'local', dest: spec };
   const fields = parseFields(spec);
   const type = fields.get('type') ?? 'oci';
   const dest = fields.get('dest');
-  if (type !== 'oci' && type !== 'docker' && type !== 'local') throw new UsageError(`unsupported --output type "${type}"`, { hint: OUTPUT_HINT });
+  if (type !== 'oci' && type !== 'docker' && type !== 'local' && type !== 'tar') throw new UsageError(`unsupported --output type "${type}"`, { hint: OUTPUT_HINT });
   if (!dest) throw new UsageError('--output needs dest=PATH', { hint: OUTPUT_HINT });
   return { format: type, dest };
 }

@@ -9,14 +9,14 @@ import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSyn
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Pack } from 'tar-stream';
-import { applyLayer, tarPack } from '../snapshot/index.js';
-import { blobPath, type Descriptor } from '../cache/index.js';
+import { applyLayer, tarPack, writeTreeTar } from '../snapshot/index.js';
+import { blobPath, tempPath, type Descriptor } from '../cache/index.js';
 import { ImageError } from '../errors/index.js';
 import { MEDIA, REF_NAME, type ImageIndex } from './oci.js';
 import { readConfig, readManifest } from './read.js';
 import { requireImage } from './refs.js';
 
-export type SaveFormat = 'oci' | 'docker' | 'local';
+export type SaveFormat = 'oci' | 'docker' | 'local' | 'tar';
 
 /** The destination that means standard output. */
 export const STDOUT = '-';
@@ -118,6 +118,31 @@ async function saveFilesystem(store: string, manifestDesc: Descriptor, dest: str
   for (const layer of readManifest(store, manifestDesc).layers) await applyLayer(dest, blobPath(store, layer.digest));
 }
 
+/** The image's root filesystem as one tar (buildx's tar exporter), in a file or on standard output. */
+async function saveFilesystemTar(store: string, manifestDesc: Descriptor, dest: string): Promise<void> {
+  const files = tempPath(store, 'export-files');
+  const tar = dest === STDOUT ? tempPath(store, 'export-tar') : `${dest}.${process.pid}.tmp`;
+  try {
+    mkdirSync(files);
+    for (const layer of readManifest(store, manifestDesc).layers) await applyLayer(files, blobPath(store, layer.digest));
+    await writeTreeTar(files, tar);
+    if (dest !== STDOUT) {
+      renameSync(tar, dest);
+      return;
+    }
+    // Piped without ending standard output, which stays open for the process.
+    await new Promise<void>((resolve, reject) => {
+      const input = createReadStream(tar);
+      input.on('error', reject).on('end', resolve);
+      process.stdout.once('error', reject);
+      input.pipe(process.stdout, { end: false });
+    });
+  } finally {
+    rmSync(files, { recursive: true, force: true });
+    rmSync(tar, { force: true });
+  }
+}
+
 async function saveDocker(store: string, name: string, manifestDesc: Descriptor, dest: string): Promise<void> {
   const manifest = readManifest(store, manifestDesc);
   readConfig(store, manifest); // verified before it is written out
@@ -144,9 +169,10 @@ export async function exportImage(store: string, name: string, manifest: Descrip
   const parent = path.dirname(path.resolve(dest));
   if (dest !== STDOUT && !existsSync(parent)) throw new ImageError('the destination folder does not exist', parent, { hint: 'create it, or name another -o path' });
   if (format === 'docker' && !dest.endsWith('.tar') && dest !== STDOUT) throw new ImageError('a docker archive is a tar file', dest, { hint: 'name it FILE.tar, or - for standard output' });
-  if (format === 'local' && dest === STDOUT) throw new ImageError('a root filesystem is written into a directory', dest, { hint: 'name a directory, or use type=docker,dest=- for a tar on standard output' });
+  if (format === 'local' && dest === STDOUT) throw new ImageError('type=local writes the files into a directory', dest, { hint: 'name a directory, or use type=tar,dest=- for a tar of them on standard output' });
   try {
-    await (format === 'docker' ? saveDocker(store, name, manifest, dest) : format === 'local' ? saveFilesystem(store, manifest, dest) : saveOCI(store, name, manifest, dest));
+    const save = { docker: saveDocker, oci: saveOCI, local: (s: string, _n: string, m: Descriptor, d: string) => saveFilesystem(s, m, d), tar: (s: string, _n: string, m: Descriptor, d: string) => saveFilesystemTar(s, m, d) }[format];
+    await save(store, name, manifest, dest);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (!(e instanceof ImageError) && code && WRITE_ERRORS[code]) throw new ImageError(`cannot write the image there: ${WRITE_ERRORS[code]}`, dest, { hint: 'name a path you can write to (the store keeps the image either way)' });

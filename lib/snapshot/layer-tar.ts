@@ -340,6 +340,19 @@ export async function stageEntriesLayer(
   return written.size < COMPRESS_BEHIND_ABOVE ? { diffId, blob, written: await blob, index } : { diffId, blob, index };
 }
 
+/** A directory tree as a plain tar file at `dest` (owners as a layer records them). */
+export async function writeTreeTar(root: string, dest: string): Promise<void> {
+  const tar = tarFile(dest);
+  try {
+    writeEntries(tar, root, listTree(root));
+    await tar.finish();
+  } catch (e) {
+    tar.abort();
+    rmSync(dest, { force: true });
+    throw e;
+  }
+}
+
 /** A directory tree as one layer blob. */
 export async function writeDirectoryLayer(store: string, root: string): Promise<LayerBlob> {
   return writeEntriesLayer(store, root, listTree(root), []);

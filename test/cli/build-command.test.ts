@@ -64,7 +64,7 @@ describe('strata build (command line)', () => {
     assert.match(strata(['image', 'ls']).stdout, /labeled:2/);
   });
 
-  it('writes the root filesystem into a directory (-o DIR, type=local), and an image archive to standard output (dest=-)', () => {
+  it('writes the root filesystem into a directory (-o DIR) or a tar (-o -), and an image archive to standard output (dest=-)', () => {
     const out = path.join(scratch, 'local-out');
     const local = strata(['build', '-q', '-o', out, 'examples/hello']);
     assert.equal(local.code, 0, local.stderr);
@@ -75,7 +75,11 @@ describe('strata build (command line)', () => {
     const names = execFileSync('tar', ['-t'], { input: piped.stdout, encoding: 'utf8' }).split('\n');
     assert.ok(names.includes('manifest.json') && names.includes('repositories'), 'a docker archive, and nothing else, on stdout');
     assert.match(piped.stderr.toString(), /exported docker to -/);
-    assert.match(strata(['build', '-o', '-', 'examples/hello']).stderr, /-o - \(a tar of the root filesystem\) is not supported/);
+    const files = spawnSync(process.execPath, [bin, 'build', '-q', '-o', '-', 'examples/hello'], { cwd: repoRoot, env: { ...process.env, STRATA_STORE: store }, maxBuffer: 64 << 20 });
+    assert.equal(files.status, 0, files.stderr.toString());
+    const listed = execFileSync('tar', ['-tv', '--numeric-owner'], { input: files.stdout, encoding: 'utf8' });
+    assert.match(listed, /^-rw-r--r-- 0\/0 .* www\/index\.html$/m);
+    assert.match(listed, /^-rwxr-xr-x 0\/0 .* bin\/busybox$/m);
     assert.equal(strata(['build', '--progress', 'json', '--output', 'type=oci,dest=-', 'examples/hello']).code, 2);
   });
 
