@@ -131,12 +131,21 @@ async function saveFilesystemTar(store: string, manifestDesc: Descriptor, dest: 
       return;
     }
     // Piped without ending standard output, which stays open for the process.
-    await new Promise<void>((resolve, reject) => {
-      const input = createReadStream(tar);
-      input.on('error', reject).on('end', resolve);
-      process.stdout.once('error', reject);
-      input.pipe(process.stdout, { end: false });
-    });
+    let onError: (e: Error) => void = () => undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const input = createReadStream(tar);
+        onError = (e) => {
+          input.destroy();
+          reject(e);
+        };
+        input.on('error', reject).on('end', resolve);
+        process.stdout.once('error', onError);
+        input.pipe(process.stdout, { end: false });
+      });
+    } finally {
+      process.stdout.off('error', onError);
+    }
   } finally {
     rmSync(files, { recursive: true, force: true });
     rmSync(tar, { force: true });

@@ -1,6 +1,6 @@
 /** `strata image ...` and `strata history` as a user runs them. */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,7 +21,7 @@ describe('strata image', () => {
   const rootfs = path.join(scratch, 'rootfs');
   before(() => execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]));
 
-  it('imports, lists, shows history, saves and removes', () => {
+  it('imports, lists, shows history, saves and removes', async () => {
     const imported = strata(['image', 'import', rootfs, '--tag', 'busybox:local']);
     assert.equal(imported.code, 0, imported.stderr);
     assert.match(imported.stdout, /^imported busybox:local \(rootfs-dir\) sha256:[0-9a-f]{64}$/m);
@@ -36,6 +36,16 @@ describe('strata image', () => {
     const piped = spawnSync(process.execPath, [bin, 'image', 'save', 'busybox:local', '-o', '-', '--format', 'docker'], { env: { ...process.env, STRATA_STORE: store }, maxBuffer: 64 << 20 });
     assert.equal(piped.status, 0, piped.stderr.toString());
     assert.ok(piped.stdout.equals(readFileSync(out)));
+    // A reader that stops early (| head): exit 1 and one plain line, no stack.
+    const early = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [bin, 'image', 'save', 'busybox:local', '-o', '-'], { env: { ...process.env, STRATA_STORE: store } });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout.once('data', () => child.stdout.destroy());
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(early.code, 1);
+    assert.match(early.stderr, /^error: -: cannot write the image there: what reads standard output closed it\n/);
     assert.equal(strata(['image', 'rm', 'busybox:local']).code, 0);
     assert.match(strata(['image', 'ls']).stdout, /no images in the store/);
   });
