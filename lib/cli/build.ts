@@ -21,7 +21,7 @@ export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-a
                     [--label K=V]... [--iidfile FILE] [-q] [--platform HOST-PLATFORM]
                     [--pull] [--push] [--insecure-registry HOST[:PORT]]...
                     [--cache-to type=local,dest=DIR|type=registry,ref=REF[,mode=min|max]]...
-                    [--cache-from type=local,src=DIR|type=registry,ref=REF]...
+                    [--cache-from type=local,src=DIR|type=registry,ref=REF|REF]...
                     [--snapshotter auto|overlay|copy] [--store DIR] CONTEXT
 
 Builds the image: every stage the target needs, each filesystem step from
@@ -70,8 +70,9 @@ interface CacheSpec {
   readonly mode: 'min' | 'max';
 }
 
-/** `type=local,dest=DIR|src=DIR` or `type=registry,ref=REF`, with `mode=min|max` for --cache-to. */
+/** `type=local,dest=DIR|src=DIR` or `type=registry,ref=REF`, with `mode=min|max` for --cache-to; a bare REF is type=registry, as buildx takes it. */
 function parseCacheSpec(flag: string, spec: string): CacheSpec {
+  if (!spec.includes('=')) return { type: 'registry', location: spec, mode: 'min' };
   const fields = parseFields(spec);
   const type = fields.get('type') ?? 'local';
   const location = type === 'registry' ? fields.get('ref') : fields.get(flag === '--cache-to' ? 'dest' : 'src');
