@@ -7,5 +7,5 @@ export { pruneCacheRecords, readCacheRecord, writeCacheRecord, type CacheRecord,
 export { cacheMountDir, listCacheMounts, pruneCacheMounts, withCacheMountLock, type CacheMountInfo } from './mounts.js';
 export { copyTarPath, flushCopyRecords, pruneCopyRecords, readCopyRecord, writeCopyRecord, type CopyRecord } from './copies.js';
 export { CACHE_CONFIG_MEDIA, cacheManifest, cacheSource, exportCacheLocal, installTree, openLocalCache, parseCacheConfig, treesToExport, type CacheConfig, type CacheEntry, type CacheSource, type CacheTree } from './exchange.js';
-export { writeFileAtomic } from './files.js';
+export { diskUsage, writeFileAtomic } from './files.js';
 export { blobOrigins, noteBlobOrigin } from './origins.js';

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempPath } from './blobs.js';
+import { diskUsage } from './files.js';
 import { withStoreLock } from './lock.js';
 
 export interface CacheMountInfo {
@@ -59,23 +60,6 @@ export function withCacheMountLock<T>(store: string, id: string, fn: () => Promi
   return withStoreLock(store, path.join('cache', 'mounts', `${nameOf(id)}`), fn, timeoutMs);
 }
 
-function usage(dir: string): { bytes: number; files: number } {
-  let bytes = 0;
-  let files = 0;
-  const visit = (p: string) => {
-    for (const d of readdirSync(p, { withFileTypes: true })) {
-      const full = path.join(p, d.name);
-      if (d.isDirectory()) visit(full);
-      else {
-        files++;
-        bytes += lstatSync(full).size;
-      }
-    }
-  };
-  visit(dir);
-  return { bytes, files };
-}
-
 export function listCacheMounts(store: string): CacheMountInfo[] {
   let names: string[];
   try {
@@ -87,7 +71,7 @@ export function listCacheMounts(store: string): CacheMountInfo[] {
     const dir = path.join(mountsDir(store), name);
     try {
       const meta = JSON.parse(readFileSync(path.join(dir, 'meta.json'), 'utf8')) as { id: string };
-      return [{ id: meta.id, ...usage(path.join(dir, 'data')), lastUsed: lstatSync(path.join(dir, 'meta.json')).mtime.toISOString() }];
+      return [{ id: meta.id, ...diskUsage(path.join(dir, 'data')), lastUsed: lstatSync(path.join(dir, 'meta.json')).mtime.toISOString() }];
     } catch {
       return [];
     }

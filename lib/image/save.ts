@@ -35,38 +35,54 @@ function addBytes(pack: Pack, name: string, bytes: Buffer | string): Promise<voi
   return new Promise((resolve, reject) => pack.entry({ name, mode: 0o644, mtime: new Date(0) }, bytes, (err) => (err ? reject(err) : resolve())));
 }
 
+/** What toStdout reads: a Node stream, or tar-stream's pack (a streamx one). */
+interface Source {
+  on(event: 'data' | 'end' | 'error', listener: (value?: unknown) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(e?: Error): unknown;
+}
+
+/**
+ * Copies `source` to standard output chunk by chunk, minding backpressure,
+ * and leaves it open: piping would end it with the archive. Rejects when
+ * what reads standard output goes away (EPIPE).
+ */
+function toStdout(source: Source): Promise<void> {
+  const out = process.stdout;
+  return new Promise<void>((resolve, reject) => {
+    const onError = (e: Error) => {
+      source.destroy(e);
+      reject(e);
+    };
+    out.once('error', onError);
+    const settle = (e?: Error) => {
+      out.off('error', onError);
+      if (e) reject(e);
+      else resolve();
+    };
+    source.on('end', () => settle());
+    source.on('error', (e) => settle(e as Error));
+    source.on('data', (chunk) => {
+      if (!out.write(chunk as Buffer)) {
+        source.pause();
+        out.once('drain', () => source.resume());
+      }
+    });
+  });
+}
+
 /** Writes a tar to `dest`: a file (under a temporary name, then renamed), or standard output for `-`. */
 async function writeTar(dest: string, fill: (pack: Pack) => Promise<void>): Promise<void> {
   const pack = tarPack();
   if (dest === STDOUT) {
-    // Copied chunk by chunk rather than piped, which would end standard output with the tar.
-    const out = process.stdout;
-    let failed: (e: Error) => void = () => undefined;
-    const onError = (e: Error) => failed(e);
-    out.once('error', onError);
-    try {
-      await Promise.all([
-        (async () => {
-          await fill(pack);
-          pack.finalize();
-        })(),
-        new Promise<void>((resolve, reject) => {
-          failed = (e) => {
-            pack.destroy(e);
-            reject(e);
-          };
-          pack.on('end', resolve).on('error', reject);
-          pack.on('data', (chunk) => {
-            if (!out.write(chunk as Buffer)) {
-              pack.pause();
-              out.once('drain', () => pack.resume());
-            }
-          });
-        }),
-      ]);
-    } finally {
-      out.off('error', onError);
-    }
+    await Promise.all([
+      (async () => {
+        await fill(pack);
+        pack.finalize();
+      })(),
+      toStdout(pack),
+    ]);
     return;
   }
   const tmp = `${dest}.${process.pid}.tmp`;
@@ -123,29 +139,10 @@ async function saveFilesystemTar(store: string, manifestDesc: Descriptor, dest: 
   const files = tempPath(store, 'export-files');
   const tar = dest === STDOUT ? tempPath(store, 'export-tar') : `${dest}.${process.pid}.tmp`;
   try {
-    mkdirSync(files);
-    for (const layer of readManifest(store, manifestDesc).layers) await applyLayer(files, blobPath(store, layer.digest));
+    await saveFilesystem(store, manifestDesc, files);
     await writeTreeTar(files, tar);
-    if (dest !== STDOUT) {
-      renameSync(tar, dest);
-      return;
-    }
-    // Piped without ending standard output, which stays open for the process.
-    let onError: (e: Error) => void = () => undefined;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const input = createReadStream(tar);
-        onError = (e) => {
-          input.destroy();
-          reject(e);
-        };
-        input.on('error', reject).on('end', resolve);
-        process.stdout.once('error', onError);
-        input.pipe(process.stdout, { end: false });
-      });
-    } finally {
-      process.stdout.off('error', onError);
-    }
+    if (dest === STDOUT) await toStdout(createReadStream(tar));
+    else renameSync(tar, dest);
   } finally {
     rmSync(files, { recursive: true, force: true });
     rmSync(tar, { force: true });

@@ -22,7 +22,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { release } from 'node:os';
 import path from 'node:path';
-import { blobPath, tempPath, withStoreLock, writeFileAtomic, type LayerRef } from '../cache/index.js';
+import { blobPath, diskUsage, tempPath, withStoreLock, writeFileAtomic, type LayerRef } from '../cache/index.js';
 import { SnapshotError } from '../errors/index.js';
 import { applyLayer } from './extract.js';
 import { stageEntriesLayer } from './layer-tar.js';
@@ -400,17 +400,6 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
   };
 }
 
-/** Bytes below a directory (its files' sizes). */
-function bytesBelow(dir: string): number {
-  let total = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) total += bytesBelow(full);
-    else if (entry.isFile()) total += lstatSync(full).size;
-  }
-  return total;
-}
-
 /** The snapshot names the overlay mounts of this machine use as lower layers (they are given by name, from the snapshots directory). */
 function mountedSnapshotNames(): Set<string> {
   const names = new Set<string>();
@@ -452,7 +441,7 @@ export async function pruneSnapshots(store: string, keep: ReadonlySet<string>, g
       const st = lstatSync(full);
       const lastUsed = Math.max(st.mtimeMs, lstatSync(usedFile(store, name), { throwIfNoEntry: false })?.mtimeMs ?? 0);
       if (!st.isDirectory() || Date.now() - lastUsed < graceMs) continue;
-      bytes += bytesBelow(full);
+      bytes += diskUsage(full).bytes;
       rmSync(full, { recursive: true, force: true });
       rmSync(baseFile(store, name), { force: true });
       rmSync(usedFile(store, name), { force: true });
