@@ -27,7 +27,7 @@ describe('the strata command', () => {
     assert.match(first.stdout, /^strata \d+\.\d+\.\d+/);
     const [name, ...others] = readdirSync(path.join(home, 'strata'));
     assert.deepEqual(others, []);
-    assert.match(name!, new RegExp(`^cli-${process.version}-${process.arch}-${bundle.size}-\\d+\\.v8$`));
+    assert.match(name!, new RegExp(`^cli-other-${process.version}-${process.arch}-${bundle.size}-\\d+\\.v8$`));
     const file = path.join(home, 'strata', name!);
     const made = readFileSync(file);
     assert.ok(made.length > 1000);
@@ -40,6 +40,17 @@ describe('the strata command', () => {
     writeFileSync(file, 'not a code cache');
     assert.deepEqual(strata(['version'], home), first);
     assert.notEqual(readFileSync(file, 'utf8'), 'not a code cache');
+
+    // Each command keeps its own, beside the others: a cache made by one command holds none of another's code.
+    const plan = strata(['plan', '--help'], home);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.deepEqual(readdirSync(path.join(home, 'strata')).sort(), [name!.replace(/^cli-other-/, 'cli-plan-'), name!].sort());
+    // Caches of another bundle (or Node) go when a new one is written.
+    const old = path.join(home, 'strata', name!.replace(/^cli-other-v[^-]+/, 'cli-other-v0.0.0'));
+    writeFileSync(old, 'old');
+    rmSync(file);
+    assert.deepEqual(strata(['version'], home), first);
+    assert.deepEqual(readdirSync(path.join(home, 'strata')).sort(), [name!.replace(/^cli-other-/, 'cli-plan-'), name!].sort());
 
     // A cache directory that cannot be made (here a file is in the way) only costs the speed.
     const blocked = path.join(scratch, 'a-file');
