@@ -9,7 +9,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { cacheKey, flushCopyRecords, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type CacheRecord, type CacheSource, type Descriptor, type LayerRef } from '../cache/index.js';
+import { cacheKey, duringBuild, flushCopyRecords, readCacheRecord, sweepStaleTemp, tempPath, writeCacheRecord, type CacheRecord, type CacheSource, type Descriptor, type LayerRef } from '../cache/index.js';
 import { hashContext, type HashedContext } from '../context/index.js';
 import { hostPlatform, stageOfRef, type Plan, type PlannedStage, type StageBase, type TypedDockerfile } from '../dockerfile/index.js';
 import { BuildError, CancelledError, ExecError, ImageError } from '../errors/index.js';
@@ -117,18 +117,21 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   // Imported layers are fetched in the background while later steps are keyed; one that fails (a damaged blob)
   // is known only when something needs it: then the build runs again, that layer's steps built instead.
   const refused = new Set<string>();
-  for (;;) {
-    try {
-      return await buildOnce(options, refused);
-    } catch (e) {
-      if (!(e instanceof ImportFailure) || refused.has(e.digest)) throw e;
-      for (const failure of [e, ...e.others]) {
-        if (refused.has(failure.digest)) continue;
-        refused.add(failure.digest);
-        options.onEvent({ type: 'cache-import-error', id: 0, source: failure.source, message: failure.reason, time: Date.now() });
+  // A prune would remove what a cache hit is about to name in the image: the two never run at once.
+  return duringBuild(options.store, async () => {
+    for (;;) {
+      try {
+        return await buildOnce(options, refused);
+      } catch (e) {
+        if (!(e instanceof ImportFailure) || refused.has(e.digest)) throw e;
+        for (const failure of [e, ...e.others]) {
+          if (refused.has(failure.digest)) continue;
+          refused.add(failure.digest);
+          options.onEvent({ type: 'cache-import-error', id: 0, source: failure.source, message: failure.reason, time: Date.now() });
+        }
       }
     }
-  }
+  }, options.signal);
 }
 
 async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): Promise<BuildResult> {

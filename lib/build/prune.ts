@@ -4,19 +4,22 @@
  * cache of something that can be made again: a step without its record is
  * a miss, a layer directory is extracted again from its blob, a COPY
  * without its kept tar copies every file. What a build running now may
- * need is left: the layer directories its root filesystems have mounted,
- * and blobs and directories made within the grace period (a blob a build
- * has just written is named by no record or image until it finishes).
+ * need is left: no build runs while a prune does (withoutBuilds), and
+ * the layer directories a root filesystem has mounted (a `dev --run`
+ * container's), and blobs and directories made within the grace period
+ * (a killed build's, or an older strata's) stay too.
  */
-import { pruneBlobs, pruneCacheRecords, pruneCopyRecords } from '../cache/index.js';
+import { pruneBlobs, pruneCacheRecords, pruneCopyRecords, withoutBuilds, type ExclusiveOptions } from '../cache/index.js';
 import { listImages, readConfig, readManifest } from '../image/index.js';
 import { pruneSnapshots } from '../snapshot/index.js';
 
 export interface PruneOptions {
   /** Cache records written this recently stay (0: all go). */
   readonly olderThanMs?: number;
-  /** Unnamed blobs and layer directories this recent stay, for a build that is running. */
+  /** Unnamed blobs and layer directories this recent stay. */
   readonly graceMs?: number;
+  /** How long to wait for the builds running on the store (default: none). */
+  readonly waitForBuilds?: ExclusiveOptions;
 }
 
 export interface PruneResult {
@@ -30,6 +33,10 @@ export interface PruneResult {
 export const PRUNE_GRACE_MS = 15 * 60 * 1000;
 
 export async function pruneBuildCache(store: string, options: PruneOptions = {}): Promise<PruneResult> {
+  return withoutBuilds(store, () => pruneWithoutBuilds(store, options), options.waitForBuilds ?? { waitMs: 0 });
+}
+
+async function pruneWithoutBuilds(store: string, options: PruneOptions): Promise<PruneResult> {
   const graceMs = options.graceMs ?? PRUNE_GRACE_MS;
   const keepBlobs = new Set<string>();
   const keepLayers = new Set<string>();

@@ -2,6 +2,7 @@
 export { resolveStoreDir, statCachePath, stepInputsPath } from './store-location.js';
 export { blobPath, blobWriter, hasBlob, pruneBlobs, putBlob, putBlobFile, sweepStaleTemp, tempPath, type BlobWriter, type Descriptor } from './blobs.js';
 export { withStoreLock } from './lock.js';
+export { duringBuild, withoutBuilds, type ExclusiveOptions } from './activity.js';
 export { cacheKey, canonicalJSONOf } from './key.js';
 export { pruneCacheRecords, readCacheRecord, writeCacheRecord, type CacheRecord, type LayerRef } from './records.js';
 export { cacheMountDir, listCacheMounts, pruneCacheMounts, withCacheMountLock, type CacheMountInfo } from './mounts.js';

@@ -1,10 +1,10 @@
 /** `strata cache ls|prune`: the cache mounts RUN --mount=type=cache keeps in the store, and what COPY keeps for its next run. */
 import { parseArgs } from 'node:util';
 import { pruneBuildCache } from '../build/index.js';
-import { listCacheMounts, pruneCacheMounts, pruneCopyRecords, resolveStoreDir } from '../cache/index.js';
+import { listCacheMounts, pruneCacheMounts, pruneCopyRecords, resolveStoreDir, withoutBuilds, type ExclusiveOptions } from '../cache/index.js';
 import { parseGoDuration } from '../dockerfile/index.js';
 import { UsageError } from '../errors/index.js';
-import { formatBytes, renderCacheMounts, writeOut } from '../ui/index.js';
+import { formatBytes, renderCacheMounts, writeErr, writeOut } from '../ui/index.js';
 import { oneOf } from './inputs.js';
 import type { Session } from './session.js';
 
@@ -15,13 +15,18 @@ ls: the cache mounts (RUN --mount=type=cache) in the store, with their
 sizes. prune --build, as docker builder prune: the build cache goes (the
 steps' records, older than DURATION if given, e.g. 24h; the layers and
 layer directories no image in the store names; what COPY keeps), and the
-images stay whole; the next build runs its steps again. A build running
-meanwhile keeps what it has mounted and what was made in the last 15
-minutes. prune --mounts: empties the cache mounts (a step holding one with
+images stay whole; the next build runs its steps again. A prune waits
+(up to 5 minutes) for the builds running on the store to finish, and
+builds started meanwhile wait for it; a container that strata dev --run
+runs keeps its layers, and what was made in the last 15 minutes stays.
+prune --mounts: empties the cache mounts (a step holding one with
 sharing=locked is waited for). prune --copies: forgets what each COPY kept
 to share with its next run (its files' signatures and its layer's tar);
 the next run of each COPY copies and reads every file again. Layers and
 the cache of steps stay.`;
+
+/** How long a prune waits for the builds running on the store. */
+const BUILD_WAIT_MS = 5 * 60 * 1000;
 
 export async function cacheCommand(argv: string[], _session: Session): Promise<number> {
   const [sub, ...rest] = argv;
@@ -43,21 +48,26 @@ export async function cacheCommand(argv: string[], _session: Session): Promise<n
         throw new UsageError('cache prune needs --build, --mounts or --copies', { hint: 'strata cache prune --build removes the build cache (the images stay), --mounts empties the cache mounts, --copies the tars COPY keeps' });
       }
       if (values['older-than'] !== undefined && !values.build) throw new UsageError('--older-than goes with --build', { hint: 'strata cache prune --build --older-than 24h' });
+      // A build that is running finishes first, and builds that start meanwhile wait for the prune.
+      const waitForBuilds: ExclusiveOptions = {
+        waitMs: BUILD_WAIT_MS,
+        onWait: (pids) => writeErr(`waiting for the build${pids.length === 1 ? '' : 's'} running on this store to finish (process ${pids.join(', ')})`),
+      };
       if (values.build) {
         const olderThanMs = values['older-than'] === undefined ? undefined : parseGoDuration(values['older-than']);
         if (olderThanMs === undefined && values['older-than'] !== undefined) {
           throw new UsageError(`invalid --older-than "${values['older-than']}"`, { hint: 'give a duration such as 24h or 90m (a week: 168h)' });
         }
-        const r = await pruneBuildCache(store, { olderThanMs });
+        const r = await pruneBuildCache(store, { olderThanMs, waitForBuilds });
         writeOut(`removed ${r.records} cache record${r.records === 1 ? '' : 's'}, ${r.blobs.removed} blob${r.blobs.removed === 1 ? '' : 's'} (${formatBytes(r.blobs.bytes)}), ` +
           `${r.snapshots.removed} layer director${r.snapshots.removed === 1 ? 'y' : 'ies'} (${formatBytes(r.snapshots.bytes)}), what ${r.copies.records} COPY instruction${r.copies.records === 1 ? '' : 's'} kept (${formatBytes(r.copies.bytes)})`);
       }
       if (values.mounts) {
-        const removed = await pruneCacheMounts(store);
+        const removed = await withoutBuilds(store, () => pruneCacheMounts(store), waitForBuilds);
         writeOut(`removed ${removed.length} cache mount${removed.length === 1 ? '' : 's'} (${formatBytes(removed.reduce((n, m) => n + m.bytes, 0))})`);
       }
       if (values.copies && !values.build) {
-        const { records, bytes } = pruneCopyRecords(store);
+        const { records, bytes } = await withoutBuilds(store, () => pruneCopyRecords(store), waitForBuilds);
         writeOut(`removed what ${records} COPY instruction${records === 1 ? '' : 's'} kept for their next run (${formatBytes(bytes)})`);
       }
       return 0;
