@@ -10,11 +10,11 @@
  * quick, never withdraws. Marks of processes that are gone are ignored
  * and removed, so a killed build or prune blocks nothing.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, StoreError } from '../errors/index.js';
-import { withStoreLock } from './lock.js';
+import { storeWriteError, withStoreLock } from './lock.js';
 import { processAlive } from './process.js';
 
 const buildsDir = (store: string) => path.join(store, 'builds');
@@ -41,11 +41,12 @@ function pruneRunning(store: string): number | undefined {
 function announce(store: string): string {
   const file = path.join(buildsDir(store), `${process.pid}-${++announced}`);
   try {
-    mkdirSync(buildsDir(store), { recursive: true });
+    mkdirSync(store, { recursive: true });
+    // (Not recursive: on a read-only filesystem that says ENOENT, where this says EROFS.)
+    if (!existsSync(buildsDir(store))) mkdirSync(buildsDir(store));
     closeSync(openSync(file, 'wx', 0o644));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new StoreError(`cannot write to the store (${code})`, store, { cause: e, hint: 'check that the store directory is writable (--store or STRATA_STORE)' });
+    throw storeWriteError(store, e);
   }
   return file;
 }

@@ -9,6 +9,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreError } from '../errors/index.js';
 import { processAlive } from './process.js';
 
+/** The error for a store that cannot be written at all (before anything in it was changed). */
+export function storeWriteError(store: string, e: unknown): StoreError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why = code === 'EROFS' ? 'its filesystem is read-only' : code === 'EACCES' ? 'permission denied' : code;
+  return new StoreError(`cannot write to the store (${why})`, store, { cause: e, hint: 'give a store you can write to (--store DIR or STRATA_STORE); nothing in it was changed' });
+}
 
 export async function withStoreLock<T>(store: string, name: string, fn: () => T | Promise<T>, timeoutMs = 30_000): Promise<T> {
   const file = path.join(store, `${name}.lock`);
@@ -20,9 +26,7 @@ export async function withStoreLock<T>(store: string, name: string, fn: () => T 
       closeSync(fd);
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new StoreError(`cannot lock the store (${(e as NodeJS.ErrnoException).code})`, store, { cause: e, hint: 'check that the store directory is writable (--store or STRATA_STORE)' });
-      }
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw storeWriteError(store, e);
       let owner = NaN;
       try {
         owner = Number(readFileSync(file, 'utf8').trim() || 'NaN');

@@ -138,4 +138,24 @@ describe('builds and prunes of one store', () => {
     assert.equal(readdirSync(path.join(store, 'cache', 'keys')).length, records);
     assert.ok(!existsSync(path.join(store, 'prune.lock')), 'the prune lock is released');
   });
+
+  it('a store on a read-only filesystem: build and prune each say so, exit 1, and change nothing', (t) => {
+    if (process.getuid?.() !== 0) assert.fail('this test mounts a read-only view of the store, which needs root (CI runs as root)');
+    const ctx = path.join(scratch, 'ctx5');
+    mkdirSync(ctx);
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox:local\nRUN echo five > /five\n');
+    const view = path.join(scratch, 'read-only-store');
+    mkdirSync(view);
+    execFileSync('mount', ['--bind', store, view]);
+    t.after(() => execFileSync('umount', [view]));
+    execFileSync('mount', ['-o', 'remount,ro,bind', view]);
+    const listing = () => execFileSync('find', [store, '-printf', '%P %s %T@\\n'], { encoding: 'utf8' });
+    const before = listing();
+    for (const args of [['build', ctx], ['cache', 'prune', '--build']]) {
+      const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...env, STRATA_STORE: view } });
+      assert.equal(r.status, 1, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^error: ${view}: cannot write to the store \\(its filesystem is read-only\\)\\nhint: .*(--store|STRATA_STORE)`, 'm'));
+    }
+    assert.equal(listing(), before);
+  });
 });
