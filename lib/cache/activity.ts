@@ -10,7 +10,7 @@
  * quick, never withdraws. Marks of processes that are gone are ignored
  * and removed, so a killed build or prune blocks nothing.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, StoreError } from '../errors/index.js';
@@ -19,7 +19,7 @@ import { processAlive } from './process.js';
 
 const buildsDir = (store: string) => path.join(store, 'builds');
 const PRUNE_LOCK = 'prune';
-/** How long a build waits for a prune before saying so (a prune takes seconds). */
+/** How long a build waits for a prune before it gives up (a prune takes seconds, or waits for other builds). */
 const BUILD_WAIT_MS = 10 * 60 * 1000;
 
 let announced = 0;
@@ -42,8 +42,12 @@ function announce(store: string): string {
   const file = path.join(buildsDir(store), `${process.pid}-${++announced}`);
   try {
     mkdirSync(store, { recursive: true });
-    // (Not recursive: on a read-only filesystem that says ENOENT, where this says EROFS.)
-    if (!existsSync(buildsDir(store))) mkdirSync(buildsDir(store));
+    try {
+      // (Not recursive: on a read-only filesystem that says ENOENT, where this says EROFS.)
+      mkdirSync(buildsDir(store));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
     closeSync(openSync(file, 'wx', 0o644));
   } catch (e) {
     throw storeWriteError(store, e);
