@@ -22,6 +22,7 @@ import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../lib/context/in
 import { loadDockerfile, planBuild } from '../lib/dockerfile/index.js';
 import { importImage } from '../lib/image/index.js';
 import type { SnapshotterKind } from '../lib/snapshot/index.js';
+import { waitQuiet } from './quiet.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const peers = path.join(process.env.STRATA_SHARED ?? path.join(root, '..', 'shared'), 'peers');
@@ -128,6 +129,7 @@ export async function benchBuild(): Promise<string[]> {
         await importImage(store, rootfs, 'busybox:local');
         const rows: [string, Timing][] = [];
         try {
+          await waitQuiet();
           rows.push(['cold', await timedBuild(store, ctx, snapshotter)]);
           rows.push(['no change', await timedBuild(store, ctx, snapshotter)]);
           appendFileSync(path.join(ctx, 'src/mod0/sub0/file0.ts'), '\n// edited\n');
@@ -144,6 +146,7 @@ export async function benchBuild(): Promise<string[]> {
             return { wall, run: 0, cached: r.stderr.match(/^#\d+ CACHED$/gm)?.length ?? 0, steps: r.stderr.match(/^#\d+ \[/gm)?.length ?? 0 };
           };
           cli();
+          await waitQuiet();
           rows.push(['no change, CLI (best of 3)', best([cli(), cli(), cli()])]);
         } catch (e) {
           out.push(`build: context ${variant}, ${snapshotter} snapshotter: ${(e as Error).message}`);
@@ -158,7 +161,9 @@ export async function benchBuild(): Promise<string[]> {
       const rows: [string, Timing][] = [];
       try {
         resetDocker();
+        await waitQuiet();
         rows.push(['cold', dockerBuild(ctx, tag)]);
+        await waitQuiet();
         rows.push(['no change (best of 3)', best([dockerBuild(ctx, tag), dockerBuild(ctx, tag), dockerBuild(ctx, tag)])]);
         appendFileSync(path.join(ctx, 'src/mod0/sub0/file0.ts'), '\n// edited again\n');
         rows.push(['one source file edited', dockerBuild(ctx, tag)]);
