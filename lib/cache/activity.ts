@@ -10,7 +10,7 @@
  * quick, never withdraws. Marks of processes that are gone are ignored
  * and removed, so a killed build or prune blocks nothing.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, StoreError } from '../errors/index.js';
@@ -103,6 +103,8 @@ export interface ExclusiveOptions {
 
 /** Runs `fn` (a prune) when no build runs on the store, and keeps new builds waiting until it is done. */
 export async function withoutBuilds<T>(store: string, fn: () => T | Promise<T>, options: ExclusiveOptions): Promise<T> {
+  // No store yet: no build has run on it, and a prune has nothing to remove (nor any reason to make one).
+  if (!existsSync(store)) return fn();
   return withStoreLock(store, PRUNE_LOCK, async () => {
     const deadline = Date.now() + options.waitMs;
     let told = false;

@@ -139,6 +139,16 @@ describe('builds and prunes of one store', () => {
     assert.ok(!existsSync(path.join(store, 'prune.lock')), 'the prune lock is released');
   });
 
+  it('a prune of a store that does not exist yet removes nothing and makes no store', () => {
+    const none = path.join(scratch, 'no-store-yet');
+    for (const what of ['--build', '--mounts', '--copies']) {
+      const r = spawnSync(process.execPath, [bin, 'cache', 'prune', what], { encoding: 'utf8', env: { ...env, STRATA_STORE: none } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^removed (0|what 0) /);
+    }
+    assert.ok(!existsSync(none));
+  });
+
   it('a store on a read-only filesystem: build and prune each say so, exit 1, and change nothing', (t) => {
     if (process.getuid?.() !== 0) assert.fail('this test mounts a read-only view of the store, which needs root (CI runs as root)');
     const ctx = path.join(scratch, 'ctx5');
