@@ -10,11 +10,11 @@
  * quick, never withdraws. Marks of processes that are gone are ignored
  * and removed, so a killed build or prune blocks nothing.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, StoreError } from '../errors/index.js';
-import { storeWriteError, withStoreLock } from './lock.js';
+import { lockOwner, storeWriteError, withStoreLock } from './lock.js';
 import { processAlive } from './process.js';
 
 const buildsDir = (store: string) => path.join(store, 'builds');
@@ -28,14 +28,9 @@ let announced = 0;
 const ownerOf = (name: string) => Number(name.split('-')[0]);
 
 function pruneRunning(store: string): number | undefined {
-  let owner: number;
-  try {
-    owner = Number(readFileSync(path.join(store, `${PRUNE_LOCK}.lock`), 'utf8').trim());
-  } catch {
-    return undefined;
-  }
+  const owner = lockOwner(store, PRUNE_LOCK);
   // A lock whose owner is gone counts for nothing (the next prune takes it over).
-  return Number.isInteger(owner) && owner > 0 && processAlive(owner) ? owner : undefined;
+  return owner !== undefined && Number.isInteger(owner) && owner > 0 && processAlive(owner) ? owner : undefined;
 }
 
 function announce(store: string): string {

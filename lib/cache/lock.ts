@@ -16,8 +16,19 @@ export function storeWriteError(store: string, e: unknown): StoreError {
   return new StoreError(`cannot write to the store (${why})`, store, { cause: e, hint: 'give a store you can write to (--store DIR or STRATA_STORE); nothing in it was changed' });
 }
 
+const lockFile = (store: string, name: string) => path.join(store, `${name}.lock`);
+
+/** The pid that holds the store's lock `name` (NaN while its owner is still writing it), or undefined if nobody does. */
+export function lockOwner(store: string, name: string): number | undefined {
+  try {
+    return Number(readFileSync(lockFile(store, name), 'utf8').trim() || 'NaN');
+  } catch {
+    return undefined;
+  }
+}
+
 export async function withStoreLock<T>(store: string, name: string, fn: () => T | Promise<T>, timeoutMs = 30_000): Promise<T> {
-  const file = path.join(store, `${name}.lock`);
+  const file = lockFile(store, name);
   const deadline = Date.now() + timeoutMs;
   for (let wait = 2; ; wait = Math.min(wait * 2, 100)) {
     try {
@@ -27,12 +38,8 @@ export async function withStoreLock<T>(store: string, name: string, fn: () => T 
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw storeWriteError(store, e);
-      let owner = NaN;
-      try {
-        owner = Number(readFileSync(file, 'utf8').trim() || 'NaN');
-      } catch {
-        continue; // released between our attempt and the read: try again at once
-      }
+      const owner = lockOwner(store, name);
+      if (owner === undefined) continue; // released between our attempt and the read: try again at once
       if (Number.isInteger(owner) && !processAlive(owner)) {
         rmSync(file, { force: true });
         continue;
