@@ -288,6 +288,8 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     if (!hashed) {
       hashed = (async () => {
         const layers = sourceLayers(from, stageIndex);
+        // The stage's tree is kept by its layers' diffIDs: those still being tarred are waited for.
+        await Promise.all(layers.map((l) => tarring.get(l)));
         const statCacheFile = path.join(store, 'cache', 'trees', `${cacheKey({ chain: layers.map((l) => l.diffId), snapshotter: snapshots.kind }).slice(7, 39)}.statcache`);
         let mountedRoot: Promise<string> | undefined;
         const root = () => (mountedRoot ??= layersReady(layers).then(() => snapshots.view(layers)));
@@ -327,6 +329,8 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
 
   /** Layers this build made whose gzip blob is still being written; and the cache records waiting for them. */
   const compressing = new Map<LayerRef, Promise<void>>();
+  /** Those of them whose tar is still being written: their diffID is known when this resolves. */
+  const tarring = new Map<LayerRef, Promise<void>>();
   const recordWrites: Promise<void>[] = [];
   /** A writable root filesystem on the stage's layers; its changes are the step's layer, or nothing if it fails. */
   const inWorkspace = async (state: StageState, options: WorkspaceOptions, act: (ws: Workspace) => Promise<Written | void>): Promise<LayerRef | null> => {
@@ -339,12 +343,22 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
       await ws.discard();
       throw e;
     }
-    const staged = written && !isPathList(written) ? await ws.commit(written.written, { overBase: true }) : await ws.commit(written ?? undefined);
+    const staged = written && !isPathList(written) ? await ws.commit(written.written, { overBase: written.overBase, bytes: written.bytes }) : await ws.commit(written ?? undefined);
     if (!staged) return null;
     if (staged.written) return { diffId: staged.diffId, digest: staged.written.digest, size: staged.written.size };
-    // The layer is usable at once (the overlay snapshotter mounts it by diffID); its blob digest and
-    // size arrive when the gzip blob is written, which runs alongside the steps after it.
-    const layer = { diffId: staged.diffId, digest: '', size: 0 };
+    // The layer is usable at once (the overlay snapshotter mounts it by diffID, or while its tar is being
+    // written by its provisional name); its diffID, blob digest and size arrive as its tar and gzip blob
+    // are written, which runs alongside the steps after it.
+    const layer: { diffId: string; digest: string; size: number; snapshot?: string } = { diffId: staged.diffId, digest: '', size: 0 };
+    if (staged.pending) {
+      layer.snapshot = staged.pending.snapshot;
+      const named = staged.pending.diffId.then((diffId) => {
+        layer.diffId = diffId;
+        delete layer.snapshot;
+      });
+      named.catch(() => undefined);
+      tarring.set(layer, named);
+    }
     const blobWritten = staged.blob.then((b) => {
       layer.digest = b.digest;
       layer.size = b.size;
@@ -483,9 +497,10 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     const final = states.get(plan.targetIndex)!;
     // Created when its newest layer was: a rebuild from the cache is the identical image, byte for byte.
     const labeled = options.labels ? { ...final.config, labels: { ...final.config.labels, ...options.labels } } : final.config;
-    const config = toImageConfig(labeled, final.layers.map((l) => l.diffId), options.created ?? final.created);
     await layersReady(final.layers);
     await Promise.all([...compressing.values(), ...recordWrites]);
+    // (After the waits: a layer tarred in the background has its diffID only now.)
+    const config = toImageConfig(labeled, final.layers.map((l) => l.diffId), options.created ?? final.created);
     const manifest = await writeImage(store, final.layers, config);
     // The other imported layers being fetched too, so that nothing is left half-done when the build returns.
     await Promise.allSettled(prefetches.values());

@@ -46,8 +46,8 @@ export interface FilesystemStep {
   readonly after?: () => void;
 }
 
-/** The paths a step wrote (see Workspace.commit), and whether they are a delta over the workspace's base. */
-export type Written = readonly string[] | { readonly written: readonly string[]; readonly overBase: true };
+/** The paths a step wrote (see Workspace.commit), whether they are a delta over the workspace's base, and how many bytes its files hold. */
+export type Written = readonly string[] | { readonly written: readonly string[]; readonly overBase?: boolean; readonly bytes?: number };
 export const isPathList = (w: Written): w is readonly string[] => Array.isArray(w);
 
 /** What a step needs from the build it is part of. */
@@ -137,16 +137,22 @@ async function copyStep(env: StepEnv, state: StageState, c: {
   // Files shared with the last run are byte for byte what it wrote: their tar entries are taken from its kept tar too.
   const linked = new Set<string>();
   const keptTar = previous?.tar && previousDirs ? previous.tar : undefined;
-  let tar: CopyRecord['tar'];
   const reuseLayer: LayerReuse = {
     base: previous?.dirs && previousDirs ? previous.layer : undefined,
     splice: () => (keptTar && linked.size ? { tar: keptTar.file, index: keptTar.index, rels: linked } : undefined),
     keep: copyTarPath(env.store, identity),
+    // Told once the layer's tar is written (which may be after the steps after this one have started).
     kept: (index, diffId) => {
-      tar = { file: copyTarPath(env.store, identity), diffId, index };
+      const tar = { file: copyTarPath(env.store, identity), diffId, index };
+      // Only where the snapshotter keeps the layer's files in directories is there anything to share next time.
+      if (env.snapshots.layerDirs(diffId) && Object.keys(signatures).length) {
+        writeCopyRecord(env.store, identity, { layer: diffId, files: signatures, tar, ...(everyKindKnown ? { dirs, others } : {}) });
+      }
     },
   };
-  const layer = await env.inWorkspace(state, { reportsWrites: true, reuse: reuseLayer }, async (ws) => {
+  /** The bytes of the layer's files, written or kept: a big layer's tar is written while the next steps run. */
+  let bytes = 0;
+  return env.inWorkspace(state, { reportsWrites: true, reuse: reuseLayer }, async (ws) => {
     const owner = resolveOwner(ws.root, c.chown, c.where);
     const destIsFile = c.destIsFile(ws.root);
     const linkable = ws.writeRoot !== ws.root;
@@ -164,6 +170,7 @@ async function copyStep(env: StepEnv, state: StageState, c: {
     // The layer's files are what the context engine hashed: their signature comes from its entries, not from a second lstat.
     const reuse = (destRel: string, item: CopyPlan['placed'][number]): Reuse | undefined => {
       const entry = item.entry;
+      if (entry?.kind === 'file') bytes += entry.size;
       if (!linkable) return undefined;
       if (!entry) {
         everyKindKnown = false;
@@ -205,18 +212,13 @@ async function copyStep(env: StepEnv, state: StageState, c: {
     const written = copyInto(ws.root, plan);
     // Written first, the destination's own directories (not entries of the source) are directories too.
     for (const rel of written.slice(0, written.length - plan.placed.length)) dirs[rel] = '';
-    if (!inherited.length) return written;
-    if (everyKindKnown && keepsEveryPath(previous!, written, dirs)) return { written, overBase: true };
+    if (!inherited.length) return { written, bytes };
+    if (everyKindKnown && keepsEveryPath(previous!, written, dirs)) return { written, overBase: true, bytes };
     // Something of the last run is gone, or a directory took another entry's place: a delta cannot say so
     // (it holds no whiteouts), so the layer is written whole, its unchanged files linked from the last run.
     copyInto(ws.root, { ...plan, placed: inherited, reuse: (destRel) => (signatures[destRel] ? linkFrom(destRel) : undefined) });
-    return written;
+    return { written, bytes };
   });
-  // Only where the snapshotter keeps the layer's files in directories is there anything to share next time.
-  if (layer && env.snapshots.layerDirs(layer.diffId) && Object.keys(signatures).length) {
-    writeCopyRecord(env.store, identity, { layer: layer.diffId, files: signatures, tar, ...(everyKindKnown ? { dirs, others } : {}) });
-  }
-  return layer;
 }
 
 /**

@@ -10,3 +10,4 @@ export { copyTarPath, flushCopyRecords, pruneCopyRecords, readCopyRecord, writeC
 export { CACHE_CONFIG_MEDIA, cacheManifest, cacheSource, exportCacheLocal, installTree, openLocalCache, parseCacheConfig, treesToExport, type CacheConfig, type CacheEntry, type CacheSource, type CacheTree } from './exchange.js';
 export { diskUsage, writeFileAtomic } from './files.js';
 export { blobOrigins, noteBlobOrigin } from './origins.js';
+export { processAlive } from './process.js';

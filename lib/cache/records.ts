@@ -13,6 +13,12 @@ export interface LayerRef {
   readonly digest: string;
   readonly diffId: string;
   readonly size: number;
+  /**
+   * A layer this build made whose tar is still being written (digest and
+   * diffID still ''): the snapshotter's name for its files. Never in a
+   * record: it is gone once the diffID is known.
+   */
+  readonly snapshot?: string;
 }
 
 export interface CacheRecord {

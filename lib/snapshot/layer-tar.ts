@@ -277,17 +277,94 @@ export async function writeLayer(store: string, produce: (out: PassThrough) => P
   return { diffId: `sha256:${diff.digest('hex')}`, digest, size };
 }
 
-/** Layers whose tar is at least this big are compressed in the background. */
-const COMPRESS_BEHIND_ABOVE = 4 * 1024 * 1024;
+/** Layers whose tar is at least this big are compressed in the background (and, where the caller can tell beforehand, tarred there too). */
+export const COMPRESS_BEHIND_ABOVE = 4 * 1024 * 1024;
 
-/** A layer whose diffID is known and whose gzip blob is still being written (see stageEntriesLayer). */
+/** A layer whose gzip blob may still be being written (see stageEntriesLayer), and even its tar (`pending`). */
 export interface StagedLayer {
-  /** sha256 of the uncompressed tar. */
+  /** sha256 of the uncompressed tar; '' while the layer is `pending`. */
   readonly diffId: string;
+  /**
+   * A layer handed over before its tar is written: its files are usable at
+   * once (the snapshotter knows them by `snapshot`), its diffID arrives when
+   * its tar is written, before `blob` resolves.
+   */
+  readonly pending?: { readonly snapshot: string; readonly diffId: Promise<string> };
   /** The gzip blob, once written into the store. */
   readonly blob: Promise<{ readonly digest: string; readonly size: number }>;
   /** The same, when it was written before the layer was handed over. */
   readonly written?: { readonly digest: string; readonly size: number };
+}
+
+/**
+ * What a layer's tar is made of, as plain data (it may be handed to the tar
+ * thread, see tar-thread.ts): the entries `rels` below `root` (parents
+ * before children), whiteouts for `deleted`, opaque markers, the last
+ * version to copy unchanged entries from, and for a delta the directories
+ * (top first) its unchanged entries are found in.
+ */
+export interface TarJob {
+  readonly tarPath: string;
+  readonly root: string;
+  readonly rels: readonly string[];
+  readonly deleted: readonly string[];
+  readonly opaque: readonly string[];
+  readonly splice?: SpliceSource | undefined;
+  readonly locateIn?: readonly string[] | undefined;
+}
+
+export interface TarWritten {
+  /** sha256 of the tar. */
+  readonly diffId: string;
+  readonly size: number;
+  /** Where each regular file's entry went. */
+  readonly index: TarIndex;
+}
+
+/** The first of `dirs` that holds `rel` (an entry of a delta's layer), as a full path. */
+function locateIn(dirs: readonly string[], rel: string): string {
+  for (const dir of dirs) {
+    const full = `${dir}/${rel}`;
+    if (lstatSync(full, { throwIfNoEntry: false })) return full;
+  }
+  return `${dirs[0]}/${rel}`; // not there: the caller's lstat says so
+}
+
+/** Writes a layer's uncompressed tar to `job.tarPath` (removed again if this fails). */
+export async function writeTar(job: TarJob): Promise<TarWritten> {
+  const tar = tarFile(job.tarPath);
+  const dirs = job.locateIn;
+  try {
+    const index = writeEntries(tar, job.root, job.rels, job.deleted, job.opaque, job.splice, dirs && ((rel) => locateIn(dirs, rel)));
+    const { diffId, size } = await tar.finish();
+    return { diffId, size, index };
+  } catch (e) {
+    tar.abort();
+    rmSync(job.tarPath, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Compresses a layer's tar into a gzip blob in the store; then moves the
+ * tar to `keep` (for the next version to splice from) or removes it.
+ */
+export async function compressTar(store: string, tarPath: string, options: { keep?: string | undefined; signal?: AbortSignal | undefined } = {}): Promise<{ readonly digest: string; readonly size: number }> {
+  const out = blobWriter(store);
+  try {
+    await pipeline(createReadStream(tarPath, { highWaterMark: BATCH_BYTES }), createGzip(), out.stream, { signal: options.signal });
+    const done = await out.finish();
+    if (options.keep) {
+      mkdirSync(path.dirname(options.keep), { recursive: true });
+      renameSync(tarPath, options.keep);
+    }
+    return done;
+  } catch (e) {
+    out.abort();
+    throw e;
+  } finally {
+    rmSync(tarPath, { force: true });
+  }
 }
 
 /**
@@ -298,45 +375,19 @@ export interface StagedLayer {
  * image is written, so it runs while the next steps do. `keep` names where
  * the tar goes afterwards (instead of away), for a later version of the
  * layer to splice from; `index` says where each file's entry is in it.
- * `locate` finds an entry that is not below `root` (a delta's unchanged ones).
+ * `locateIn` lists where an entry not below `root` is (a delta's chain).
  */
 export async function stageEntriesLayer(
   store: string, root: string, rels: readonly string[], deleted: readonly string[], opaque: readonly string[] = [],
-  options: { splice?: SpliceSource | undefined; keep?: string | undefined; signal?: AbortSignal | undefined; locate?: ((rel: string) => string) | undefined } = {},
-): Promise<StagedLayer & { readonly index: TarIndex }> {
+  options: { splice?: SpliceSource | undefined; keep?: string | undefined; signal?: AbortSignal | undefined; locateIn?: readonly string[] | undefined } = {},
+): Promise<StagedLayer & { readonly diffId: string; readonly index: TarIndex }> {
   const tarPath = tempPath(store, 'layer-tar');
-  const tar = tarFile(tarPath);
-  let index: TarIndex;
-  let written: { diffId: string; size: number };
-  try {
-    index = writeEntries(tar, root, rels, deleted, opaque, options.splice, options.locate);
-    written = await tar.finish();
-  } catch (e) {
-    tar.abort();
-    rmSync(tarPath, { force: true });
-    throw e;
-  }
-  const blob = (async () => {
-    const out = blobWriter(store);
-    try {
-      await pipeline(createReadStream(tarPath, { highWaterMark: BATCH_BYTES }), createGzip(), out.stream, { signal: options.signal });
-      const done = await out.finish();
-      if (options.keep) {
-        mkdirSync(path.dirname(options.keep), { recursive: true });
-        renameSync(tarPath, options.keep);
-      }
-      return done;
-    } catch (e) {
-      out.abort();
-      throw e;
-    } finally {
-      rmSync(tarPath, { force: true });
-    }
-  })();
+  const written = await writeTar({ tarPath, root, rels, deleted, opaque, splice: options.splice, locateIn: options.locateIn });
+  const blob = compressTar(store, tarPath, options);
   blob.catch(() => undefined); // whoever awaits it sees the error; an unawaited failure must not crash the process
   // A small layer is compressed before its step ends: it costs next to nothing, and the step is then
   // committed (blob and cache record) before the next one starts, so a build killed later keeps it.
-  const { diffId } = written;
+  const { diffId, index } = written;
   return written.size < COMPRESS_BEHIND_ABOVE ? { diffId, blob, written: await blob, index } : { diffId, blob, index };
 }
 

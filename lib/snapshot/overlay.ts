@@ -17,17 +17,24 @@
  * commits one only when the new version has every path of the last, no
  * directory where that had something else), so the chain shows exactly the
  * layer's files whatever lies beneath it, in any image that uses it.
+ *
+ * A big COPY's layer is usable before its tar is written: its directory
+ * goes in as `p<pid>-<n>` at once and the next steps mount it, while the
+ * tar thread writes its tar (and so learns its diffID). When the build
+ * ends, with nothing mounted any more, it is renamed to its diffID's name;
+ * one left by a killed build is removed by the next.
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { release } from 'node:os';
 import path from 'node:path';
-import { blobPath, diskUsage, tempPath, withStoreLock, writeFileAtomic, type LayerRef } from '../cache/index.js';
+import { blobPath, diskUsage, processAlive, tempPath, withStoreLock, writeFileAtomic, type LayerRef } from '../cache/index.js';
 import { SnapshotError } from '../errors/index.js';
 import { applyLayer } from './extract.js';
-import { stageEntriesLayer } from './layer-tar.js';
+import { compressTar, COMPRESS_BEHIND_ABOVE, stageEntriesLayer, type StagedLayer } from './layer-tar.js';
 import { ovl, OvlError, OVL_HELPER } from './ovl-helper.js';
 import type { Snapshotter, Workspace } from './snapshotter.js';
+import { writeTarInThread } from './tar-thread.js';
 
 const EMPTY = 'empty';
 /** The kernel copies mount options into one page. */
@@ -287,23 +294,43 @@ async function readUpper(upper: string, lowerDirs: readonly string[], mounted: b
   return { entries: entries.sort(), removed: removed.sort(), opaque: [...opaque] };
 }
 
-/** The first of `dirs` that holds `rel` (an entry of a delta's layer), as a full path. */
-function locateIn(dirs: readonly string[], rel: string): string {
-  for (const dir of dirs) {
-    const full = `${dir}/${rel}`;
-    if (lstatSync(full, { throwIfNoEntry: false })) return full;
+/** A snapshot of a build still running, whose tar is being written: `p<pid>-<n>`. */
+const PENDING = /^p(\d+)-\d+$/;
+let pendingCount = 0;
+
+/** Removes the snapshots that builds killed before they ended left under their provisional names. */
+function sweepDeadPending(store: string): void {
+  const dir = snapshotsDir(store);
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    const owner = PENDING.exec(name.replace(/\.(base|used)$/, ''))?.[1];
+    if (owner && !processAlive(Number(owner))) rmSync(path.join(dir, name), { recursive: true, force: true });
   }
-  return `${dirs[0]}/${rel}`; // not there: the caller's lstat says so
 }
 
 export function overlaySnapshotter(store: string, scratch: string): Snapshotter {
   ensureEmpty(store);
+  sweepDeadPending(store);
   const views = new Map<string, Promise<string>>();
   const mounted = new Set<string>();
+  /** This build's layers whose tar is being written, by provisional name: its tar job, then its diffID. */
+  const pending = new Map<string, { readonly tarred: Promise<unknown>; diffId?: string; readonly base: string | undefined }>();
+  /** The same once their diffID is known (a later step may name the layer by it). */
+  const pendingByDiff = new Map<string, string>();
+  const nameOf = (layer: LayerRef): string | undefined => layer.snapshot ?? pendingByDiff.get(layer.diffId);
 
   const lowersOf = async (layers: readonly LayerRef[]): Promise<string[]> => {
     const chains: string[][] = [];
-    for (const layer of layers) chains.push(await ensureSnapshot(store, layer));
+    for (const layer of layers) {
+      const provisional = nameOf(layer);
+      if (!provisional) {
+        chains.push(await ensureSnapshot(store, layer));
+        continue;
+      }
+      const chain = chainOf(store, provisional);
+      // (It has no blob yet to be extracted again from.)
+      if (!chain) throw new SnapshotError(`the snapshot ${provisional} or one beneath it went away while this build used it`, store, { hint: 'something removed files in the store\'s snapshots directory: build again' });
+      chains.push(chain);
+    }
     // Top layer first, as overlay wants, each followed by the chain beneath it. A snapshot that comes twice is
     // shadowed entirely by its upper copy (the same paths, whiteouts and opaque marks), and overlay refuses a
     // lower given twice. The empty one at the bottom makes a chain of one layer a valid read-only mount.
@@ -311,7 +338,7 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
   };
 
   const view = (layers: readonly LayerRef[]): Promise<string> => {
-    const chain = layers.map((l) => l.diffId).join(',');
+    const chain = layers.map((l) => l.snapshot ?? l.diffId).join(',');
     let mountedView = views.get(chain);
     if (!mountedView) {
       mountedView = (async () => {
@@ -358,6 +385,34 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
           mounted.delete(merged);
         }
       };
+      /**
+       * The layer handed over before its tar is written (a COPY, which wrote
+       * no whiteout and no opaque mark): its directory becomes a snapshot
+       * under a provisional name now, and its tar is written on the tar thread.
+       */
+      const inBackground = async (upper: string, entries: readonly string[], over: string | undefined): Promise<StagedLayer> => {
+        const name = `p${process.pid}-${++pendingCount}`;
+        await commitSnapshot(store, upper, name, over);
+        const dirs = [path.join(snapshotsDir(store), name), ...(over && base ? base.dirs : [])];
+        const tarPath = tempPath(store, 'layer-tar');
+        const reuse = options.reuse;
+        const entry: { tarred: Promise<unknown>; diffId?: string; base: string | undefined } = { tarred: Promise.resolve(), base: over };
+        const diffId = (async () => {
+          const written = await writeTarInThread({ tarPath, root: dirs[0]!, rels: entries, deleted: [], opaque: [], splice: reuse?.splice(), locateIn: over ? dirs : undefined });
+          entry.diffId = written.diffId;
+          if (!pendingByDiff.has(written.diffId)) pendingByDiff.set(written.diffId, name);
+          reuse?.kept(written.index, written.diffId);
+          return written.diffId;
+        })();
+        entry.tarred = diffId.catch(() => undefined);
+        pending.set(name, entry);
+        const blob = diffId.then(() => compressTar(store, tarPath, { keep: reuse?.keep, signal: options.signal }), (e: unknown) => {
+          rmSync(tarPath, { force: true });
+          throw e;
+        });
+        blob.catch(() => undefined); // whoever awaits it sees the error
+        return { diffId: '', blob, pending: { snapshot: name, diffId } };
+      };
       return {
         root,
         writeRoot: direct ? upper : merged,
@@ -371,12 +426,12 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
             const { entries, removed, opaque } = overBase ? { entries: written, removed: [], opaque: [] } : await readUpper(upper, lowers.map((l) => path.join(snapshotsDir(store), l)), !direct);
             if (!entries.length && !removed.length) return null;
             const reuse = options.reuse;
-            const locate = overBase ? (rel: string) => locateIn([upper, ...base.dirs], rel) : undefined;
-            const staged = await stageEntriesLayer(store, upper, entries, removed, opaque, { splice: reuse?.splice(), keep: reuse?.keep, signal: options.signal, locate });
-            reuse?.kept(staged.index, staged.diffId);
+            if (direct && !removed.length && !opaque.length && (commitOptions.bytes ?? 0) >= COMPRESS_BEHIND_ABOVE) return inBackground(upper, entries, overBase ? baseName : undefined);
+            const staged = await stageEntriesLayer(store, upper, entries, removed, opaque, { splice: reuse?.splice(), keep: reuse?.keep, signal: options.signal, locateIn: overBase ? [upper, ...base.dirs] : undefined });
             // The upper is the new layer (or its delta), already in overlay's format: it becomes its snapshot as
             // is, and the next steps mount it while its gzip blob is still being written.
             await commitSnapshot(store, upper, snapshotName(staged.diffId), overBase ? baseName : undefined);
+            reuse?.kept(staged.index, staged.diffId);
             return staged;
           } finally {
             rmSync(dir, { recursive: true, force: true });
@@ -389,13 +444,23 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
       };
     },
     layerDirs(diffId) {
-      return chainOf(store, snapshotName(diffId))?.map((n) => path.join(snapshotsDir(store), n));
+      return chainOf(store, pendingByDiff.get(diffId) ?? snapshotName(diffId))?.map((n) => path.join(snapshotsDir(store), n));
     },
     async dispose() {
       await Promise.allSettled(views.values());
       for (const target of mounted) await unmount(target);
       mounted.clear();
       views.clear();
+      // Nothing is mounted now: each layer whose tar was written takes its diffID's name (unless another build gave
+      // it one first); one whose tar failed is of no use.
+      for (const [name, entry] of pending) {
+        await entry.tarred;
+        const dir = path.join(snapshotsDir(store), name);
+        if (entry.diffId) await commitSnapshot(store, dir, snapshotName(entry.diffId), entry.base);
+        for (const left of [dir, baseFile(store, name), usedFile(store, name)]) rmSync(left, { recursive: true, force: true });
+      }
+      pending.clear();
+      pendingByDiff.clear();
     },
   };
 }

@@ -79,9 +79,12 @@ export interface Workspace {
    * later steps) before then; `written` says the blob was written before
    * commit returned (a small layer, and always with the copy snapshotter,
    * whose next workspace applies it). `written` (the argument) is required
-   * when the workspace was opened with `reportsWrites`.
+   * when the workspace was opened with `reportsWrites`. `bytes`, the
+   * caller's count of the bytes of the files the layer holds, lets a
+   * snapshotter that can hand a layer over before its tar is written (see
+   * StagedLayer.pending) do so when the tar would be big.
    */
-  commit(written?: readonly string[], options?: { readonly overBase?: boolean }): Promise<StagedLayer | null>;
+  commit(written?: readonly string[], options?: { readonly overBase?: boolean; readonly bytes?: number }): Promise<StagedLayer | null>;
   /** Ends the workspace and forgets its changes. */
   discard(): Promise<void>;
 }

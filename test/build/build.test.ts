@@ -591,6 +591,55 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.equal(readFileSync(path.join(await rootfsOf('share:4'), 'app/f3.txt'), 'utf8'), 'file 3\n');
   });
 
+  it('writes a big COPY\'s tar while the steps after it run: they see its files, and its layer is what a fresh build writes', async () => {
+    // 5 MiB: over the size at which a COPY's layer is handed on before its tar is written (overlay).
+    const dir = project({
+      Dockerfile: 'FROM busybox:local AS files\nCOPY src/ /app/\nRUN md5sum /app/small.txt /app/big3.bin > /sums\n\nFROM busybox:local\nCOPY --from=files /app/big3.bin /sums /out/\n',
+      'src/small.txt': 'small\n',
+    });
+    const random = Buffer.alloc(5 << 20);
+    for (let i = 0; i < random.length; i += 4) random.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i);
+    for (let i = 0; i < 5; i++) writeFileSync(path.join(dir, `src/big${i}.bin`), random.subarray(i << 20, (i + 1) << 20));
+    const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
+    const expectedSums = (small: string) => `${md5(small)}  /app/small.txt\n${md5(random.subarray(3 << 20, 4 << 20))}  /app/big3.bin\n`;
+    await strataBuild(dir, { tags: ['bigcopy:1'] });
+    let root = await rootfsOf('bigcopy:1');
+    assert.equal(readFileSync(path.join(root, 'out/sums'), 'utf8'), expectedSums('small\n'));
+    assert.ok(readFileSync(path.join(root, 'out/big3.bin')).equals(random.subarray(3 << 20, 4 << 20)));
+    // Every layer's snapshot has its diffID's name once the build is done: no provisional one is left.
+    // (The copy snapshotter keeps no snapshots: none is listed.)
+    const snapshots = () => (existsSync(path.join(store, 'snapshots')) ? readdirSync(path.join(store, 'snapshots')) : []);
+    assert.deepEqual(snapshots().filter((n) => /^p\d+-/.test(n)), []);
+    /** The regular files of the files stage's COPY layer (its directories are dated when the COPY runs): listing and content. */
+    const copyLayerFiles = async (tag: string) => {
+      await strataBuild(dir, { target: 'files', tags: [tag] });
+      const manifest = readManifest(store, requireImage(store, tag).manifest);
+      const blob = path.join(store, 'blobs', 'sha256', manifest.layers.at(-2)!.digest.slice(7));
+      const out = mkdtempSync(path.join(scratch, 'layer-'));
+      execFileSync('tar', ['-xzf', blob, '-C', out]);
+      const listing = execFileSync('tar', ['-tvzf', blob, '--full-time'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('-'));
+      return listing.map((l) => `${l} ${createHash('sha256').update(readFileSync(path.join(out, l.split(' ').at(-1)!))).digest('hex')}`);
+    };
+    // One file edited: the COPY runs again as a delta over its last run, its tar still written off the main path.
+    writeFileSync(path.join(dir, 'src/small.txt'), 'edited\n');
+    const second = await strataBuild(dir, { tags: ['bigcopy:2'] });
+    assert.deepEqual(second.steps.map((st) => st.cached), [false, false, false]);
+    root = await rootfsOf('bigcopy:2');
+    assert.equal(readFileSync(path.join(root, 'out/sums'), 'utf8'), expectedSums('edited\n'));
+    assert.deepEqual(snapshots().filter((n) => /^p\d+-/.test(n)), []);
+    const deltas = snapshots().filter((n) => n.endsWith('.base')).map((n) => n.slice(0, -5));
+    assert.ok(SNAPSHOTTER === 'copy' || deltas.some((n) => existsSync(path.join(store, 'snapshots', n, 'app')) && readdirSync(path.join(store, 'snapshots', n, 'app')).join() === 'small.txt'), 'the new version holds only the edited file');
+    // Its layer (unchanged entries taken from the last run's tar, through the delta's chain) is what writing
+    // every entry from its file makes: a build with no record to share from.
+    const shared = await copyLayerFiles('bigcopy:files2');
+    assert.equal(shared.length, 6);
+    rmSync(path.join(store, 'cache', 'copies'), { recursive: true, force: true });
+    const fresh = await strataBuild(dir, { tags: ['bigcopy:3'], noCache: true });
+    assert.equal(fresh.executed, 3);
+    assert.deepEqual(await copyLayerFiles('bigcopy:files3'), shared);
+    assert.ok(readFileSync(path.join(await rootfsOf('bigcopy:3'), 'out/big3.bin')).equals(random.subarray(3 << 20, 4 << 20)));
+  });
+
   it('follows symlinks in a COPY or WORKDIR destination inside the image, never out of it', async () => {
     const dir = project({
       Dockerfile: [

@@ -94,6 +94,27 @@ describe('build robustness', () => {
     assert.deepEqual(mountsInStore(), []);
   });
 
+  it('survives SIGKILL while a big COPY\'s tar is still being written: its provisional snapshot goes with the next build', async () => {
+    // 8 MiB of files: the COPY's layer is used by the next step before its tar is written.
+    const dir = context('FROM busybox:local\nCOPY . /big/\nRUN sleep 303\n');
+    const chunk = Buffer.alloc(1 << 20);
+    for (let i = 0; i < 8; i++) writeFileSync(path.join(dir, `part${i}.bin`), chunk.fill(i + 1));
+    const child = await buildUntil(dir, /sleep 303/);
+    const snapshots = path.join(store, 'snapshots');
+    const provisional = () => readdirSync(snapshots).filter((n) => new RegExp(`^p${child.pid}-`).test(n));
+    assert.notDeepEqual(provisional(), [], 'the COPY\'s files are in a provisional snapshot while the build runs');
+    child.kill('SIGKILL');
+    await exited(child);
+    assertStoreValid();
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox:local\nCOPY . /big/\nRUN cat /big/part7.bin | wc -c > /size\n');
+    const r = strata(['build', '-t', 'killed:big', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(provisional(), []);
+    assert.deepEqual(readdirSync(snapshots).filter((n) => /^p\d+-/.test(n)), []);
+    assert.deepEqual(mountsInStore(), []);
+    assertStoreValid();
+  });
+
   it('stops on SIGTERM: the sandboxed command dies, no temp dir is left, the exit status says so', async () => {
     const dir = context('FROM busybox:local\nRUN sleep 301\n');
     const child = await buildUntil(dir, /sleep 301/);
