@@ -2,16 +2,18 @@
  * The layer tar writer, read back by GNU tar and by tar-stream (what strata
  * itself extracts with): long names split into ustar's prefix or carried in
  * a PAX header, long link targets, owners and sizes beyond ustar's fields,
- * non-ASCII names, and the index of where each file's entry is.
+ * non-ASCII names, and the index of where each file's entry is; the same
+ * tar written on the tar thread, and its errors brought back from there.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { writeEntries } from '../../lib/snapshot/layer-tar.js';
+import { writeEntries, writeTar } from '../../lib/snapshot/layer-tar.js';
+import { writeTarInThread } from '../../lib/snapshot/tar-thread.js';
 import { encodeHeader, paddingOf, tarFile } from '../../lib/snapshot/tar-writer.js';
 import { tarExtract } from '../../lib/snapshot/index.js';
 
@@ -109,5 +111,22 @@ describe('layer tar writer', () => {
     assert.equal(entry?.body, 'abc');
     // GNU tar applies the PAX owner (as Go's archive/tar, which container runtimes use, does).
     assert.match(execFileSync('tar', ['--numeric-owner', '-tvf', file], { encoding: 'utf8' }), /3000000\/5 /);
+  });
+
+  it('writes the same tar on the tar thread as inline, a delta\'s entries found down its chain, and brings its errors back', async () => {
+    const top = mkdtempSync(path.join(scratch, 'top-'));
+    const below = mkdtempSync(path.join(scratch, 'below-'));
+    writeFileSync(path.join(top, 'changed.txt'), 'new');
+    writeFileSync(path.join(below, 'changed.txt'), 'old');
+    writeFileSync(path.join(below, 'kept.txt'), 'kept');
+    const job = (name: string) => ({ tarPath: path.join(scratch, name), root: top, rels: ['changed.txt', 'kept.txt'], deleted: ['gone'], opaque: [], locateIn: [top, below] });
+    const inline = await writeTar(job('inline.tar'));
+    const threaded = await writeTarInThread(job('thread.tar'));
+    assert.deepEqual(threaded, inline);
+    assert.ok(readFileSync(path.join(scratch, 'thread.tar')).equals(readFileSync(path.join(scratch, 'inline.tar'))));
+    assert.deepEqual((await readBack(path.join(scratch, 'thread.tar'))).map((e) => `${e.name}=${e.body}`), ['.wh.gone=', 'changed.txt=new', 'kept.txt=kept']);
+    // A file missing: the error names it, and no half-written tar is left.
+    await assert.rejects(writeTarInThread({ ...job('broken.tar'), rels: ['missing.txt'] }), (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && /missing\.txt/.test(e.message));
+    assert.equal(readdirSync(scratch).includes('broken.tar'), false);
   });
 });
