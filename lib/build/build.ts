@@ -343,7 +343,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
       await ws.discard();
       throw e;
     }
-    const staged = written && !isPathList(written) ? await ws.commit(written.written, { overBase: written.overBase, bytes: written.bytes }) : await ws.commit(written ?? undefined);
+    const staged = written && !isPathList(written) ? await ws.commit(written.written, { overBase: true }) : await ws.commit(written ?? undefined);
     if (!staged) return null;
     if (staged.written) return { diffId: staged.diffId, digest: staged.written.digest, size: staged.written.size };
     // The layer is usable at once (the overlay snapshotter mounts it by diffID, or while its tar is being
@@ -441,7 +441,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
             cached++;
             onEvent({ type: 'step-cached', id, time: Date.now() });
           } else {
-            layer = await fs.execute();
+            layer = await fs.execute({ followed: fsSteps.indexOf(step) < fsSteps.length - 1 });
             created = options.created ?? new Date().toISOString();
             const made = { layer, createdBy: describe, created };
             // A record is committed only once its layer's blob is in the store.

@@ -42,12 +42,13 @@ export interface StageState {
 export interface FilesystemStep {
   readonly key: string;
   readonly inputs: StepInputs;
-  readonly execute: () => Promise<LayerRef | null>;
+  /** Carries the step out; `followed`: a filesystem step of its stage comes after it. */
+  readonly execute: (position: { readonly followed: boolean }) => Promise<LayerRef | null>;
   readonly after?: () => void;
 }
 
-/** The paths a step wrote (see Workspace.commit), whether they are a delta over the workspace's base, and how many bytes its files hold. */
-export type Written = readonly string[] | { readonly written: readonly string[]; readonly overBase?: boolean; readonly bytes?: number };
+/** The paths a step wrote (see Workspace.commit), and whether they are a delta over the workspace's base. */
+export type Written = readonly string[] | { readonly written: readonly string[]; readonly overBase: true };
 export const isPathList = (w: Written): w is readonly string[] => Array.isArray(w);
 
 /** What a step needs from the build it is part of. */
@@ -123,7 +124,7 @@ function redactor(secrets: readonly string[]): (line: string) => string {
  */
 async function copyStep(env: StepEnv, state: StageState, c: {
   srcCtx: HashedContext; selection: ReturnType<typeof selectSources>; sources: readonly string[]; dest: string; destIsFile: (root: string) => boolean;
-  chown: string | undefined; chmod: number | undefined; from: string | undefined; where: { file: string; line: number };
+  chown: string | undefined; chmod: number | undefined; from: string | undefined; where: { file: string; line: number }; followed: boolean;
 }): Promise<LayerRef | null> {
   const identity = cacheKey({ op: 'COPY-identity', sources: c.sources, dest: c.dest, from: c.from, chown: c.chown, chmod: c.chmod });
   const previous = readCopyRecord(env.store, identity);
@@ -150,9 +151,9 @@ async function copyStep(env: StepEnv, state: StageState, c: {
       }
     },
   };
-  /** The bytes of the layer's files, written or kept: a big layer's tar is written while the next steps run. */
-  let bytes = 0;
-  return env.inWorkspace(state, { reportsWrites: true, reuse: reuseLayer }, async (ws) => {
+  // A step after this one needs only the layer's files: a big layer's tar may be written while it runs.
+  const tarLater = c.followed ? { bytes: c.selection.fileEntries.reduce((n, e) => n + e.size, 0) } : undefined;
+  return env.inWorkspace(state, { reportsWrites: true, reuse: reuseLayer, tarLater }, async (ws) => {
     const owner = resolveOwner(ws.root, c.chown, c.where);
     const destIsFile = c.destIsFile(ws.root);
     const linkable = ws.writeRoot !== ws.root;
@@ -170,7 +171,6 @@ async function copyStep(env: StepEnv, state: StageState, c: {
     // The layer's files are what the context engine hashed: their signature comes from its entries, not from a second lstat.
     const reuse = (destRel: string, item: CopyPlan['placed'][number]): Reuse | undefined => {
       const entry = item.entry;
-      if (entry?.kind === 'file') bytes += entry.size;
       if (!linkable) return undefined;
       if (!entry) {
         everyKindKnown = false;
@@ -212,12 +212,12 @@ async function copyStep(env: StepEnv, state: StageState, c: {
     const written = copyInto(ws.root, plan);
     // Written first, the destination's own directories (not entries of the source) are directories too.
     for (const rel of written.slice(0, written.length - plan.placed.length)) dirs[rel] = '';
-    if (!inherited.length) return { written, bytes };
-    if (everyKindKnown && keepsEveryPath(previous!, written, dirs)) return { written, overBase: true, bytes };
+    if (!inherited.length) return written;
+    if (everyKindKnown && keepsEveryPath(previous!, written, dirs)) return { written, overBase: true };
     // Something of the last run is gone, or a directory took another entry's place: a delta cannot say so
     // (it holds no whiteouts), so the layer is written whole, its unchanged files linked from the last run.
     copyInto(ws.root, { ...plan, placed: inherited, reuse: (destRel) => (signatures[destRel] ? linkFrom(destRel) : undefined) });
-    return { written, bytes };
+    return written;
   });
 }
 
@@ -403,11 +403,11 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
           return { ...base, files: Object.fromEntries(selection.fileEntries.map((e) => [e.path, `${e.digest.toString('hex')}:${e.mode.toString(8)}`])), other: selection.digest };
         },
         // ADD unpacks a local tar archive into the destination directory (safely: nothing may escape it).
-        execute: () => archive
+        execute: ({ followed }) => archive
           ? env.inWorkspace(state, {}, async (ws) => {
             await applyLayer(path.join(ws.writeRoot, makeDirIn(ws.root, dest, where, ws.writeRoot)), archive);
           })
-          : copyStep(env, state, { srcCtx, selection, sources, dest, destIsFile: (root) => single && !rawDest.endsWith('/') && !isDirectoryIn(root, dest, where), chown, chmod, from, where }),
+          : copyStep(env, state, { srcCtx, selection, sources, dest, destIsFile: (root) => single && !rawDest.endsWith('/') && !isDirectoryIn(root, dest, where), chown, chmod, from, where, followed }),
       };
     }
     default:

@@ -8,7 +8,8 @@
  * layer copies unchanged entries from it instead of reading their files.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, renameSync, rmSync, type Stats } from 'node:fs';
+import { closeSync, createReadStream, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmSync, type Stats } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -356,7 +357,8 @@ export async function compressTar(store: string, tarPath: string, options: { kee
     const done = await out.finish();
     if (options.keep) {
       mkdirSync(path.dirname(options.keep), { recursive: true });
-      renameSync(tarPath, options.keep);
+      // On the thread pool: the rename frees the last version's tar, and freeing 20 MB took 17 ms here.
+      await rename(tarPath, options.keep);
     }
     return done;
   } catch (e) {

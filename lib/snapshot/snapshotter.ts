@@ -35,6 +35,13 @@ export interface WorkspaceOptions {
    * overlay snapshotter uses it; asked for when the layer is written.
    */
   readonly reuse?: LayerReuse;
+  /**
+   * The caller can go on with the layer's files before its tar is written
+   * (a step follows that needs only them), and says how many bytes they
+   * hold: a snapshotter that can hand a big layer over at once does (see
+   * StagedLayer.pending), and writes its tar meanwhile.
+   */
+  readonly tarLater?: { readonly bytes: number };
   /** A layer whose blob is still being written when this aborts (a cancelled build) is given up: its temp files go, no blob is stored. */
   readonly signal?: AbortSignal;
 }
@@ -79,12 +86,9 @@ export interface Workspace {
    * later steps) before then; `written` says the blob was written before
    * commit returned (a small layer, and always with the copy snapshotter,
    * whose next workspace applies it). `written` (the argument) is required
-   * when the workspace was opened with `reportsWrites`. `bytes`, the
-   * caller's count of the bytes of the files the layer holds, lets a
-   * snapshotter that can hand a layer over before its tar is written (see
-   * StagedLayer.pending) do so when the tar would be big.
+   * when the workspace was opened with `reportsWrites`.
    */
-  commit(written?: readonly string[], options?: { readonly overBase?: boolean; readonly bytes?: number }): Promise<StagedLayer | null>;
+  commit(written?: readonly string[], options?: { readonly overBase?: boolean }): Promise<StagedLayer | null>;
   /** Ends the workspace and forgets its changes. */
   discard(): Promise<void>;
 }

@@ -38,7 +38,8 @@ function failAll(error: Error): void {
 
 function tarThread(): Worker {
   if (thread) return thread;
-  const started = new Worker(WORKER);
+  // (None of this process's Node options: one that only a main thread takes would stop it.)
+  const started = new Worker(WORKER, { execArgv: [] });
   started.on('message', (reply: ThreadReply) => {
     const job = waiting.get(reply.id);
     waiting.delete(reply.id);
@@ -52,8 +53,23 @@ function tarThread(): Worker {
   };
   started.on('error', gone);
   started.on('exit', (code) => gone(new Error(`exit code ${code}`)));
+  // Held only while a job is out (after the listeners: adding one for 'message' holds the thread again).
+  started.unref();
   thread = started;
   return started;
+}
+
+/**
+ * Starts the thread, if it is not running, for jobs to come: a process
+ * that builds again and again (strata dev) starts it at once, as it takes
+ * some 70 ms to load its modules and more to compile them.
+ */
+export function startTarThread(): void {
+  tarThread();
+}
+
+export function tarThreadRunning(): boolean {
+  return thread !== undefined;
 }
 
 /** Writes a layer's tar on the tar thread (see writeTar). */

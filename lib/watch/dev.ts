@@ -18,7 +18,7 @@ import { tempPath } from '../cache/index.js';
 import { contentChanged, contextDirectories, hashContext, persistStatCache, updateContext, type HashedContext, type HashProgress } from '../context/index.js';
 import type { Plan, TypedDockerfile } from '../dockerfile/index.js';
 import type { RunNetwork } from '../exec/index.js';
-import { openSnapshotter, type Snapshotter, type SnapshotterChoice } from '../snapshot/index.js';
+import { openSnapshotter, startTarThread, type Snapshotter, type SnapshotterChoice } from '../snapshot/index.js';
 import { startApp, type RunningApp } from './app.js';
 import type { DevEvent, DevEventSink } from './events.js';
 import { watchTree, type TreeWatcher } from './watcher.js';
@@ -70,6 +70,8 @@ interface RunningBuild {
 /** Runs the loop; resolves with the exit status when it ends (Ctrl-C, or the one build without watching). */
 export async function runDev(o: DevOptions): Promise<number> {
   const emit = o.onEvent;
+  // Every rebuild after an edit under a big COPY writes that layer's tar on the tar thread, which then costs nothing to start.
+  if (o.watch) startTarThread();
   let { typed, plan } = o.loadPlan();
   let patterns = o.loadIgnore();
   const onProgress = (p: HashProgress) => emit({ type: 'hashing', ...p });

@@ -21,6 +21,7 @@ import { loadDockerfile, planBuild } from '../../lib/dockerfile/index.js';
 import { BuildError } from '../../lib/errors/index.js';
 import type { RunNetwork } from '../../lib/exec/index.js';
 import { exportImage, findImage, importImage, readConfig, readManifest, requireImage } from '../../lib/image/index.js';
+import { startTarThread } from '../../lib/snapshot/index.js';
 import { repoRoot } from '../helpers/conformance.js';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-build-'));
@@ -592,7 +593,9 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
   });
 
   it('writes a big COPY\'s tar while the steps after it run: they see its files, and its layer is what a fresh build writes', async () => {
-    // 5 MiB: over the size at which a COPY's layer is handed on before its tar is written (overlay).
+    // 5 MiB: over the size at which a COPY's layer is handed on before its tar is written (overlay), in a
+    // process that keeps the tar thread running, as strata dev --watch does.
+    startTarThread();
     const dir = project({
       Dockerfile: 'FROM busybox:local AS files\nCOPY src/ /app/\nRUN md5sum /app/small.txt /app/big3.bin > /sums\n\nFROM busybox:local\nCOPY --from=files /app/big3.bin /sums /out/\n',
       'src/small.txt': 'small\n',

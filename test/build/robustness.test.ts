@@ -95,10 +95,10 @@ describe('build robustness', () => {
   });
 
   it('survives SIGKILL while a big COPY\'s tar is still being written: its provisional snapshot goes with the next build', async () => {
-    // 8 MiB of files: the COPY's layer is used by the next step before its tar is written.
+    // 72 MiB of files: big enough for a one-shot build to start the tar thread and use the COPY's layer before its tar is written.
     const dir = context('FROM busybox:local\nCOPY . /big/\nRUN sleep 303\n');
-    const chunk = Buffer.alloc(1 << 20);
-    for (let i = 0; i < 8; i++) writeFileSync(path.join(dir, `part${i}.bin`), chunk.fill(i + 1));
+    const chunk = Buffer.alloc(8 << 20);
+    for (let i = 0; i < 9; i++) writeFileSync(path.join(dir, `part${i}.bin`), chunk.fill(i + 1));
     const child = await buildUntil(dir, /sleep 303/);
     const snapshots = path.join(store, 'snapshots');
     const provisional = () => readdirSync(snapshots).filter((n) => new RegExp(`^p${child.pid}-`).test(n));

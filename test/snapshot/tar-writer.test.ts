@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import { writeEntries, writeTar } from '../../lib/snapshot/layer-tar.js';
 import { writeTarInThread } from '../../lib/snapshot/tar-thread.js';
 import { encodeHeader, paddingOf, tarFile } from '../../lib/snapshot/tar-writer.js';
 import { tarExtract } from '../../lib/snapshot/index.js';
+import { repoRoot } from '../helpers/conformance.js';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-tar-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -128,5 +129,21 @@ describe('layer tar writer', () => {
     // A file missing: the error names it, and no half-written tar is left.
     await assert.rejects(writeTarInThread({ ...job('broken.tar'), rels: ['missing.txt'] }), (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && /missing\.txt/.test(e.message));
     assert.equal(readdirSync(scratch).includes('broken.tar'), false);
+  });
+
+  it('leaves a process free to exit once the tar thread has nothing to do, whatever Node options the process has', () => {
+    const module = path.join(repoRoot, 'dist', 'lib', 'snapshot', 'tar-thread.js');
+    const root = mkdtempSync(path.join(scratch, 'exit-'));
+    writeFileSync(path.join(root, 'f'), 'f');
+    const run = (body: string) => spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(module)}); ${body}`], { encoding: 'utf8', timeout: 20_000 });
+    // Started (as strata dev does) and never sent a job.
+    const idle = run('m.startTarThread(); await new Promise((r) => setTimeout(r, 300));');
+    assert.equal(idle.signal, null, 'the process exited by itself');
+    assert.equal(idle.status, 0, idle.stderr);
+    // --input-type is refused by a worker thread: the thread must not take the process's options.
+    const busy = run(`const w = await m.writeTarInThread({ tarPath: ${JSON.stringify(path.join(root, 'out.tar'))}, root: ${JSON.stringify(root)}, rels: ['f'], deleted: [], opaque: [] }); console.log(w.diffId);`);
+    assert.equal(busy.signal, null, 'the process exited by itself');
+    assert.equal(busy.status, 0, busy.stderr);
+    assert.match(busy.stdout, /^sha256:[0-9a-f]{64}$/m);
   });
 });
