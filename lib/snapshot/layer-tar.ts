@@ -382,7 +382,7 @@ export async function compressTar(store: string, tarPath: string, options: { kee
 export async function stageEntriesLayer(
   store: string, root: string, rels: readonly string[], deleted: readonly string[], opaque: readonly string[] = [],
   options: { splice?: SpliceSource | undefined; keep?: string | undefined; signal?: AbortSignal | undefined; locateIn?: readonly string[] | undefined } = {},
-): Promise<StagedLayer & { readonly diffId: string; readonly index: TarIndex }> {
+): Promise<StagedLayer & { readonly index: TarIndex }> {
   const tarPath = tempPath(store, 'layer-tar');
   const written = await writeTar({ tarPath, root, rels, deleted, opaque, splice: options.splice, locateIn: options.locateIn });
   const blob = compressTar(store, tarPath, options);

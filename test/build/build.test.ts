@@ -91,6 +91,16 @@ async function rootfsOf(ref: string): Promise<string> {
   return path.join(bundle, 'rootfs');
 }
 
+/** A layer's regular files (the `fromTop`th layer of the image, 1 for the top one), as `tar -tv` lists them, each with the sha256 of its content. */
+function regularFilesOfLayer(ref: string, fromTop: number): string[] {
+  const manifest = readManifest(store, requireImage(store, ref).manifest);
+  const blob = path.join(store, 'blobs', 'sha256', manifest.layers.at(-fromTop)!.digest.slice(7));
+  const out = mkdtempSync(path.join(scratch, 'layer-'));
+  execFileSync('tar', ['-xzf', blob, '-C', out]);
+  const listing = execFileSync('tar', ['-tvzf', blob, '--full-time'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('-'));
+  return listing.map((l) => `${l} ${createHash('sha256').update(readFileSync(path.join(out, l.split(' ').at(-1)!))).digest('hex')}`);
+}
+
 const APP = {
   Dockerfile: [
     '# an app',
@@ -565,14 +575,7 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     // Its unchanged tar entries were copied from the first run's kept tar: the layer's files (names, modes,
     // owners, times, bytes) are what writing every entry afresh makes (no record to share from, every step run again).
     // (Directories are left out: one the COPY creates is dated when it runs.)
-    const layerFiles = (ref: string) => {
-      const manifest = readManifest(store, requireImage(store, ref).manifest);
-      const blob = path.join(store, 'blobs', 'sha256', manifest.layers.at(-1)!.digest.slice(7));
-      const out = mkdtempSync(path.join(scratch, 'layer-'));
-      execFileSync('tar', ['-xzf', blob, '-C', out]);
-      const listing = execFileSync('tar', ['-tvzf', blob, '--full-time'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('-'));
-      return listing.map((l) => `${l} ${createHash('sha256').update(readFileSync(path.join(out, l.split(' ').at(-1)!))).digest('hex')}`);
-    };
+    const layerFiles = (ref: string) => regularFilesOfLayer(ref, 1);
     const copies = path.join(store, 'cache', 'copies');
     rmSync(copies, { recursive: true, force: true });
     await strataBuild(dir, { tags: ['share:3'], noCache: true });
@@ -616,12 +619,7 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     /** The regular files of the files stage's COPY layer (its directories are dated when the COPY runs): listing and content. */
     const copyLayerFiles = async (tag: string) => {
       await strataBuild(dir, { target: 'files', tags: [tag] });
-      const manifest = readManifest(store, requireImage(store, tag).manifest);
-      const blob = path.join(store, 'blobs', 'sha256', manifest.layers.at(-2)!.digest.slice(7));
-      const out = mkdtempSync(path.join(scratch, 'layer-'));
-      execFileSync('tar', ['-xzf', blob, '-C', out]);
-      const listing = execFileSync('tar', ['-tvzf', blob, '--full-time'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('-'));
-      return listing.map((l) => `${l} ${createHash('sha256').update(readFileSync(path.join(out, l.split(' ').at(-1)!))).digest('hex')}`);
+      return regularFilesOfLayer(tag, 2);
     };
     // One file edited: the COPY runs again as a delta over its last run, its tar still written off the main path.
     writeFileSync(path.join(dir, 'src/small.txt'), 'edited\n');
