@@ -56,7 +56,8 @@ export async function sweepStaleTemp(store: string, release?: (stale: string) =>
     return;
   }
   for (const name of names) {
-    const pid = Number(/^[a-z]+-(\d+)-/.exec(name)?.[1]);
+    // (A prefix may hold a hyphen itself: layer-tar-<pid>-..., broken-snapshot-<pid>-...)
+    const pid = Number(/^[a-z][a-z-]*?-(\d+)-/.exec(name)?.[1]);
     if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
     const stale = path.join(dir, name);
     await release?.(stale);
