@@ -308,7 +308,7 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
           ...base, args: step.argsInScope, env: Object.fromEntries(c.env), settings: { USER: user ?? '', WORKDIR: workdir, network, SHELL: JSON.stringify(shellOf(c)) },
           other: cacheKey({ scripts, mounts: runMounts.key }),
         },
-        execute: () => env.inWorkspace(state, { mountPoints: SANDBOX_MOUNT_POINTS }, async (ws) => {
+        execute: ({ followed }) => env.inWorkspace(state, { mountPoints: SANDBOX_MOUNT_POINTS, tarLater: followed ? {} : undefined }, async (ws) => {
           const runUser = user ? resolveUser(ws.root, user, where) : undefined;
           if (runUser && runUser.uid !== 0 && process.getuid?.() !== 0) {
             // The sandbox's user namespace maps only the invoking user, as root (runInSandbox).

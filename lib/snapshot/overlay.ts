@@ -18,9 +18,10 @@
  * directory where that had something else), so the chain shows exactly the
  * layer's files whatever lies beneath it, in any image that uses it.
  *
- * A big COPY's layer is usable before its tar is written: its directory
- * goes in as `p<pid>-<n>` at once and the next steps mount it, while the
- * tar thread writes its tar (and so learns its diffID). When the build
+ * A big layer that another step follows is usable before its tar is
+ * written: its directory goes in as `p<pid>-<n>` at once and the next
+ * steps mount it, while the tar thread writes its tar (and so learns its
+ * diffID). When the build
  * ends, with nothing mounted any more, it is renamed to its diffID's name;
  * one left by a killed build is removed by the next.
  */
@@ -294,14 +295,16 @@ async function readUpper(upper: string, lowerDirs: readonly string[], mounted: b
   return { entries: entries.sort(), removed: removed.sort(), opaque: [...opaque] };
 }
 
-/**
- * A layer is tarred on the tar thread when that is running and the layer
- * is big; when the thread would have to start first, only when the layer
- * is this big. A one-shot build that started it for a 20 MB COPY followed
- * by a short RUN took 0.45-0.6 s against 0.36-0.44 s tarring inline: the
- * thread loads and compiles its code afresh, and the image waits for it.
- */
-const START_TAR_THREAD_ABOVE = 64 * 1024 * 1024;
+/** The bytes of the regular files among `rels` (below root), counted until they reach `limit`. */
+function bytesUpTo(root: string, rels: readonly string[], limit: number): number {
+  let bytes = 0;
+  for (const rel of rels) {
+    const st = lstatSync(path.join(root, rel), { throwIfNoEntry: false });
+    if (st?.isFile()) bytes += st.size;
+    if (bytes >= limit) break;
+  }
+  return bytes;
+}
 
 /** A snapshot of a build still running, whose tar is being written: `p<pid>-<n>`. */
 const PENDING = /^p(\d+)-\d+$/;
@@ -376,8 +379,6 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
       // A caller that names its writes (COPY) writes the upper directly and reads a read-only view: no
       // per-file overlay cost, and files may be hard links into other snapshots (never into the context).
       const direct = options.reportsWrites === true;
-      // A big layer (of a COPY, which writes no whiteout) handed over before its tar is written.
-      const tarLater = direct && (options.tarLater?.bytes ?? 0) >= (tarThreadRunning() ? COMPRESS_BEHIND_ABOVE : START_TAR_THREAD_ABOVE);
       const root = direct ? await view(layers) : merged;
       // The last version, to write this one as a delta over, if its chain is whole and not yet too long.
       const baseName = direct && options.reuse?.base ? snapshotName(options.reuse.base) : undefined;
@@ -397,11 +398,11 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
         }
       };
       /**
-       * The layer handed over before its tar is written (a COPY, which wrote
-       * no whiteout and no opaque mark): its directory becomes a snapshot
-       * under a provisional name now, and its tar is written on the tar thread.
+       * The layer handed over before its tar is written: its directory
+       * becomes a snapshot under a provisional name now, and its tar is
+       * written on the tar thread.
        */
-      const inBackground = async (upper: string, entries: readonly string[], over: string | undefined): Promise<StagedLayer> => {
+      const inBackground = async (upper: string, entries: readonly string[], removed: readonly string[], opaque: readonly string[], over: string | undefined): Promise<StagedLayer> => {
         const name = `p${process.pid}-${++pendingCount}`;
         await commitSnapshot(store, upper, name, over);
         const dirs = [path.join(snapshotsDir(store), name), ...(over && base ? base.dirs : [])];
@@ -409,7 +410,7 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
         const reuse = options.reuse;
         const entry: { tarred: Promise<unknown>; diffId?: string; base: string | undefined } = { tarred: Promise.resolve(), base: over };
         const diffId = (async () => {
-          const written = await writeTarInThread({ tarPath, root: dirs[0]!, rels: entries, deleted: [], opaque: [], splice: reuse?.splice(), locateIn: over ? dirs : undefined });
+          const written = await writeTarInThread({ tarPath, root: dirs[0]!, rels: entries, deleted: removed, opaque, splice: reuse?.splice(), locateIn: over ? dirs : undefined });
           entry.diffId = written.diffId;
           if (!pendingByDiff.has(written.diffId)) pendingByDiff.set(written.diffId, name);
           reuse?.kept(written.index, written.diffId);
@@ -437,7 +438,15 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
             const { entries, removed, opaque } = overBase ? { entries: written, removed: [], opaque: [] } : await readUpper(upper, lowers.map((l) => path.join(snapshotsDir(store), l)), !direct);
             if (!entries.length && !removed.length) return null;
             const reuse = options.reuse;
-            if (tarLater && !removed.length && !opaque.length) return inBackground(upper, entries, overBase ? baseName : undefined);
+            // A big layer handed over before its tar is written (its size told by the caller, or else counted), where
+            // the tar thread runs already (strata dev --watch starts it). A one-shot build does not start it: there it
+            // did not pay, as it loads and compiles its code afresh and the blob's gzip waits for its tar. A 20 MB COPY
+            // followed by a short RUN took 0.45-0.61 s against 0.36-0.44 s inline; 80 MB written by a RUN followed
+            // by a 1 s one, 3.2-3.9 s against 3.1-3.5 s.
+            const big = COMPRESS_BEHIND_ABOVE;
+            if (options.tarLater && tarThreadRunning() && (options.tarLater.bytes ?? bytesUpTo(upper, entries, big)) >= big) {
+              return inBackground(upper, entries, removed, opaque, overBase ? baseName : undefined);
+            }
             const staged = await stageEntriesLayer(store, upper, entries, removed, opaque, { splice: reuse?.splice(), keep: reuse?.keep, signal: options.signal, locateIn: overBase ? [upper, ...base.dirs] : undefined });
             // The upper is the new layer (or its delta), already in overlay's format: it becomes its snapshot as
             // is, and the next steps mount it while its gzip blob is still being written.

@@ -37,11 +37,12 @@ export interface WorkspaceOptions {
   readonly reuse?: LayerReuse;
   /**
    * The caller can go on with the layer's files before its tar is written
-   * (a step follows that needs only them), and says how many bytes they
-   * hold: a snapshotter that can hand a big layer over at once does (see
-   * StagedLayer.pending), and writes its tar meanwhile.
+   * (a step follows that needs only them): a snapshotter that can hand a
+   * big layer over at once does (see StagedLayer.pending), and writes its
+   * tar meanwhile. `bytes`, when the caller knows beforehand how many bytes
+   * the layer's files hold (a COPY); otherwise they are counted.
    */
-  readonly tarLater?: { readonly bytes: number };
+  readonly tarLater?: { readonly bytes?: number };
   /** A layer whose blob is still being written when this aborts (a cancelled build) is given up: its temp files go, no blob is stored. */
   readonly signal?: AbortSignal;
 }

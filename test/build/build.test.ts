@@ -641,6 +641,36 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
     assert.ok(readFileSync(path.join(await rootfsOf('bigcopy:3'), 'out/big3.bin')).equals(random.subarray(3 << 20, 4 << 20)));
   });
 
+  it('writes a big RUN layer\'s tar while the next step runs, its deletions and replaced directories kept as whiteouts', async () => {
+    startTarThread(); // as strata dev --watch does
+    const dir = project({
+      Dockerfile: [
+        'FROM busybox:local',
+        'RUN mkdir -p /data /keep && echo 1 > /data/old1 && echo 2 > /data/old2 && echo a > /keep/a && echo g > /keep/gone',
+        // 5 MiB written, a file deleted, a directory replaced: the layer is big, with a whiteout and an opaque directory.
+        'RUN dd if=/dev/urandom of=/big.bin bs=1048576 count=5 2>/dev/null && rm /keep/gone && rm -rf /data && mkdir /data && echo new > /data/new',
+        'RUN md5sum /big.bin > /sum && ls /data /keep > /listing',
+        '',
+      ].join('\n'),
+    });
+    await strataBuild(dir, { tags: ['bigrun:1'] });
+    const root = await rootfsOf('bigrun:1');
+    const big = readFileSync(path.join(root, 'big.bin'));
+    assert.equal(big.length, 5 << 20);
+    assert.equal(readFileSync(path.join(root, 'sum'), 'utf8'), `${createHash('md5').update(big).digest('hex')}  /big.bin\n`);
+    assert.equal(readFileSync(path.join(root, 'listing'), 'utf8'), '/data:\nnew\n\n/keep:\na\n');
+    assert.deepEqual(readdirSync(path.join(root, 'data')), ['new']);
+    assert.deepEqual(readdirSync(path.join(root, 'keep')), ['a']);
+    const manifest = readManifest(store, requireImage(store, 'bigrun:1').manifest);
+    const blob = path.join(store, 'blobs', 'sha256', manifest.layers.at(-2)!.digest.slice(7));
+    const listed = execFileSync('tar', ['-tzf', blob], { encoding: 'utf8' }).split('\n');
+    for (const name of ['big.bin', 'keep/.wh.gone', 'data/new']) assert.ok(listed.includes(name), `${name} in ${listed.join(' ')}`);
+    // The replaced directory: opaque (overlay saw it replaced) or its old entries whited out (a copy snapshot's diff).
+    assert.ok(listed.includes('data/.wh..wh..opq') || (listed.includes('data/.wh.old1') && listed.includes('data/.wh.old2')), listed.join(' '));
+    const snapshots = existsSync(path.join(store, 'snapshots')) ? readdirSync(path.join(store, 'snapshots')) : [];
+    assert.deepEqual(snapshots.filter((n) => /^p\d+-/.test(n)), []);
+  });
+
   it('follows symlinks in a COPY or WORKDIR destination inside the image, never out of it', async () => {
     const dir = project({
       Dockerfile: [

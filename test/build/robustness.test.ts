@@ -30,9 +30,9 @@ function context(dockerfile: string): string {
   return dir;
 }
 
-/** Starts a json-progress build and resolves once a step whose text matches has started. */
-function buildUntil(dir: string, stepText: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [bin, 'build', '--progress', 'json', dir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts a json-progress build (or `command`, strata dev) and resolves once a step whose text matches has started. */
+function buildUntil(dir: string, stepText: RegExp, command = ['build']): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [bin, ...command, '--progress', 'json', dir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const e = JSON.parse(line) as { type: string; text?: string };
@@ -94,12 +94,12 @@ describe('build robustness', () => {
     assert.deepEqual(mountsInStore(), []);
   });
 
-  it('survives SIGKILL while a big COPY\'s tar is still being written: its provisional snapshot goes with the next build', async () => {
-    // 72 MiB of files: big enough for a one-shot build to start the tar thread and use the COPY's layer before its tar is written.
+  it('survives SIGKILL of strata dev while a big COPY\'s tar is still being written: its provisional snapshot goes with the next build', async () => {
+    // 8 MiB of files under strata dev --watch (which runs the tar thread): the COPY's layer is used before its tar is written.
     const dir = context('FROM busybox:local\nCOPY . /big/\nRUN sleep 303\n');
-    const chunk = Buffer.alloc(8 << 20);
-    for (let i = 0; i < 9; i++) writeFileSync(path.join(dir, `part${i}.bin`), chunk.fill(i + 1));
-    const child = await buildUntil(dir, /sleep 303/);
+    const chunk = Buffer.alloc(1 << 20);
+    for (let i = 0; i < 8; i++) writeFileSync(path.join(dir, `part${i}.bin`), chunk.fill(i + 1));
+    const child = await buildUntil(dir, /sleep 303/, ['dev', '--watch']);
     const snapshots = path.join(store, 'snapshots');
     const provisional = () => readdirSync(snapshots).filter((n) => new RegExp(`^p${child.pid}-`).test(n));
     assert.notDeepEqual(provisional(), [], 'the COPY\'s files are in a provisional snapshot while the build runs');
@@ -111,6 +111,8 @@ describe('build robustness', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(provisional(), []);
     assert.deepEqual(readdirSync(snapshots).filter((n) => /^p\d+-/.test(n)), []);
+    // Nor any temp file of the killed process (its tar being written, its blob being compressed).
+    assert.deepEqual(readdirSync(path.join(store, 'tmp')).filter((n) => n.includes(`-${child.pid}-`)), []);
     assert.deepEqual(mountsInStore(), []);
     assertStoreValid();
   });
