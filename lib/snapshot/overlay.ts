@@ -21,9 +21,9 @@
  * A big layer that another step follows is usable before its tar is
  * written: its directory goes in as `p<pid>-<n>` at once and the next
  * steps mount it, while the tar thread writes its tar (and so learns its
- * diffID). When the build
- * ends, with nothing mounted any more, it is renamed to its diffID's name;
- * one left by a killed build is removed by the next.
+ * diffID). When the build ends, with nothing mounted any more, it is
+ * renamed to its diffID's name; one left by a killed build is removed by
+ * the next.
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
@@ -443,8 +443,8 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
             // did not pay, as it loads and compiles its code afresh and the blob's gzip waits for its tar. A 20 MB COPY
             // followed by a short RUN took 0.45-0.61 s against 0.36-0.44 s inline; 80 MB written by a RUN followed
             // by a 1 s one, 3.2-3.9 s against 3.1-3.5 s.
-            const big = COMPRESS_BEHIND_ABOVE;
-            if (options.tarLater && tarThreadRunning() && (options.tarLater.bytes ?? bytesUpTo(upper, entries, big)) >= big) {
+            const bytes = options.tarLater && tarThreadRunning() ? options.tarLater.bytes ?? bytesUpTo(upper, entries, COMPRESS_BEHIND_ABOVE) : 0;
+            if (bytes >= COMPRESS_BEHIND_ABOVE) {
               return inBackground(upper, entries, removed, opaque, overBase ? baseName : undefined);
             }
             const staged = await stageEntriesLayer(store, upper, entries, removed, opaque, { splice: reuse?.splice(), keep: reuse?.keep, signal: options.signal, locateIn: overBase ? [upper, ...base.dirs] : undefined });
