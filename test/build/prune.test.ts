@@ -8,18 +8,13 @@ import { after, before, describe, it } from 'node:test';
 import { pruneBuildCache } from '../../lib/build/index.js';
 import { blobPath } from '../../lib/cache/index.js';
 import { readManifest, requireImage } from '../../lib/image/index.js';
-import { repoRoot } from '../helpers/conformance.js';
+import { strataBin, strataOn } from '../helpers/cli.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
+const bin = strataBin;
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-prune-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const store = path.join(scratch, 'store');
-
-function strata(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store } });
-  assert.equal(r.status, 0, r.stderr);
-  return r;
-}
+const { ok: strata, importBusybox } = strataOn(store);
 
 function context(name: string, dockerfile: string): string {
   const dir = path.join(scratch, name);
@@ -37,11 +32,7 @@ const blobsOf = (ref: string) => {
 const entries = (dir: string) => (existsSync(path.join(store, dir)) ? readdirSync(path.join(store, dir)) : []);
 
 describe('strata cache prune --build', () => {
-  before(() => {
-    const rootfs = path.join(scratch, 'rootfs');
-    execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
-    strata(['image', 'import', rootfs, '--tag', 'busybox:local']);
-  });
+  before(() => importBusybox(scratch));
 
   it('removes the records, the blobs and layer directories no image names, and what COPY keeps; the images stay whole', async () => {
     const kept = context('kept', 'FROM busybox:local\nCOPY f.txt /\nRUN cat /f.txt > /copied\n');

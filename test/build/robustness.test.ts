@@ -4,25 +4,20 @@
  * two builds at once on one store both succeed.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { repoRoot } from '../helpers/conformance.js';
+import { strataBin, strataOn } from '../helpers/cli.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
+const bin = strataBin;
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-robust-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const store = path.join(scratch, 'store');
-const env = { ...process.env, NO_COLOR: '1', STRATA_STORE: store };
-
-function strata(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const { env, run: strata, importBusybox } = strataOn(store);
 
 function context(dockerfile: string): string {
   const dir = mkdtempSync(path.join(scratch, 'ctx-'));
@@ -72,11 +67,7 @@ function assertStoreValid(): void {
 }
 
 describe('build robustness', () => {
-  before(() => {
-    const rootfs = path.join(scratch, 'rootfs');
-    execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
-    assert.equal(strata(['image', 'import', rootfs, '--tag', 'busybox:local']).code, 0);
-  });
+  before(() => importBusybox(scratch));
 
   it('survives SIGKILL mid-build: the store stays valid and committed steps are reused', async () => {
     const dir = context('FROM busybox:local\nRUN echo one > /one\nRUN sleep 300\n');

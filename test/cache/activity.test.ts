@@ -10,19 +10,13 @@ import { pruneBuildCache } from '../../lib/build/index.js';
 import { blobPath, withoutBuilds } from '../../lib/cache/index.js';
 import { StoreError } from '../../lib/errors/index.js';
 import { readManifest, requireImage } from '../../lib/image/index.js';
-import { repoRoot } from '../helpers/conformance.js';
+import { strataBin, strataOn } from '../helpers/cli.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
+const bin = strataBin;
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-activity-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const store = path.join(scratch, 'store');
-const env = { ...process.env, NO_COLOR: '1', STRATA_STORE: store };
-
-function strata(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env });
-  assert.equal(r.status, 0, r.stderr);
-  return r;
-}
+const { env, run, ok: strata, importBusybox } = strataOn(store);
 
 /** A build in the background; resolves with its exit code and stderr. */
 function buildInBackground(args: string[]): { done: Promise<{ code: number | null; stderr: string }> } {
@@ -56,11 +50,7 @@ function deadPid(): number {
 }
 
 describe('builds and prunes of one store', () => {
-  before(() => {
-    const rootfs = path.join(scratch, 'rootfs');
-    execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
-    strata(['image', 'import', rootfs, '--tag', 'busybox:local']);
-  });
+  before(() => importBusybox(scratch));
 
   it('a prune waits for the build running now, whose image names old cached layers, and the image stays whole', async () => {
     const ctx = path.join(scratch, 'ctx');
@@ -73,8 +63,7 @@ describe('builds and prunes of one store', () => {
     writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox:local\nCOPY f.txt /\nRUN cat /f.txt > /copied\nRUN sleep 2\n');
     const building = buildInBackground(['-t', 'app:1', ctx]);
     await until('the build has started', () => marks().length > 0);
-    const prune = spawnSync(process.execPath, [bin, 'cache', 'prune', '--build'], { encoding: 'utf8', env });
-    assert.equal(prune.status, 0, prune.stderr);
+    const prune = strata(['cache', 'prune', '--build']);
     assert.match(prune.stderr, /^waiting for the build running on this store to finish \(process \d+\)$/m);
     const built = await building.done;
     assert.equal(built.code, 0, built.stderr);
@@ -142,8 +131,8 @@ describe('builds and prunes of one store', () => {
   it('a prune of a store that does not exist yet removes nothing and makes no store', () => {
     const none = path.join(scratch, 'no-store-yet');
     for (const what of ['--build', '--mounts', '--copies']) {
-      const r = spawnSync(process.execPath, [bin, 'cache', 'prune', what], { encoding: 'utf8', env: { ...env, STRATA_STORE: none } });
-      assert.equal(r.status, 0, r.stderr);
+      const r = run(['cache', 'prune', what], { STRATA_STORE: none });
+      assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^removed (0|what 0) /);
     }
     assert.ok(!existsSync(none));
@@ -162,8 +151,8 @@ describe('builds and prunes of one store', () => {
     const listing = () => execFileSync('find', [store, '-printf', '%P %s %T@\\n'], { encoding: 'utf8' });
     const before = listing();
     for (const args of [['build', ctx], ['cache', 'prune', '--build']]) {
-      const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...env, STRATA_STORE: view } });
-      assert.equal(r.status, 1, `${args[0]}: ${r.stderr}`);
+      const r = run(args, { STRATA_STORE: view });
+      assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`^error: ${view}: cannot write to the store \\(its filesystem is read-only\\)\\nhint: .*(--store|STRATA_STORE)`, 'm'));
     }
     assert.equal(listing(), before);
