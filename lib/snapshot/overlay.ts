@@ -404,7 +404,9 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
        */
       const inBackground = async (upper: string, entries: readonly string[], removed: readonly string[], opaque: readonly string[], over: string | undefined): Promise<StagedLayer> => {
         const name = `p${process.pid}-${++pendingCount}`;
-        await commitSnapshot(store, upper, name, over);
+        // A name no other build looks up: put in place without the snapshots lock (commitSnapshot takes it at the end).
+        if (over) writeFileAtomic(baseFile(store, name), over);
+        renameSync(upper, path.join(snapshotsDir(store), name));
         const dirs = [path.join(snapshotsDir(store), name), ...(over && base ? base.dirs : [])];
         const tarPath = tempPath(store, 'layer-tar');
         const reuse = options.reuse;
@@ -419,7 +421,7 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
         entry.tarred = diffId.catch(() => undefined);
         pending.set(name, entry);
         const blob = diffId.then(() => compressTar(store, tarPath, { keep: reuse?.keep, signal: options.signal }), (e: unknown) => {
-          rmSync(tarPath, { force: true });
+          rmSync(tarPath, { force: true }); // (a thread that stopped mid-tar could not remove it)
           throw e;
         });
         blob.catch(() => undefined); // whoever awaits it sees the error
