@@ -1,20 +1,16 @@
 /** The strata command itself: the bundle it runs and the code cache it keeps. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { runStrata } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/conformance.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-bin-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-function strata(args: string[], cacheHome: string) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: cacheHome } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const strata = (args: string[], cacheHome: string) => runStrata(args, { env: { XDG_CACHE_HOME: cacheHome } });
 
 describe('the strata command', () => {
   it('keeps a V8 code cache of its bundle in the cache directory, and runs the same without one, with a damaged one, or unable to write one', () => {

@@ -12,18 +12,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { makeTree } from '../context/fixtures.js';
-import { repoRoot } from '../helpers/conformance.js';
+import { strataBin as bin, strataOn } from '../helpers/cli.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-mounts-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const store = path.join(scratch, 'store');
 const SECRET = 'pa55-w0rd-that-must-not-leak';
 
-function strata(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store, ...env } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const onStore = strataOn(store);
+const strata = (args: string[], env: NodeJS.ProcessEnv = {}) => onStore.run(args, { env });
 
 function context(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(scratch, 'ctx-'));
@@ -46,11 +43,7 @@ function allBlobBytes(): Buffer[] {
 }
 
 describe('RUN --mount', () => {
-  before(() => {
-    const rootfs = path.join(scratch, 'rootfs');
-    execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
-    assert.equal(strata(['image', 'import', rootfs, '--tag', 'busybox:local']).code, 0);
-  });
+  before(() => onStore.importBusybox(scratch));
 
   it('keeps a cache mount across builds, in no layer, and lists and prunes it', () => {
     const dockerfile = (n: number) => `FROM busybox:local\nRUN --mount=type=cache,target=/var/cache/app,id=appcache echo build${n} >> /var/cache/app/log && cat /var/cache/app/log\n`;

@@ -131,7 +131,7 @@ describe('builds and prunes of one store', () => {
   it('a prune of a store that does not exist yet removes nothing and makes no store', () => {
     const none = path.join(scratch, 'no-store-yet');
     for (const what of ['--build', '--mounts', '--copies']) {
-      const r = run(['cache', 'prune', what], { STRATA_STORE: none });
+      const r = run(['cache', 'prune', what], { env: { STRATA_STORE: none } });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^removed (0|what 0) /);
     }
@@ -151,7 +151,7 @@ describe('builds and prunes of one store', () => {
     const listing = () => execFileSync('find', [store, '-printf', '%P %s %T@\\n'], { encoding: 'utf8' });
     const before = listing();
     for (const args of [['build', ctx], ['cache', 'prune', '--build']]) {
-      const r = run(args, { STRATA_STORE: view });
+      const r = run(args, { env: { STRATA_STORE: view } });
       assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`^error: ${view}: cannot write to the store \\(its filesystem is read-only\\)\\nhint: .*(--store|STRATA_STORE)`, 'm'));
     }

@@ -6,22 +6,19 @@
  * refused and its step built instead.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { strataOn } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/conformance.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-cache-x-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 let rootfs: string;
 
-function strata(args: string[], store: string) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const strata = (args: string[], store: string) => strataOn(store).run(args);
 
 /** A store with only the base image in it (the same image each time, as a registry would give every CI machine). */
 function freshStore(name: string): string {

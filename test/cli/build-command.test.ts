@@ -6,24 +6,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { formatPlatform, hostPlatform } from '../../lib/dockerfile/index.js';
+import { strataBin as bin, strataOn } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/conformance.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-build-cli-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const store = path.join(scratch, 'store');
 
-function strata(args: string[], cwd = repoRoot, extraEnv: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store, ...extraEnv } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const { run: strata, importBusybox } = strataOn(store);
 
 describe('strata build (command line)', () => {
-  before(() => {
-    const rootfs = path.join(scratch, 'rootfs');
-    execFileSync('bash', [path.join(repoRoot, 'scripts', 'make-busybox-rootfs.sh'), rootfs]);
-    assert.equal(strata(['image', 'import', rootfs, '--tag', 'busybox:local']).code, 0);
-  });
+  before(() => importBusybox(scratch));
 
   it('builds the bundled example with plain progress, then again all CACHED, and writes an OCI archive', () => {
     const first = strata(['build', '-t', 'hello:dev', 'examples/hello']);
@@ -159,10 +152,7 @@ describe('strata build (command line)', () => {
     writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox:local\nCOPY a.txt /a.txt\nCMD ["cat", "/a.txt"]\n');
     writeFileSync(path.join(ctx, 'a.txt'), 'a');
     utimesSync(path.join(ctx, 'a.txt'), new Date('2024-01-01'), new Date('2024-01-01'));
-    const inStore = (dir: string, args: string[], env: Record<string, string> = {}) => {
-      const r = spawnSync(process.execPath, [bin, ...args], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: dir, ...env } });
-      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-    };
+    const inStore = (dir: string, args: string[], env: NodeJS.ProcessEnv = {}) => strataOn(dir).run(args, { env });
     const digests = ['one', 'two'].map((name) => {
       const dir = path.join(scratch, `epoch-${name}`);
       const imported = inStore(dir, ['image', 'import', path.join(scratch, 'rootfs'), '--tag', 'busybox:local'], { SOURCE_DATE_EPOCH: epoch });
@@ -190,7 +180,7 @@ describe('strata build (command line)', () => {
   it('says what to install when bubblewrap is not on the PATH, at the first RUN; exit 1', () => {
     const ctx = mkdtempSync(path.join(scratch, 'nobwrap-'));
     writeFileSync(path.join(ctx, 'Dockerfile'), `FROM busybox:local\nRUN echo ${Date.now()}\n`);
-    const r = strata(['build', '--progress', 'plain', ctx], repoRoot, { PATH: path.join(scratch, 'no-such-dir') });
+    const r = strata(['build', '--progress', 'plain', ctx], { env: { PATH: path.join(scratch, 'no-such-dir') } });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /error: .*Dockerfile:2: bubblewrap \(bwrap\) is not installed\n   2 \| RUN echo \d+\nhint: install it: apt-get install bubblewrap/);
   });

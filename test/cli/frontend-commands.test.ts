@@ -1,25 +1,15 @@
 /** `strata plan` and `strata check` as a user runs them: the real binary, real files. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { repoRoot } from '../helpers/conformance.js';
+import { runStrata } from '../helpers/cli.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-cli-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-function strata(args: string[], options: { cwd?: string; input?: string } = {}) {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd: options.cwd ?? repoRoot,
-    input: options.input,
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const strata = (args: string[], options: { cwd?: string; input?: string } = {}) => runStrata(args, { ...options, env: { FORCE_COLOR: '0' } });
 
 function contextWith(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(scratch, 'ctx-'));

@@ -1,21 +1,16 @@
 /** `strata hash` as a user runs it. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { repoRoot } from '../helpers/conformance.js';
+import { strataOn } from '../helpers/cli.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-hash-cli-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const store = path.join(scratch, 'store');
 
-function strata(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const { run: strata } = strataOn(store);
 
 function contextWith(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(scratch, 'ctx-'));

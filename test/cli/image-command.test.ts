@@ -5,17 +5,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { strataBin as bin, strataOn } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/conformance.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-image-cli-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const store = path.join(scratch, 'store');
 
-function strata(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const { run: strata } = strataOn(store);
 
 describe('strata image', () => {
   const rootfs = path.join(scratch, 'rootfs');

@@ -9,6 +9,7 @@ import { closeHashPool, hashContext, selectSources, startStatCacheCheck, updateC
 import { hashOneFile } from '../../lib/context/read-file.js';
 import { HashStatus } from '../../lib/context/hash-record.js';
 import { ageTree, makeTree, PAST, removeDir, tempDir } from './fixtures.js';
+import { strataBin as bin } from '../helpers/cli.js';
 
 after(closeHashPool);
 
@@ -287,7 +288,6 @@ describe('hashing a context', () => {
     }
     // Root reads every file: the CLI runs as root without the capabilities that override file permissions
     // (setpriv, from util-linux), so the file is unreadable to it as it would be to a user.
-    const bin = path.resolve(import.meta.dirname, '..', '..', 'bin', 'strata.js');
     assert.equal(spawnSync('sh', ['-c', 'command -v setpriv']).status, 0, 'setpriv (util-linux) is needed to test an unreadable file as root');
     const asUser = (args: string[]) => spawnSync('setpriv', ['--bounding-set=-dac_override,-dac_read_search', process.execPath, bin, 'hash', '--no-stat-cache', ...args, dir], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
     const r = asUser([]);

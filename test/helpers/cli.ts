@@ -1,6 +1,6 @@
 /**
- * The strata command as the CLI suites run it: the built bin on one store,
- * without colour; and the busybox base image they import first.
+ * The strata command as the CLI suites run it: the built bin, without
+ * colour, on one store; and the busybox base image they import first.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -15,16 +15,34 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-export function strataOn(store: string) {
-  const env = { ...process.env, NO_COLOR: '1', STRATA_STORE: store };
-  /** Runs strata with `args` (and `extraEnv` over its environment): its exit code and output. */
-  const run = (args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): CliRun => {
-    const r = spawnSync(process.execPath, [strataBin, ...args], { encoding: 'utf8', env: { ...env, ...extraEnv } });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+export interface CliOptions {
+  /** Set over this process's environment. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** The working directory; the repository's root unless given. */
+  readonly cwd?: string;
+  /** What strata reads on its standard input. */
+  readonly input?: string;
+}
+
+/** Runs the built strata with `args`: its exit code and output. */
+export function runStrata(args: readonly string[], options: CliOptions = {}): CliRun {
+  const r = spawnSync(process.execPath, [strataBin, ...args], {
+    cwd: options.cwd ?? repoRoot,
+    input: options.input,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** strata on `store`, with `base` under each run's own options. */
+export function strataOn(store: string, base: CliOptions = {}) {
+  const env = { ...process.env, NO_COLOR: '1', STRATA_STORE: store, ...base.env };
+  /** Runs strata with `args` (`options.env` over the store's environment): its exit code and output. */
+  const run = (args: readonly string[], options: CliOptions = {}): CliRun => runStrata(args, { ...base, ...options, env: { ...env, ...options.env } });
   /** The same, failing the test unless it exits 0. */
-  const ok = (args: readonly string[]): CliRun => {
-    const r = run(args);
+  const ok = (args: readonly string[], options: CliOptions = {}): CliRun => {
+    const r = run(args, options);
     assert.equal(r.code, 0, r.stderr);
     return r;
   };

@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { strataBin as bin, strataOn } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/conformance.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-registry-'));
 const registries: ChildProcess[] = [];
 after(() => {
@@ -25,17 +25,14 @@ after(() => {
 });
 const authFile = path.join(scratch, 'auth.json');
 
-function strata(args: string[], store: string, input?: string) {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    encoding: 'utf8', input, env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store, STRATA_AUTH_FILE: authFile, DOCKER_CONFIG: path.join(scratch, 'no-docker') },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** strata on `store`, with its own login file and no Docker credentials. */
+const onStore = (store: string) => strataOn(store, { env: { STRATA_AUTH_FILE: authFile, DOCKER_CONFIG: path.join(scratch, 'no-docker') } });
+const strata = (args: string[], store: string, input?: string) => onStore(store).run(args, { input });
 
 /** As strata() but without blocking this process (which may be serving the registry's token service). */
 function strataAsync(args: string[], store: string, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '1', STRATA_STORE: store, STRATA_AUTH_FILE: authFile, DOCKER_CONFIG: path.join(scratch, 'no-docker') } });
+    const child = spawn(process.execPath, [bin, ...args], { env: onStore(store).env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

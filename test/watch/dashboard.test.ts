@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { strataBin as bin } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/conformance.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-dash-'));
 const session = `strata-test-${process.pid}`;
 const store = path.join(scratch, 'store');

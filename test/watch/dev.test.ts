@@ -11,9 +11,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { makeTree } from '../context/fixtures.js';
+import { strataBin as bin } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/conformance.js';
 
-const bin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-dev-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 const store = path.join(scratch, 'store');
