@@ -22,7 +22,8 @@ import type { SandboxMount } from '../exec/index.js';
 export interface MountSources {
   readonly store: string;
   readonly scratch: string;
-  readonly context: HashedContext;
+  /** The build context, once hashed: waited for only by a mount of it. */
+  readonly context: Promise<HashedContext>;
   readonly where: { readonly file: string; readonly line: number };
   readonly secrets: ReadonlyMap<string, Buffer>;
   /** The hashed files of the stage or image a mount names with from=. */
@@ -106,7 +107,7 @@ export async function prepareRunMounts(specs: readonly Mount[], src: MountSource
     switch (m.type) {
       case 'bind': {
         const target = src.resolveTarget(m.target!);
-        const { ctx, source, selection } = selectFrom(m.from ? await src.filesOf(m.from) : src.context, m.source, 'bind');
+        const { ctx, source, selection } = selectFrom(await (m.from ? src.filesOf(m.from) : src.context), m.source, 'bind');
         key.push({ type: 'bind', target, from: m.from ? 'content' : undefined, digest: selection.digest, rw: !m.readOnly });
         const isDir = ctx.index.get(source === '.' ? '' : source.replace(/\/+$/, ''))?.kind === 'dir';
         openers.push(async (out) => {

@@ -278,7 +278,7 @@ async function remoteAdd(env: StepEnv, step: PlannedStep, state: StageState, sou
 }
 
 /** The key of a filesystem step and how to carry it out on a miss. */
-export async function filesystemStep(env: StepEnv, step: PlannedStep, state: StageState, ctx: HashedContext, where: { file: string; line: number }, id: number, execTime: { seconds: number; startedAt: number }): Promise<FilesystemStep> {
+export async function filesystemStep(env: StepEnv, step: PlannedStep, state: StageState, ctx: Promise<HashedContext>, where: { file: string; line: number }, id: number, execTime: { seconds: number; startedAt: number }): Promise<FilesystemStep> {
   const c = state.config;
   const base = { text: displayText(step), line: step.line, parent: step.flags.link === true ? 'link' : state.key };
   switch (step.instr.kind) {
@@ -355,8 +355,8 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
         throw new BuildError('ADD of a git repository is not supported', where, { hint: 'clone it in a RUN step (with a secret mount for credentials)' });
       }
       if (step.instr.kind === 'ADD' && sources.some((s) => REMOTE_SOURCE.test(s))) return remoteAdd(env, step, state, sources, where);
-      let srcCtx = from ? await env.hashedSource(from) : ctx;
       const inline = step.heredocs.length > 0;
+      let srcCtx: HashedContext;
       if (inline) {
         // Each heredoc is a file named by its delimiter (BuildKit's rule), written here and copied like a context file.
         if (sources.length !== step.heredocs.length || from) {
@@ -371,6 +371,8 @@ export async function filesystemStep(env: StepEnv, step: PlannedStep, state: Sta
         }
         srcCtx = await hashContext(dir, { inline: true });
         sources = step.heredocs.map((doc) => doc.name);
+      } else {
+        srcCtx = from ? await env.hashedSource(from) : await ctx;
       }
       let selection;
       try {

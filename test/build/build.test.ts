@@ -16,9 +16,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { build, type BuildEvent } from '../../lib/build/index.js';
 import { readCopyRecord } from '../../lib/cache/index.js';
-import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../../lib/context/index.js';
+import { closeHashPool, findIgnoreFile, hashContext, loadIgnoreFile, type HashedContext } from '../../lib/context/index.js';
 import { loadDockerfile, planBuild } from '../../lib/dockerfile/index.js';
-import { BuildError } from '../../lib/errors/index.js';
+import { BuildError, ContextError } from '../../lib/errors/index.js';
 import type { RunNetwork } from '../../lib/exec/index.js';
 import { exportImage, findImage, importImage, readConfig, readManifest, requireImage } from '../../lib/image/index.js';
 import { startTarThread } from '../../lib/snapshot/index.js';
@@ -43,7 +43,19 @@ interface Outcome {
   readonly logs: string[];
 }
 
-async function strataBuild(dir: string, options: { buildArgs?: Record<string, string>; target?: string; noCache?: boolean; tags?: string[]; network?: RunNetwork } = {}): Promise<Outcome> {
+interface BuildTestOptions {
+  buildArgs?: Record<string, string>;
+  target?: string;
+  noCache?: boolean;
+  tags?: string[];
+  network?: RunNetwork;
+  /** The context handed to the build (as the dev loop hands it), instead of the build hashing it. */
+  context?: Promise<HashedContext>;
+  /** Sees each event as it happens. */
+  onEvent?: (e: BuildEvent) => void;
+}
+
+async function strataBuild(dir: string, options: BuildTestOptions = {}): Promise<Outcome> {
   const typed = loadDockerfile(readFileSync(path.join(dir, 'Dockerfile')), { file: 'Dockerfile' });
   const plan = planBuild(typed, { buildArgs: options.buildArgs, target: options.target, baseImage: (image) => {
     const found = findImage(store, image);
@@ -54,8 +66,12 @@ async function strataBuild(dir: string, options: { buildArgs?: Record<string, st
   const ignore = findIgnoreFile(dir, path.join(dir, 'Dockerfile'));
   const result = await build({
     store, contextDir: dir, typed, plan, ignorePatterns: ignore ? loadIgnoreFile(ignore) : [], tags: options.tags ?? [], noCache: options.noCache ?? false,
-    statCacheFile: path.join(scratch, `${path.basename(dir)}.statcache`), onEvent: (e) => events.push(e), snapshotter: SNAPSHOTTER,
-    inputsFile: path.join(scratch, `${path.basename(dir)}.inputs`), network: options.network,
+    statCacheFile: path.join(scratch, `${path.basename(dir)}.statcache`), snapshotter: SNAPSHOTTER,
+    onEvent: (e) => {
+      events.push(e);
+      options.onEvent?.(e);
+    },
+    inputsFile: path.join(scratch, `${path.basename(dir)}.inputs`), network: options.network, context: options.context,
   });
   assert.equal(result.snapshotter, SNAPSHOTTER);
   const texts = new Map<number, string>();
@@ -66,6 +82,17 @@ async function strataBuild(dir: string, options: { buildArgs?: Record<string, st
   }
   const explained = events.flatMap((e) => (e.type === 'step-explain' ? [`${texts.get(e.id)}: ${e.text}`] : []));
   return { steps, explained, digest: result.manifest.digest, executed: result.executed, logs: events.flatMap((e) => (e.type === 'step-log' ? [e.line] : [])) };
+}
+
+/** The processes running `sleep SECONDS` (a number no other test uses): a RUN's, left behind if its sandbox was not killed. */
+function sleepersOf(seconds: number): string[] {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(`sleep\0${seconds}`);
+    } catch {
+      return false;
+    }
+  });
 }
 
 const cachedOf = (o: Outcome) => o.steps.map((s) => `${s.cached ? 'CACHED' : 'RAN   '} ${s.text}`);
@@ -300,14 +327,48 @@ describe(`strata build (${SNAPSHOTTER} snapshotter)`, () => {
         'FROM busybox:local', 'COPY --from=slow /etc/passwd /a', 'COPY --from=bad /etc/passwd /b'].join('\n'),
     });
     await assert.rejects(strataBuild(dir), (e: BuildError) => e.line === 4 && /exit code: 4/.test(e.message));
-    const left = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('sleep\0' + '302');
-      } catch {
-        return false;
-      }
+    assert.deepEqual(sleepersOf(302), [], 'the sibling stage\'s sandbox was killed');
+  });
+
+  it('runs the steps that read nothing of the context while it is hashed; a COPY waits for it', async () => {
+    const dir = project({ Dockerfile: 'FROM busybox:local\nWORKDIR /w\nRUN echo ran > ran.txt\nCOPY app.txt ./\nRUN cat ran.txt app.txt > both.txt\n', 'app.txt': 'app\n' });
+    // The context is ready only once the RUN before the COPY is done: a build that waited for it first would
+    // wait for ever (the timer then hands it over, and the order of the events below says what happened).
+    let handOver!: () => void;
+    const handed = new Promise<void>((resolve) => (handOver = resolve));
+    const fallback = setTimeout(handOver, 10_000);
+    const texts = new Map<number, string>();
+    const order: string[] = [];
+    await strataBuild(dir, {
+      tags: ['early:1'],
+      context: handed.then(() => hashContext(dir)),
+      onEvent: (e) => {
+        if (e.type === 'step-start') texts.set(e.id, e.text);
+        if (e.type === 'step-done') order.push(`done ${texts.get(e.id)}`);
+        if (e.type === 'context') order.push('context');
+        if (e.type === 'step-done' && texts.get(e.id) === 'RUN echo ran > ran.txt') handOver();
+      },
     });
-    assert.deepEqual(left, [], 'the sibling stage\'s sandbox was killed');
+    clearTimeout(fallback);
+    assert.deepEqual(order, ['done WORKDIR /w', 'done RUN echo ran > ran.txt', 'context', 'done COPY app.txt ./', 'done RUN cat ran.txt app.txt > both.txt']);
+    assert.equal(readFileSync(path.join(await rootfsOf('early:1'), 'w/both.txt'), 'utf8'), 'ran\napp\n');
+  });
+
+  it('stops the build when its context cannot be hashed, killing a RUN that runs meanwhile, and reports the context\'s error', async () => {
+    const dir = project({ Dockerfile: 'FROM busybox:local\nRUN echo started && sleep 303\nCOPY app.txt /\n', 'app.txt': 'app\n' });
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const errors: string[] = [];
+    await assert.rejects(strataBuild(dir, {
+      // (A directory that is not there: hashing it fails as an unreadable context does.)
+      context: running.then(() => hashContext(path.join(dir, 'gone'))),
+      onEvent: (e) => {
+        if (e.type === 'step-log' && e.line === 'started') started();
+        if (e.type === 'step-error') errors.push(e.message);
+      },
+    }), (e: Error) => e instanceof ContextError && /build context does not exist/.test(e.message));
+    assert.deepEqual(errors, ['cancelled']);
+    assert.deepEqual(sleepersOf(303), [], 'the RUN\'s sandbox was killed');
   });
 
   it('builds only what the target needs; copies from stages by content', async () => {
