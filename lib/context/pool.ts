@@ -16,7 +16,8 @@ import { BIG_FILE_BYTES, hashFileBatch } from './read-file.js';
 
 let pool: Piscina | undefined;
 
-const WORKER = new URL('../../workers/hash-files.js', import.meta.url).href;
+/** The threads' code: from the CLI's bundle (scripts/bundle.mjs), the one bundled beside it; else the module tsc wrote. */
+const WORKER = (import.meta.url.endsWith('.cjs') ? new URL('hash-files.cjs', import.meta.url) : new URL('../../workers/hash-files.js', import.meta.url)).href;
 
 export function hashThreads(): number {
   const fromEnv = Number(process.env.STRATA_HASH_THREADS);

@@ -10,7 +10,8 @@ import { Worker } from 'node:worker_threads';
 import { SnapshotError } from '../errors/index.js';
 import type { TarJob, TarWritten } from './layer-tar.js';
 
-const WORKER = new URL('../../workers/layer-tar.js', import.meta.url);
+/** The thread's code: from the CLI's bundle (scripts/bundle.mjs), the one bundled beside it; else the module tsc wrote. */
+const WORKER = import.meta.url.endsWith('.cjs') ? new URL('layer-tar.cjs', import.meta.url) : new URL('../../workers/layer-tar.js', import.meta.url);
 
 /** An error as it crosses from the thread: enough to rebuild what the caller would have seen inline. */
 export interface ThreadError {

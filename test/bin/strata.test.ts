@@ -1,14 +1,16 @@
-/** The strata command itself: the bundle it runs and the code cache it keeps. */
+/** The strata command itself: the bundle it runs, the code cache it keeps, the bundled threads it starts. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { closeHashPool, hashContext } from '../../lib/context/index.js';
 import { runStrata } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/conformance.js';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-bin-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
+after(closeHashPool);
 
 const strata = (args: string[], cacheHome: string) => runStrata(args, { env: { XDG_CACHE_HOME: cacheHome } });
 
@@ -52,5 +54,20 @@ describe('the strata command', () => {
     const blocked = path.join(scratch, 'a-file');
     writeFileSync(blocked, '');
     assert.deepEqual(strata(['version'], blocked), first);
+  });
+
+  it('starts its hashing threads from the worker bundled beside it, which hashes as the modules tsc wrote do', async () => {
+    for (const worker of ['hash-files.cjs', 'layer-tar.cjs']) assert.ok(existsSync(path.join(repoRoot, 'dist', 'lib', 'strata', worker)), `${worker}: npm run build makes it`);
+    // More entries than the command lists itself before it hands directories to the threads.
+    const dir = path.join(scratch, 'threads');
+    for (let d = 0; d < 30; d++) {
+      mkdirSync(path.join(dir, `d${d}`), { recursive: true });
+      for (let f = 0; f < 100; f++) writeFileSync(path.join(dir, `d${d}`, `f${f}.txt`), `${d}/${f}\n`);
+    }
+    const r = strata(['hash', '--json', '--no-stat-cache', dir], path.join(scratch, 'cache'));
+    assert.equal(r.code, 0, r.stderr);
+    const printed = JSON.parse(r.stdout) as { digest: string; files: number; threads: number };
+    assert.equal(printed.files, 3000);
+    assert.equal(printed.digest, (await hashContext(dir)).tree.digest.toString('hex'));
   });
 });
