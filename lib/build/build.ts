@@ -62,13 +62,6 @@ export interface BuildOptions {
   readonly onEvent: EventSink;
   readonly signal?: AbortSignal;
   /**
-   * When `signal` aborts, give up the layer blobs still being compressed
-   * (their steps then keep no record) instead of finishing them: a Ctrl-C
-   * wants to exit now. By default they are finished, because the build that
-   * replaces a cancelled one (strata dev) will want them.
-   */
-  readonly dropUnfinishedBlobs?: boolean;
-  /**
    * SOURCE_DATE_EPOCH, as an ISO time: every step of this build (run or
    * from the cache) and the image are dated so, as BuildKit does, and the
    * same Dockerfile and files give the same image on any machine.
@@ -147,9 +140,6 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
   const cancel = new AbortController();
   if (options.signal?.aborted) cancel.abort();
   options.signal?.addEventListener('abort', () => cancel.abort(), { once: true });
-  // Blobs being compressed stop only for the caller's abort, and only if it asks (a failing sibling stage stops none).
-  const dropBlobs = new AbortController();
-  if (options.dropUnfinishedBlobs) options.signal?.addEventListener('abort', () => dropBlobs.abort(), { once: true });
   await sweepStaleTemp(store, unmountBelow);
   const scratch = mkdtempSync(tempPath(store, 'build'));
   let snapshots: Snapshotter;
@@ -256,18 +246,34 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
       treeFetches.set(name, existsSync(file) ? Promise.resolve(true) : source.fetchTree(store, tree, file));
     }
   }
+  /**
+   * Each imported layer as this store will name it: the cache's (gzip) blob until it is fetched, then
+   * the plain tar the store keeps (fetchLayer), so that the image is the one the exporting store made.
+   */
+  const importedLayers = new Map<string, { digest: string; diffId: string; size: number }>();
   const importedRecord = async (key: string, stage: number): Promise<CacheRecord | undefined> => {
     for (const source of options.cacheFrom ?? []) {
       const record = source.records.get(key);
       if (!record || (record.layer && refused.has(record.layer.digest))) continue;
       const layer = record.layer;
-      if (layer && !imports.has(layer.digest)) {
-        imports.set(layer.digest, () => source.fetchLayer(store, layer).then(() => writeCacheRecord(store, key, record), (e: unknown) => {
+      if (!layer) {
+        writeCacheRecord(store, key, record);
+        return record;
+      }
+      let local = importedLayers.get(layer.digest);
+      if (!local) {
+        const named = { digest: layer.digest, diffId: layer.diffId, size: layer.size };
+        local = named;
+        importedLayers.set(layer.digest, named);
+        imports.set(layer.digest, () => source.fetchLayer(store, layer).then((kept) => {
+          Object.assign(named, kept);
+          writeCacheRecord(store, key, { ...record, layer: kept });
+        }, (e: unknown) => {
           throw new ImportFailure(layer.digest, source.describe, (e as Error).message);
         }));
         if (options.importAllHits || imageStages.has(stage)) fetchImported(layer.digest);
-      } else if (!layer) writeCacheRecord(store, key, record);
-      return record;
+      }
+      return { ...record, layer: local };
     }
     return undefined;
   };
@@ -340,7 +346,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
   /** A writable root filesystem on the stage's layers; its changes are the step's layer, or nothing if it fails. */
   const inWorkspace = async (state: StageState, options: WorkspaceOptions, act: (ws: Workspace) => Promise<Written | void>): Promise<LayerRef | null> => {
     await layersReady(state.layers);
-    const ws = await snapshots.workspace(state.layers, { ...options, signal: dropBlobs.signal });
+    const ws = await snapshots.workspace(state.layers, options);
     let written: Written | void;
     try {
       written = await act(ws);

@@ -134,6 +134,33 @@ export function blobWriter(store: string): BlobWriter {
   };
 }
 
+/**
+ * Takes `file` (in the store's tmp directory), whose sha256 its writer
+ * computed as it wrote it, as the blob `digest`: fsynced and renamed into
+ * place, or dropped when the store has that blob already.
+ */
+export async function adoptBlobFile(store: string, file: string, digest: string): Promise<{ digest: string; size: number }> {
+  const final = blobPath(store, digest);
+  const fd = openSync(file, 'r');
+  try {
+    const { size } = statSync(file);
+    if (existsSync(final)) {
+      rmSync(file, { force: true });
+      return { digest, size };
+    }
+    mkdirSync(path.dirname(final), { recursive: true });
+    // On the thread pool: the build goes on meanwhile, and blobs finishing together share a journal commit.
+    await fsyncAsync(fd);
+    renameSync(file, final);
+    return { digest, size };
+  } catch (e) {
+    rmSync(file, { force: true });
+    throw e;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Stores bytes as a blob. */
 export async function putBlob(store: string, data: Buffer | string, expected?: string): Promise<{ digest: string; size: number }> {
   const w = blobWriter(store);

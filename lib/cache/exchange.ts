@@ -15,6 +15,7 @@ import path from 'node:path';
 import { StoreError } from '../errors/index.js';
 import { blobPath, hasBlob, putBlob, putBlobFile, type Descriptor } from './blobs.js';
 import { writeFileAtomic } from './files.js';
+import { gzipTwin, plainTwin } from './gzip.js';
 import type { CacheRecord, LayerRef } from './records.js';
 
 export const CACHE_CONFIG_MEDIA = 'application/vnd.strata.cache.config.v1+json';
@@ -55,15 +56,33 @@ export interface CacheSource {
   readonly describe: string;
   readonly records: ReadonlyMap<string, CacheRecord>;
   readonly trees: ReadonlyMap<string, CacheTree>;
-  fetchLayer(store: string, layer: LayerRef): Promise<void>;
+  /** Brings a layer in, and answers it as the store keeps it: its plain tar (see plainTwin). */
+  fetchLayer(store: string, layer: LayerRef): Promise<LayerRef>;
   /** Brings a tree into the store as `file` (verified); false if it cannot. */
   fetchTree(store: string, tree: CacheTree, file: string): Promise<boolean>;
 }
 
 const TREE_MEDIA = 'application/vnd.strata.tree.v1';
 
-/** The manifest (and its config) that carries `entries`: what a local or registry export writes. */
-export function cacheManifest(entries: readonly CacheEntry[], trees: readonly CacheTree[] = []): { config: Buffer; layers: LayerRef[]; manifest: (configDesc: Descriptor) => Buffer } {
+/** The entries as an export carries them: each plain tar layer (what builds write) as its gzip twin. */
+async function compressedEntries(store: string, entries: readonly CacheEntry[]): Promise<CacheEntry[]> {
+  const out: CacheEntry[] = [];
+  // One layer at a time: each is compressed on every core already.
+  for (const entry of entries) {
+    const layer = entry.record.layer;
+    if (!layer || layer.digest !== layer.diffId) {
+      out.push(entry);
+      continue;
+    }
+    const twin = await gzipTwin(store, layer.digest);
+    out.push({ key: entry.key, record: { ...entry.record, layer: { diffId: layer.diffId, digest: twin.digest, size: twin.size } } });
+  }
+  return out;
+}
+
+/** The manifest (and its config) that carries `entries`, their layers compressed: what a local or registry export writes. */
+export async function cacheManifest(store: string, plainEntries: readonly CacheEntry[], trees: readonly CacheTree[] = []): Promise<{ config: Buffer; layers: LayerRef[]; manifest: (configDesc: Descriptor) => Buffer }> {
+  const entries = await compressedEntries(store, plainEntries);
   const config = Buffer.from(JSON.stringify({ strataCache: 1, records: entries, trees } satisfies CacheConfig));
   const seen = new Set<string>();
   const layers: LayerRef[] = [];
@@ -130,7 +149,7 @@ function placeBlob(store: string, dir: string, digest: string): void {
 /** Writes the cache to an OCI layout directory (--cache-to type=local,dest=DIR); the index is replaced last. */
 export async function exportCacheLocal(store: string, dir: string, entries: readonly CacheEntry[], trees: readonly CacheTree[] = []): Promise<void> {
   mkdirSync(path.join(dir, 'blobs', 'sha256'), { recursive: true });
-  const { config, layers, manifest } = cacheManifest(entries, trees);
+  const { config, layers, manifest } = await cacheManifest(store, entries, trees);
   for (const layer of layers) placeBlob(store, dir, layer.digest);
   for (const tree of trees) placeBlob(store, dir, tree.digest);
   const configDesc = await putBlob(store, config);
@@ -165,7 +184,9 @@ export function cacheSource(describe: string, records: ReadonlyMap<string, Cache
       }
     },
     async fetchLayer(store, layer) {
-      if (!hasBlob(store, layer.digest)) await fetch(store, layer.digest, layer.size);
+      // A store that has the plain tar already (it made the layer itself) needs nothing sent.
+      if (!hasBlob(store, layer.diffId) && !hasBlob(store, layer.digest)) await fetch(store, layer.digest, layer.size);
+      return { diffId: layer.diffId, ...(await plainTwin(store, layer)) };
     },
   };
 }

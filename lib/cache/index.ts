@@ -1,6 +1,6 @@
 /** lib/cache: the strata store: where it lives, content-addressed blobs, cache keys and records, locks. */
 export { resolveStoreDir, statCachePath, stepInputsPath } from './store-location.js';
-export { blobPath, blobWriter, hasBlob, pruneBlobs, putBlob, putBlobFile, sweepStaleTemp, tempPath, type BlobWriter, type Descriptor } from './blobs.js';
+export { adoptBlobFile, blobPath, blobWriter, hasBlob, pruneBlobs, putBlob, putBlobFile, sweepStaleTemp, tempPath, type BlobWriter, type Descriptor } from './blobs.js';
 export { withStoreLock } from './lock.js';
 export { duringBuild, withoutBuilds, type ExclusiveOptions } from './activity.js';
 export { cacheKey, canonicalJSONOf } from './key.js';
@@ -11,3 +11,4 @@ export { CACHE_CONFIG_MEDIA, cacheManifest, cacheSource, exportCacheLocal, insta
 export { diskUsage, writeFileAtomic } from './files.js';
 export { blobOrigins, noteBlobOrigin } from './origins.js';
 export { processAlive } from './process.js';
+export { gzipMembers, gzipTwin, GZIP_MEMBER_BYTES, plainTwin, type BlobRef } from './gzip.js';

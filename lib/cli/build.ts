@@ -228,7 +228,6 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       importAllHits: cacheTo.length > 0,
       onEvent: report,
       signal: abort.signal,
-      dropUnfinishedBlobs: true,
       created: sourceDateEpoch(parseBuildArgs(values['build-arg'])),
     });
     if (output) {

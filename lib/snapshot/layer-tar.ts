@@ -1,22 +1,20 @@
 /**
  * Writing a directory tree as an OCI layer: a tar (sorted entries, parents
  * first; modes, owners, times, symlinks, hard links, device nodes and
- * fifos kept) whose sha256 is the layer's diffID, gzip-compressed into a
- * blob whose sha256 is its digest. The tar is written to a temporary file
- * (tar-writer.ts), which the blob is compressed from; a caller may keep it,
- * with the offset of each file's entry, so that the next version of the
- * layer copies unchanged entries from it instead of reading their files.
+ * fifos kept) whose sha256 is the layer's diffID. The tar is written to a
+ * temporary file (tar-writer.ts) and becomes the layer's blob as it is:
+ * the store keeps the layers it makes uncompressed, and compresses one
+ * only when it leaves (lib/cache/gzip.ts). A caller may also keep it, with
+ * the offset of each file's entry, so that the next version of the layer
+ * copies unchanged entries from it instead of reading their files.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmSync, type Stats } from 'node:fs';
-import { open, rename, type FileHandle } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { closeSync, copyFileSync, createWriteStream, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmSync, type Stats } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
-import { createGzip, gzip } from 'node:zlib';
-import { blobWriter, tempPath } from '../cache/index.js';
+import { adoptBlobFile, blobPath, tempPath } from '../cache/index.js';
 import { xxh128, xxh128Stream, type DigestStream } from '../context/index.js';
 import { SnapshotError } from '../errors/index.js';
 import { encodeHeader, paddingOf, tarFile, type TarEntryType, type TarFile } from './tar-writer.js';
@@ -24,9 +22,9 @@ import { encodeHeader, paddingOf, tarFile, type TarEntryType, type TarFile } fro
 export interface LayerBlob {
   /** sha256 of the uncompressed tar. */
   readonly diffId: string;
-  /** sha256 of the gzip blob. */
+  /** sha256 of the blob: the diffID again, as the blob is the tar itself. */
   readonly digest: string;
-  /** Size of the gzip blob. */
+  /** Size of the blob. */
   readonly size: number;
 }
 
@@ -241,9 +239,9 @@ const BATCH_BYTES = 1024 * 1024;
 
 /**
  * Gathers small chunks into large ones. A tar of many small files is a
- * stream of 512-byte headers and short bodies, and zlib does every write
- * as a round trip to the thread pool: batching made gzip of a 32,000-file
- * layer five times faster (6.3 s to 1.25 s for 154 MB, measured here).
+ * stream of 512-byte headers and short bodies, and each write is a round
+ * trip to the thread pool: batching made a 32,000-file layer five times
+ * faster to write (6.3 s to 1.25 s for 154 MB, measured here, with gzip).
  */
 function batcher(): Transform {
   let parts: Buffer[] = [];
@@ -264,24 +262,24 @@ function batcher(): Transform {
   });
 }
 
-/** Writes a tar stream (produced by `produce`) as a gzip layer blob. */
+/** Writes a tar stream (produced by `produce`) as a layer blob. */
 export async function writeLayer(store: string, produce: (out: PassThrough) => Promise<void>): Promise<LayerBlob> {
   const diff = createHash('sha256');
-  const blob = blobWriter(store);
+  const tarPath = tempPath(store, 'layer-tar');
   const source = new PassThrough();
-  const done = pipeline(source, batcher(), digestTap(diff), createGzip(), blob.stream);
   try {
-    await Promise.all([produce(source), done]);
+    await Promise.all([produce(source), pipeline(source, batcher(), digestTap(diff), createWriteStream(tarPath))]);
   } catch (e) {
-    blob.abort();
+    rmSync(tarPath, { force: true });
     throw e;
   }
-  const { digest, size } = await blob.finish();
-  return { diffId: `sha256:${diff.digest('hex')}`, digest, size };
+  const diffId = `sha256:${diff.digest('hex')}`;
+  const { size } = await adoptBlobFile(store, tarPath, diffId);
+  return { diffId, digest: diffId, size };
 }
 
-/** Layers whose tar is at least this big are compressed in the background (and, where the caller can tell beforehand, tarred there too). */
-export const COMPRESS_BEHIND_ABOVE = 4 * 1024 * 1024;
+/** Layers whose tar is at least this big are stored in the background (and, where the caller can tell beforehand, tarred there too). */
+export const BIG_LAYER_BYTES = 4 * 1024 * 1024;
 
 /** A layer whose gzip blob may still be being written (see stageEntriesLayer), and even its tar (`pending`). */
 export interface StagedLayer {
@@ -293,7 +291,7 @@ export interface StagedLayer {
    * its tar is written, before `blob` resolves.
    */
   readonly pending?: { readonly snapshot: string; readonly diffId: Promise<string> };
-  /** The gzip blob, once written into the store. */
+  /** The blob, once in the store. */
   readonly blob: Promise<{ readonly digest: string; readonly size: number }>;
   /** The same, when it was written before the layer was handed over. */
   readonly written?: { readonly digest: string; readonly size: number };
@@ -349,101 +347,47 @@ export async function writeTar(job: TarJob): Promise<TarWritten> {
 }
 
 /**
- * Bytes of a tar per gzip member. Fixed, not by core count: a layer's blob
- * must be the same bytes on any machine (reproducible images, shared caches).
+ * Takes a layer's tar (`diffId` its sha256) as the layer's blob, and links
+ * it at `keep` too, if given, for the next version of the layer to splice
+ * from (a blob never changes, so the two names may share its bytes).
  */
-export const GZIP_MEMBER_BYTES = 4 * 1024 * 1024;
-
-const gzipAsync = promisify(gzip);
-
-/** Reads up to `into.length` bytes at `position`, fewer only at the end of the file. */
-async function readFull(handle: FileHandle, into: Buffer, position: number): Promise<number> {
-  let filled = 0;
-  while (filled < into.length) {
-    const { bytesRead } = await handle.read(into, filled, into.length - filled, position + filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return filled;
-}
-
-/**
- * A file as a gzip stream of one member per GZIP_MEMBER_BYTES of it,
- * compressed as many at once as there are cores (on libuv's threads) and
- * yielded in order. A gzip stream may hold several members (RFC 1952), and
- * every reader of layers takes them (Go's, zlib's, GNU gzip; eStargz
- * layers are made so). 24 MB of JavaScript took 0.42 s as one member here,
- * 0.29 s as members on two cores; a tar under one member's size gives the
- * single member it always did.
- */
-export async function* gzipMembers(file: string): AsyncGenerator<Buffer> {
-  const handle = await open(file, 'r');
-  const inFlight: Promise<Buffer>[] = [];
-  try {
-    const width = Math.max(1, availableParallelism());
-    for (let at = 0, last = false; !last; at += GZIP_MEMBER_BYTES) {
-      const chunk = Buffer.allocUnsafe(GZIP_MEMBER_BYTES);
-      const size = await readFull(handle, chunk, at);
-      last = size < GZIP_MEMBER_BYTES;
-      if (size === 0 && at > 0) break;
-      const member = gzipAsync(chunk.subarray(0, size));
-      member.catch(() => undefined); // (awaited below, in order; a failure must not go unhandled meanwhile)
-      inFlight.push(member);
-      if (inFlight.length >= width) yield await inFlight.shift()!;
+export async function storeTar(store: string, tarPath: string, diffId: string, options: { keep?: string | undefined } = {}): Promise<{ readonly digest: string; readonly size: number }> {
+  const blob = await adoptBlobFile(store, tarPath, diffId);
+  if (options.keep) {
+    mkdirSync(path.dirname(options.keep), { recursive: true });
+    const linked = `${options.keep}.${process.pid}.tmp`;
+    try {
+      linkSync(blobPath(store, diffId), linked);
+    } catch {
+      copyFileSync(blobPath(store, diffId), linked);
     }
-    while (inFlight.length) yield await inFlight.shift()!;
-  } finally {
-    await Promise.allSettled(inFlight);
-    await handle.close();
+    // On the thread pool: the rename may free the last version's tar, and freeing 20 MB took 17 ms here.
+    await rename(linked, options.keep);
   }
+  return blob;
 }
 
 /**
- * Compresses a layer's tar into a gzip blob in the store (see gzipMembers);
- * then moves the tar to `keep` (for the next version to splice from) or
- * removes it.
- */
-export async function compressTar(store: string, tarPath: string, options: { keep?: string | undefined; signal?: AbortSignal | undefined } = {}): Promise<{ readonly digest: string; readonly size: number }> {
-  const out = blobWriter(store);
-  try {
-    await pipeline(gzipMembers(tarPath), out.stream, { signal: options.signal });
-    const done = await out.finish();
-    if (options.keep) {
-      mkdirSync(path.dirname(options.keep), { recursive: true });
-      // On the thread pool: the rename frees the last version's tar, and freeing 20 MB took 17 ms here.
-      await rename(tarPath, options.keep);
-    }
-    return done;
-  } catch (e) {
-    out.abort();
-    throw e;
-  } finally {
-    rmSync(tarPath, { force: true });
-  }
-}
-
-/**
- * A step's diff as a layer: returns as soon as the uncompressed tar is
- * written (to a temporary file in the store) and its diffID known; the gzip
- * blob is made from that file in the background. Compressing is most of the
- * cost of a big layer, and nothing in a build needs the blob before the
- * image is written, so it runs while the next steps do. `keep` names where
- * the tar goes afterwards (instead of away), for a later version of the
- * layer to splice from; `index` says where each file's entry is in it.
- * `locateIn` lists where an entry not below `root` is (a delta's chain).
+ * A step's diff as a layer: its tar is written (to a temporary file in the
+ * store), and becomes the layer's blob (storeTar). A big one is fsynced
+ * into place in the background: nothing in a build needs the blob before
+ * the image is written. `keep` names where the tar is kept as well, for a
+ * later version of the layer to splice from; `index` says where each
+ * file's entry is in it. `locateIn` lists where an entry not below `root`
+ * is (a delta's chain).
  */
 export async function stageEntriesLayer(
   store: string, root: string, rels: readonly string[], deleted: readonly string[], opaque: readonly string[] = [],
-  options: { splice?: SpliceSource | undefined; keep?: string | undefined; signal?: AbortSignal | undefined; locateIn?: readonly string[] | undefined } = {},
+  options: { splice?: SpliceSource | undefined; keep?: string | undefined; locateIn?: readonly string[] | undefined } = {},
 ): Promise<StagedLayer & { readonly index: TarIndex }> {
   const tarPath = tempPath(store, 'layer-tar');
   const written = await writeTar({ tarPath, root, rels, deleted, opaque, splice: options.splice, locateIn: options.locateIn });
-  const blob = compressTar(store, tarPath, options);
-  blob.catch(() => undefined); // whoever awaits it sees the error; an unawaited failure must not crash the process
-  // A small layer is compressed before its step ends: it costs next to nothing, and the step is then
-  // committed (blob and cache record) before the next one starts, so a build killed later keeps it.
   const { diffId, index } = written;
-  return written.size < COMPRESS_BEHIND_ABOVE ? { diffId, blob, written: await blob, index } : { diffId, blob, index };
+  const blob = storeTar(store, tarPath, diffId, options);
+  blob.catch(() => undefined); // whoever awaits it sees the error; an unawaited failure must not crash the process
+  // A small layer is in place before its step ends: the step is then committed (blob and cache
+  // record) before the next one starts, so a build killed later keeps it.
+  return written.size < BIG_LAYER_BYTES ? { diffId, blob, written: await blob, index } : { diffId, blob, index };
 }
 
 /** A directory tree as a plain tar file at `dest` (owners as a layer records them). */

@@ -32,7 +32,7 @@ import path from 'node:path';
 import { blobPath, diskUsage, processAlive, tempPath, withStoreLock, writeFileAtomic, type LayerRef } from '../cache/index.js';
 import { SnapshotError } from '../errors/index.js';
 import { applyLayer } from './extract.js';
-import { compressTar, COMPRESS_BEHIND_ABOVE, stageEntriesLayer, type StagedLayer } from './layer-tar.js';
+import { BIG_LAYER_BYTES, stageEntriesLayer, storeTar, type StagedLayer } from './layer-tar.js';
 import { ovl, OvlError, OVL_HELPER } from './ovl-helper.js';
 import type { Snapshotter, Workspace } from './snapshotter.js';
 import { tarThreadRunning, writeTarInThread } from './tar-thread.js';
@@ -420,7 +420,7 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
         })();
         entry.tarred = diffId.catch(() => undefined);
         pending.set(name, entry);
-        const blob = diffId.then(() => compressTar(store, tarPath, { keep: reuse?.keep, signal: options.signal }), (e: unknown) => {
+        const blob = diffId.then((d) => storeTar(store, tarPath, d, { keep: reuse?.keep }), (e: unknown) => {
           rmSync(tarPath, { force: true }); // (a thread that stopped mid-tar could not remove it)
           throw e;
         });
@@ -445,13 +445,13 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
             // did not pay, as it loads and compiles its code afresh and the blob's gzip waits for its tar. A 20 MB COPY
             // followed by a short RUN took 0.45-0.61 s against 0.36-0.44 s inline; 80 MB written by a RUN followed
             // by a 1 s one, 3.2-3.9 s against 3.1-3.5 s.
-            const bytes = options.tarLater && tarThreadRunning() ? options.tarLater.bytes ?? bytesUpTo(upper, entries, COMPRESS_BEHIND_ABOVE) : 0;
-            if (bytes >= COMPRESS_BEHIND_ABOVE) {
+            const bytes = options.tarLater && tarThreadRunning() ? options.tarLater.bytes ?? bytesUpTo(upper, entries, BIG_LAYER_BYTES) : 0;
+            if (bytes >= BIG_LAYER_BYTES) {
               return inBackground(upper, entries, removed, opaque, overBase ? baseName : undefined);
             }
-            const staged = await stageEntriesLayer(store, upper, entries, removed, opaque, { splice: reuse?.splice(), keep: reuse?.keep, signal: options.signal, locateIn: overBase ? [upper, ...base.dirs] : undefined });
+            const staged = await stageEntriesLayer(store, upper, entries, removed, opaque, { splice: reuse?.splice(), keep: reuse?.keep, locateIn: overBase ? [upper, ...base.dirs] : undefined });
             // The upper is the new layer (or its delta), already in overlay's format: it becomes its snapshot as
-            // is, and the next steps mount it while its gzip blob is still being written.
+            // is, and the next steps mount it while its blob is still being put in place.
             await commitSnapshot(store, upper, snapshotName(staged.diffId), overBase ? baseName : undefined);
             reuse?.kept(staged.index, staged.diffId);
             return staged;

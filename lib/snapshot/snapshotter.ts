@@ -43,8 +43,6 @@ export interface WorkspaceOptions {
    * the layer's files hold (a COPY); otherwise they are counted.
    */
   readonly tarLater?: { readonly bytes?: number };
-  /** A layer whose blob is still being written when this aborts (a cancelled build) is given up: its temp files go, no blob is stored. */
-  readonly signal?: AbortSignal;
 }
 
 export interface LayerReuse {

@@ -11,6 +11,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, tru
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { strataOn } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/conformance.js';
 
@@ -64,6 +65,9 @@ describe('cache export and import (type=local)', () => {
     const top = (JSON.parse(readFileSync(path.join(cacheDir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] }).manifests[0]!;
     const config = JSON.parse(readFileSync(blob((JSON.parse(readFileSync(blob(top.digest), 'utf8')) as { config: { digest: string } }).config.digest), 'utf8')) as { trees: { digest: string; inline?: string }[] };
     assert.ok(config.trees.length > 0 && config.trees.every((t) => t.inline !== undefined), 'small trees are inline');
+    // The layers travel gzip-compressed (the store keeps the ones it made as plain tars).
+    const layers = (JSON.parse(readFileSync(blob(top.digest), 'utf8')) as { layers: { mediaType: string; digest: string }[] }).layers.filter((l) => l.mediaType.includes('image.layer'));
+    assert.ok(layers.length > 0 && layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+gzip' && gunzipSync(readFileSync(blob(l.digest))).length > 0));
     for (const tree of config.trees) rmSync(blob(tree.digest));
     const second = strata(['build', '--progress', 'plain', '--cache-from', `type=local,src=${cacheDir}`, ctx], freshStore('b'));
     assert.equal(second.code, 0, second.stderr);
@@ -71,9 +75,12 @@ describe('cache export and import (type=local)', () => {
     assert.equal(second.stdout.trim(), first.stdout.trim(), 'the same image, byte for byte');
     // Lazily: the builder stage's layer is not needed (its tree came with the cache), so it was never fetched.
     assert.equal(strata(['build', '--progress', 'plain', '--target', 'builder', '-t', 'builder:x', ctx], path.join(scratch, 'a')).code, 0);
+    // (The store keeps the layer as its plain tar, its digest its diffID; the cache carries its gzip twin.)
     const builderLayer = (JSON.parse(execFileSync('skopeo', ['inspect', `oci:${path.join(scratch, 'a')}:builder:x`], { encoding: 'utf8' })) as { Layers: string[] }).Layers.at(-1)!;
-    assert.ok(existsSync(path.join(cacheDir, 'blobs', 'sha256', builderLayer.slice(7))), 'the cache has the layer');
-    assert.equal(existsSync(path.join(scratch, 'b', 'blobs', 'sha256', builderLayer.slice(7))), false, 'the importing store did not fetch it');
+    const cached = (JSON.parse(readFileSync(blob((JSON.parse(readFileSync(blob(top.digest), 'utf8')) as { config: { digest: string } }).config.digest), 'utf8')) as { records: { record: { layer: { digest: string; diffId: string } | null } }[] })
+      .records.find((e) => e.record.layer?.diffId === builderLayer)!.record.layer!;
+    assert.ok(existsSync(blob(cached.digest)), 'the cache has the layer');
+    for (const digest of [cached.digest, builderLayer]) assert.equal(existsSync(path.join(scratch, 'b', 'blobs', 'sha256', digest.slice(7))), false, 'the importing store did not fetch it');
   });
 
   it('mode=min carries the final image\'s steps: the builder runs again, and its identical output keeps the rest CACHED', () => {

@@ -98,13 +98,13 @@ describe('strata build (command line)', () => {
       const blobs = path.join(home, 'out', 'blobs', 'sha256');
       const index = JSON.parse(readFileSync(path.join(home, 'out', 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
       const manifest = JSON.parse(readFileSync(path.join(blobs, index.manifests[0]!.digest.slice(7)), 'utf8')) as { layers: { digest: string }[] };
-      const owners = manifest.layers.flatMap((l) => execFileSync('tar', ['-tvz', '--numeric-owner', '-f', path.join(blobs, l.digest.slice(7))], { encoding: 'utf8' })
+      const owners = manifest.layers.flatMap((l) => execFileSync('tar', ['-tv', '--numeric-owner', '-f', path.join(blobs, l.digest.slice(7))], { encoding: 'utf8' })
         .trim().split('\n').map((line) => `${line.split(/\s+/)[1]} ${line.split(/\s+/).at(-1)}`));
       // WORKDIR, COPY, RUN (after the base image's entries, which an import without root records as root's too).
       assert.deepEqual(owners.slice(-4), ['0/0 app/', '0/0 app/a.txt', '0/0 app/', '0/0 app/uid']);
       assert.ok(owners.every((o) => o.startsWith('0/0 ')), owners.join(', '));
       const uid = manifest.layers.at(-1)!.digest.slice(7);
-      assert.equal(execFileSync('tar', ['-xzO', '-f', path.join(blobs, uid), 'app/uid'], { encoding: 'utf8' }), '0\n');
+      assert.equal(execFileSync('tar', ['-xO', '-f', path.join(blobs, uid), 'app/uid'], { encoding: 'utf8' }), '0\n');
       // Another USER cannot be mapped there: said at its RUN, with what to do.
       writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox:local\nUSER nobody\nRUN id\n');
       const other = asRoot ? spawnSync('runuser', ['-u', 'nobody', '--', ...command], { env, encoding: 'utf8' }) : spawnSync(command[0]!, command.slice(1), { env, encoding: 'utf8' });

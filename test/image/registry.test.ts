@@ -127,6 +127,11 @@ describe('registries', () => {
     assert.match(built.stderr, /#0 pushing .*\/app\/web:1: [0-9a-f]{12} [\d.]+ (B|KiB|MiB) (exists|mounted)/, 'the base layer was there already');
     const inspected = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${open}/app/web:1`], { encoding: 'utf8' })) as { Layers: string[] };
     assert.equal(inspected.Layers.length, 2);
+    // The store keeps the layer the build made as a plain tar; what the registry got is gzip-compressed, and
+    // skopeo, copying the image, checks every blob against its digest.
+    const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${open}/app/web:1`], { encoding: 'utf8' })) as { layers: { mediaType: string }[] };
+    assert.deepEqual(raw.layers.map((l) => l.mediaType), ['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+gzip']);
+    execFileSync('skopeo', ['copy', '--src-tls-verify=false', `docker://${open}/app/web:1`, `oci:${path.join(scratch, 'pushed-copy')}:web`], { stdio: 'pipe' });
     const again = strata(['image', 'push', `${open}/app/web:1`], store);
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stderr.match(/already there/g)?.length, 3, again.stderr);

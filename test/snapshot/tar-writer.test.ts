@@ -3,8 +3,7 @@
  * itself extracts with): long names split into ustar's prefix or carried in
  * a PAX header, long link targets, owners and sizes beyond ustar's fields,
  * non-ASCII names, and the index of where each file's entry is; the same
- * tar written on the tar thread, and its errors brought back from there;
- * the gzip blob made of a tar, in members compressed at once.
+ * tar written on the tar thread, and its errors brought back from there.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -13,13 +12,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { GZIP_MEMBER_BYTES, gzipMembers, writeEntries, writeTar } from '../../lib/snapshot/layer-tar.js';
+import { writeEntries, writeTar } from '../../lib/snapshot/layer-tar.js';
 import { writeTarInThread } from '../../lib/snapshot/tar-thread.js';
 import { encodeHeader, paddingOf, tarFile } from '../../lib/snapshot/tar-writer.js';
 import { tarExtract } from '../../lib/snapshot/index.js';
 import { repoRoot } from '../helpers/conformance.js';
-import { prng } from '../helpers/prng.js';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-tar-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -132,28 +129,6 @@ describe('layer tar writer', () => {
     // A file missing: the error names it, and no half-written tar is left.
     await assert.rejects(writeTarInThread({ ...job('broken.tar'), rels: ['missing.txt'] }), (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && /missing\.txt/.test(e.message));
     assert.equal(readdirSync(scratch).includes('broken.tar'), false);
-  });
-
-  it('compresses a tar as gzip members of 4 MiB, the same bytes every time, which zlib and GNU gzip read back whole', async () => {
-    const random = prng(7);
-    // Two whole members and part of a third, of bytes that compress a little (as a layer's do).
-    const data = Buffer.from(Array.from({ length: GZIP_MEMBER_BYTES * 2 + 12_345 }, () => Math.floor(random() * 16)));
-    const file = path.join(scratch, 'members.tar');
-    writeFileSync(file, data);
-    const compress = async (at: string) => {
-      const parts: Buffer[] = [];
-      for await (const part of gzipMembers(at)) parts.push(part);
-      return Buffer.concat(parts);
-    };
-    const blob = await compress(file);
-    assert.ok(blob.equals(await compress(file)), 'the same bytes again');
-    assert.ok(gunzipSync(blob).equals(data));
-    assert.ok(execFileSync('gzip', ['-dc'], { input: blob, maxBuffer: 64 << 20 }).equals(data));
-    const first = gzipSync(data.subarray(0, GZIP_MEMBER_BYTES));
-    assert.ok(blob.subarray(0, first.length).equals(first), 'the first member is the first 4 MiB on their own');
-    // A tar under one member's size is one member: the blob one gzip stream of it always made.
-    writeFileSync(file, data.subarray(0, 100_000));
-    assert.ok((await compress(file)).equals(gzipSync(data.subarray(0, 100_000))));
   });
 
   it('leaves a process free to exit once the tar thread has nothing to do, whatever Node options the process has', () => {

@@ -12,6 +12,7 @@ import { openAsBlob, readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { blobOrigins, blobPath, blobWriter, hasBlob, noteBlobOrigin, putBlob, type Descriptor } from '../../cache/index.js';
 import { ImageError } from '../../errors/index.js';
+import { compressedManifest } from '../compressed.js';
 import { MEDIA, type Manifest } from '../oci.js';
 import { readManifest } from '../read.js';
 import { requireImage, tagImage } from '../refs.js';
@@ -183,18 +184,21 @@ export interface PushOptions extends RegistryOptions {
   readonly onBlob?: (progress: TransferProgress) => void;
 }
 
-/** Pushes the local image `localRef` as `destRef`; returns the manifest digest the registry holds. */
+/**
+ * Pushes the local image `localRef` as `destRef`, its layers gzip-compressed
+ * (compressedManifest); returns the manifest digest the registry holds.
+ */
 export async function pushImage(store: string, localRef: string, destRef: string, options: PushOptions = {}): Promise<string> {
   const image = requireImage(store, localRef);
-  const manifest = readManifest(store, image.manifest);
   const remote = parseRemoteRef(destRef);
   const repo = openRepository(remote, 'pull,push', options);
-  const blobs = [manifest.config, ...manifest.layers];
+  const sent = await compressedManifest(store, image.manifest, readManifest(store, image.manifest));
+  const blobs = [sent.manifest.config, ...sent.manifest.layers];
   // One cheap request first, so the token is in hand before the parallel uploads.
   await request(repo, `blobs/${blobs[0]!.digest}`, { method: 'HEAD' });
   await uploadBlobs(repo, store, blobs, options.onBlob);
-  await putManifest(repo, remote.tag ?? image.manifest.digest, image.manifest.mediaType || MEDIA.manifest, readFileSync(blobPath(store, image.manifest.digest)));
-  return image.manifest.digest;
+  await putManifest(repo, remote.tag ?? sent.desc.digest, sent.desc.mediaType || MEDIA.manifest, sent.bytes ?? readFileSync(blobPath(store, sent.desc.digest)));
+  return sent.desc.digest;
 }
 
 /** Uploads the blobs the repository lacks (a HEAD first), a few at a time. */
