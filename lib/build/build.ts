@@ -338,8 +338,8 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
   /** At most `jobs` RUN commands execute at once, across all stages. */
   const runSlots = semaphore(Math.max(1, options.jobs ?? availableParallelism()));
 
-  /** Layers this build made whose gzip blob is still being written; and the cache records waiting for them. */
-  const compressing = new Map<LayerRef, Promise<void>>();
+  /** Layers this build made whose blob is still being put in place; and the cache records waiting for them. */
+  const storing = new Map<LayerRef, Promise<void>>();
   /** Those of them whose tar is still being written: their diffID is known when this resolves. */
   const tarring = new Map<LayerRef, Promise<void>>();
   const recordWrites: Promise<void>[] = [];
@@ -375,7 +375,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
       layer.size = b.size;
     });
     blobWritten.catch(() => undefined);
-    compressing.set(layer, blobWritten);
+    storing.set(layer, blobWritten);
     return layer;
   };
 
@@ -470,7 +470,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
             created = options.created ?? new Date().toISOString();
             const made = { layer, createdBy: describe, created };
             // A record is committed only once its layer's blob is in the store.
-            const blob = layer && compressing.get(layer);
+            const blob = layer && storing.get(layer);
             if (blob) {
               const recorded = blob.then(() => writeCacheRecord(store, fs.key, made));
               recorded.catch(() => undefined); // seen where the build waits for every blob, not as an unhandled rejection before
@@ -523,7 +523,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     // Created when its newest layer was: a rebuild from the cache is the identical image, byte for byte.
     const labeled = options.labels ? { ...final.config, labels: { ...final.config.labels, ...options.labels } } : final.config;
     await layersReady(final.layers);
-    await Promise.all([...compressing.values(), ...recordWrites]);
+    await Promise.all([...storing.values(), ...recordWrites]);
     // (After the waits: a layer tarred in the background has its diffID only now.)
     const config = toImageConfig(labeled, final.layers.map((l) => l.diffId), options.created ?? final.created);
     const manifest = await writeImage(store, final.layers, config);
@@ -534,7 +534,7 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     return { manifest, config, cached, executed, snapshotter: snapshots.kind, layers: final.layers, entries, trees: [...treesUsed] };
   } finally {
     // A failed build stops here too: no blob is left half-written behind the caller's back.
-    await Promise.allSettled([...compressing.values(), ...recordWrites]);
+    await Promise.allSettled([...storing.values(), ...recordWrites]);
     await snapshots.dispose();
     rmSync(scratch, { recursive: true, force: true });
     flushCopyRecords();

@@ -281,7 +281,7 @@ export async function writeLayer(store: string, produce: (out: PassThrough) => P
 /** Layers whose tar is at least this big are stored in the background (and, where the caller can tell beforehand, tarred there too). */
 export const BIG_LAYER_BYTES = 4 * 1024 * 1024;
 
-/** A layer whose gzip blob may still be being written (see stageEntriesLayer), and even its tar (`pending`). */
+/** A layer whose blob may still be being put in place (see stageEntriesLayer), and even its tar written (`pending`). */
 export interface StagedLayer {
   /** sha256 of the uncompressed tar; '' while the layer is `pending`. */
   readonly diffId: string;

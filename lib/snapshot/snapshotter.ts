@@ -80,7 +80,7 @@ export interface Workspace {
   readonly base?: { readonly dirs: readonly string[] };
   /**
    * Ends the workspace and returns its changes as a layer (null when
-   * nothing changed): its diffID at once, its gzip blob in the store when
+   * nothing changed): its diffID at once, its blob in the store when
    * `blob` resolves. The overlay snapshotter's layer is usable (mounted by
    * later steps) before then; `written` says the blob was written before
    * commit returned (a small layer, and always with the copy snapshotter,
