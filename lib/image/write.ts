@@ -12,7 +12,7 @@ export interface ImageLayer {
 }
 
 /** The media type of a layer blob: a plain tar (its digest is its diffID: what strata writes), else gzip. */
-export function layerMediaType(layer: ImageLayer): string {
+function layerMediaType(layer: ImageLayer): string {
   return layer.mediaType ?? (layer.digest === layer.diffId ? MEDIA.layerTar : MEDIA.layerGzip);
 }
 
