@@ -16,6 +16,8 @@ import { pruneSnapshots } from '../snapshot/index.js';
 export interface PruneOptions {
   /** Cache records written this recently stay (0: all go). */
   readonly olderThanMs?: number;
+  /** Records go, oldest first, only until the layers the cache alone holds come to at most this many bytes. */
+  readonly keepStorageBytes?: number;
   /** Unnamed blobs and layer directories this recent stay. */
   readonly graceMs?: number;
   /** How long to wait for the builds running on the store (default: none). */
@@ -24,6 +26,8 @@ export interface PruneOptions {
 
 export interface PruneResult {
   readonly records: number;
+  /** The bytes of the layers the remaining records alone name (what --keep-storage limits). */
+  readonly cacheBytes: number;
   readonly blobs: { readonly removed: number; readonly bytes: number };
   readonly snapshots: { readonly removed: number; readonly bytes: number };
   readonly copies: { readonly records: number; readonly bytes: number };
@@ -46,13 +50,14 @@ async function pruneWithoutBuilds(store: string, options: PruneOptions): Promise
     for (const layer of manifest.layers) keepBlobs.add(layer.digest);
     for (const diffId of readConfig(store, manifest).rootfs.diff_ids) keepLayers.add(diffId);
   }
-  const records = pruneCacheRecords(store, options.olderThanMs ?? 0);
+  const records = pruneCacheRecords(store, { olderThanMs: options.olderThanMs ?? 0, keepBytes: options.keepStorageBytes, named: keepBlobs });
   for (const layer of records.keptLayers) {
     keepBlobs.add(layer.digest);
     keepLayers.add(layer.diffId);
   }
-  const copies = pruneCopyRecords(store);
+  // (What each COPY keeps is its latest run's: a prune to a size leaves it, for the next build's sake.)
+  const copies = options.keepStorageBytes === undefined ? pruneCopyRecords(store) : { records: 0, bytes: 0 };
   const blobs = pruneBlobs(store, keepBlobs, graceMs);
   const snapshots = await pruneSnapshots(store, keepLayers, graceMs);
-  return { records: records.removed, blobs, snapshots, copies };
+  return { records: records.removed, cacheBytes: records.cacheBytes, blobs, snapshots, copies };
 }

@@ -56,28 +56,75 @@ export function writeCacheRecord(store: string, key: string, record: CacheRecord
   renameSync(tmp, file);
 }
 
-/**
- * Forgets the cache records written more than `olderThanMs` ago (a step
- * whose record is gone is a miss, nothing worse); returns how many went and
- * the layers of those that stay.
- */
-export function pruneCacheRecords(store: string, olderThanMs: number): { removed: number; keptLayers: LayerRef[] } {
+/** A record on disk: when it was written, and its layer (null for a step that changed nothing; undefined while being written, or damaged). */
+interface StoredRecord {
+  readonly file: string;
+  readonly writtenMs: number;
+  readonly layer: LayerRef | null | undefined;
+}
+
+/** The store's cache records, oldest first. */
+function storedRecords(store: string): StoredRecord[] {
   const dir = path.join(store, 'cache', 'keys');
-  let removed = 0;
-  const keptLayers: LayerRef[] = [];
+  const out: StoredRecord[] = [];
   for (const name of existsSync(dir) ? readdirSync(dir) : []) {
     const file = path.join(dir, name);
-    if (Date.now() - statSync(file).mtimeMs >= olderThanMs) {
+    let layer: LayerRef | null | undefined;
+    try {
+      layer = (JSON.parse(readFileSync(file, 'utf8')) as CacheRecord).layer;
+    } catch {
+      layer = undefined; // (being written, or damaged: a miss either way)
+    }
+    out.push({ file, writtenMs: statSync(file).mtimeMs, layer });
+  }
+  return out.sort((a, b) => a.writtenMs - b.writtenMs);
+}
+
+export interface RecordPruning {
+  /** Records written this recently stay (0: all may go). */
+  readonly olderThanMs: number;
+  /**
+   * Stop once the layers the remaining records name, leaving out those in
+   * `named` (the images'), come to at most this many bytes: `docker builder
+   * prune --keep-storage`.
+   */
+  readonly keepBytes?: number | undefined;
+  readonly named?: ReadonlySet<string>;
+}
+
+/**
+ * Forgets cache records, oldest first (a step whose record is gone is a
+ * miss, nothing worse); returns how many went, the layers of those that
+ * stay, and the bytes of layers the remaining records alone name.
+ */
+export function pruneCacheRecords(store: string, pruning: RecordPruning): { removed: number; keptLayers: LayerRef[]; cacheBytes: number } {
+  const named = pruning.named ?? new Set<string>();
+  const records = storedRecords(store);
+  // How many records name each layer the images do not, and those layers' bytes.
+  const users = new Map<string, number>();
+  let cacheBytes = 0;
+  for (const { layer } of records) {
+    if (!layer || named.has(layer.digest)) continue;
+    const n = users.get(layer.digest) ?? 0;
+    if (n === 0) cacheBytes += layer.size;
+    users.set(layer.digest, n + 1);
+  }
+  let removed = 0;
+  const keptLayers: LayerRef[] = [];
+  const now = Date.now();
+  for (const { file, writtenMs, layer } of records) {
+    const over = pruning.keepBytes === undefined || cacheBytes > pruning.keepBytes;
+    if (now - writtenMs >= pruning.olderThanMs && over) {
       rmSync(file, { force: true });
       removed++;
+      if (layer && !named.has(layer.digest)) {
+        const n = users.get(layer.digest)! - 1;
+        users.set(layer.digest, n);
+        if (n === 0) cacheBytes -= layer.size;
+      }
       continue;
     }
-    try {
-      const record = JSON.parse(readFileSync(file, 'utf8')) as CacheRecord;
-      if (record.layer) keptLayers.push(record.layer);
-    } catch {
-      // (being written, or damaged: a miss either way)
-    }
+    if (layer) keptLayers.push(layer);
   }
-  return { removed, keptLayers };
+  return { removed, keptLayers, cacheBytes };
 }

@@ -2,20 +2,23 @@
 import { parseArgs } from 'node:util';
 import { pruneBuildCache } from '../build/index.js';
 import { listCacheMounts, pruneCacheMounts, pruneCopyRecords, resolveStoreDir, withoutBuilds, type ExclusiveOptions } from '../cache/index.js';
-import { parseGoDuration } from '../dockerfile/index.js';
+import { parseByteSize, parseGoDuration } from '../dockerfile/index.js';
 import { UsageError } from '../errors/index.js';
 import { formatBytes, renderCacheMounts, writeErr, writeOut } from '../ui/index.js';
 import { oneOf } from './inputs.js';
 import type { Session } from './session.js';
 
 export const cacheUsage = `usage: strata cache ls [--format text|json] [--store DIR]
-       strata cache prune (--build [--older-than DURATION] | --mounts | --copies) [--store DIR]
+       strata cache prune (--build [--older-than DURATION] [--keep-storage SIZE] | --mounts | --copies) [--store DIR]
 
 ls: the cache mounts (RUN --mount=type=cache) in the store, with their
 sizes. prune --build, as docker builder prune: the build cache goes (the
 steps' records, older than DURATION if given, e.g. 24h; the layers and
 layer directories no image in the store names; what COPY keeps), and the
-images stay whole; the next build runs its steps again. A prune waits
+images stay whole; the next build runs its steps again. With
+--keep-storage SIZE (e.g. 10GB), the oldest records go only until the
+layers the cache holds beyond the images' come to SIZE at most, and what
+COPY keeps stays. A prune waits
 (up to 5 minutes) for the builds running on the store to finish, and
 builds started meanwhile wait for it; a container that strata dev --run
 runs keeps its layers, and what was made in the last 15 minutes stays.
@@ -33,7 +36,7 @@ export async function cacheCommand(argv: string[], _session: Session): Promise<n
   const { values } = parseArgs({
     args: rest,
     allowPositionals: false,
-    options: { format: { type: 'string' }, mounts: { type: 'boolean' }, copies: { type: 'boolean' }, build: { type: 'boolean' }, 'older-than': { type: 'string' }, store: { type: 'string' } },
+    options: { format: { type: 'string' }, mounts: { type: 'boolean' }, copies: { type: 'boolean' }, build: { type: 'boolean' }, 'older-than': { type: 'string' }, 'keep-storage': { type: 'string' }, store: { type: 'string' } },
   });
   const store = resolveStoreDir(values.store);
   switch (sub) {
@@ -48,6 +51,7 @@ export async function cacheCommand(argv: string[], _session: Session): Promise<n
         throw new UsageError('cache prune needs --build, --mounts or --copies', { hint: 'strata cache prune --build removes the build cache (the images stay), --mounts empties the cache mounts, --copies the tars COPY keeps' });
       }
       if (values['older-than'] !== undefined && !values.build) throw new UsageError('--older-than goes with --build', { hint: 'strata cache prune --build --older-than 24h' });
+      if (values['keep-storage'] !== undefined && !values.build) throw new UsageError('--keep-storage goes with --build', { hint: 'strata cache prune --build --keep-storage 10GB' });
       // A build that is running finishes first, and builds that start meanwhile wait for the prune.
       const waitForBuilds: ExclusiveOptions = {
         waitMs: BUILD_WAIT_MS,
@@ -58,9 +62,14 @@ export async function cacheCommand(argv: string[], _session: Session): Promise<n
         if (olderThanMs === undefined && values['older-than'] !== undefined) {
           throw new UsageError(`invalid --older-than "${values['older-than']}"`, { hint: 'give a duration such as 24h or 90m (a week: 168h)' });
         }
-        const r = await pruneBuildCache(store, { olderThanMs, waitForBuilds });
+        const keepStorageBytes = values['keep-storage'] === undefined ? undefined : parseByteSize(values['keep-storage']);
+        if (keepStorageBytes === undefined && values['keep-storage'] !== undefined) {
+          throw new UsageError(`invalid --keep-storage "${values['keep-storage']}"`, { hint: 'give a size such as 10GB or 512MB (units of 1024)' });
+        }
+        const r = await pruneBuildCache(store, { olderThanMs, keepStorageBytes, waitForBuilds });
         writeOut(`removed ${r.records} cache record${r.records === 1 ? '' : 's'}, ${r.blobs.removed} blob${r.blobs.removed === 1 ? '' : 's'} (${formatBytes(r.blobs.bytes)}), ` +
-          `${r.snapshots.removed} layer director${r.snapshots.removed === 1 ? 'y' : 'ies'} (${formatBytes(r.snapshots.bytes)}), what ${r.copies.records} COPY instruction${r.copies.records === 1 ? '' : 's'} kept (${formatBytes(r.copies.bytes)})`);
+          `${r.snapshots.removed} layer director${r.snapshots.removed === 1 ? 'y' : 'ies'} (${formatBytes(r.snapshots.bytes)}), what ${r.copies.records} COPY instruction${r.copies.records === 1 ? '' : 's'} kept (${formatBytes(r.copies.bytes)})` +
+          `${keepStorageBytes === undefined ? '' : `; the cache holds ${formatBytes(r.cacheBytes)} of layers beyond the images'`}`);
       }
       if (values.mounts) {
         const removed = await withoutBuilds(store, () => pruneCacheMounts(store), waitForBuilds);

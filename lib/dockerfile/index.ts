@@ -12,7 +12,7 @@ export {
   toInstructions, parseGoDuration, FLAG_SPECS, KEYWORDS,
   type Instruction, type Keyword, type CommandLine, type Flags, type FlagValue, type TypedDockerfile, type HealthcheckOptions,
 } from './instructions.js';
-export { parseMount, type Mount, type MountType } from './mounts.js';
+export { parseByteSize, parseMount, type Mount, type MountType } from './mounts.js';
 export {
   planBuild, hostPlatform, formatPlatform, PROXY_ARGS, DEFAULT_PATH, envFromList, exposedPortsOf, stageOfRef,
   type BaseImageFacts, type Plan, type PlanOptions, type PlannedStage, type PlannedStep, type PlannedHeredoc, type Platform, type StageBase,

@@ -58,12 +58,19 @@ function parseNumber(key: string, value: string | undefined, radix: number): num
   return n;
 }
 
-function parseSize(value: string | undefined): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?$/i.exec(value ?? '');
-  if (!m) throw new MountSyntaxError(`invalid size: ${value ?? ''}`, 'write size=64m or size=1g');
+/** A size as Docker reads one (64m, 1g, 512MB, 2GiB: units of 1024), in bytes; undefined if it is not one. */
+export function parseByteSize(value: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?$/i.exec(value);
+  if (!m) return undefined;
   const unit = (m[2] ?? '').toLowerCase().replace(/i?b$/, '');
   const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
   return Math.round(Number(m[1]) * (mult[unit] ?? 1));
+}
+
+function parseSize(value: string | undefined): number {
+  const bytes = parseByteSize(value ?? '');
+  if (bytes === undefined) throw new MountSyntaxError(`invalid size: ${value ?? ''}`, 'write size=64m or size=1g');
+  return bytes;
 }
 
 /** Parses one --mount value (already expanded). */

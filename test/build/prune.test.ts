@@ -1,7 +1,7 @@
 /** strata cache prune --build: the build cache goes, the images named in the store stay whole. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -29,7 +29,8 @@ const blobsOf = (ref: string) => {
   const manifest = readManifest(store, image.manifest);
   return [image.manifest.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
 };
-const entries = (dir: string) => (existsSync(path.join(store, dir)) ? readdirSync(path.join(store, dir)) : []);
+const entriesIn = (root: string, dir: string) => (existsSync(path.join(root, dir)) ? readdirSync(path.join(root, dir)) : []);
+const entries = (dir: string) => entriesIn(store, dir);
 
 describe('strata cache prune --build', () => {
   before(() => importBusybox(scratch));
@@ -79,6 +80,39 @@ describe('strata cache prune --build', () => {
     const pruned = await pruneBuildCache(store);
     assert.equal(pruned.snapshots.removed, 0, `all were made or used just now: ${before.join(' ')}`);
     assert.deepEqual(layerDirs(), before);
+  });
+
+  it('--keep-storage removes the oldest records only until the cache holds at most that much beyond the images', () => {
+    const own = path.join(scratch, 'store-keep');
+    const cli = strataOn(own);
+    mkdirSync(path.join(scratch, 'keep'));
+    cli.importBusybox(path.join(scratch, 'keep'));
+    const records = () => entriesIn(own, 'cache/keys');
+    const age = (hours: number) => {
+      const then = new Date(Date.now() - hours * 3600_000);
+      // What the build just made: its records, and its blobs and layer directories (past the grace period).
+      for (const dir of ['cache/keys', 'blobs/sha256', 'snapshots']) {
+        for (const name of entriesIn(own, dir)) if (statSync(path.join(own, dir, name)).mtimeMs > Date.now() - 60_000) utimesSync(path.join(own, dir, name), then, then);
+      }
+    };
+    // Three builds, each a 1 MiB layer no image names, made three, two and one hours ago.
+    const built: string[][] = [];
+    for (const [i, hours] of [[1, 3], [2, 2], [3, 1]] as const) {
+      const dir = context(`keep-${i}`, `FROM busybox:local\nRUN head -c 1048576 /dev/urandom > /x${i}\n`);
+      const before = new Set(records());
+      cli.ok(['build', dir]);
+      built.push(records().filter((r) => !before.has(r)));
+      age(hours);
+    }
+    const r = cli.ok(['cache', 'prune', '--build', '--keep-storage', '1.5MiB']);
+    assert.match(r.stdout, /^removed 2 cache records, [2-9] blobs? \(2\.\d MiB\), .*; the cache holds 1\.0 MiB of layers beyond the images'$/m);
+    // The two oldest went, the newest stayed (and its step is still CACHED).
+    assert.deepEqual(records(), built[2]);
+    const again = cli.ok(['build', '--progress', 'plain', path.join(scratch, 'keep-3')]);
+    assert.match(again.stderr, /^#1 CACHED$/m);
+    const bad = cli.run(['cache', 'prune', '--build', '--keep-storage', 'lots']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid --keep-storage "lots"\nhint: give a size such as 10GB/);
   });
 
   it('says what it removed, and refuses --older-than that is no duration', () => {
