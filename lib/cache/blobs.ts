@@ -180,6 +180,14 @@ export async function putBlobFile(store: string, file: string, expected?: string
   return w.finish(expected);
 }
 
+/** The bytes of every blob in the store (what its images and its build cache hold between them). */
+export function storedBlobBytes(store: string): number {
+  const dir = path.join(store, 'blobs', 'sha256');
+  let bytes = 0;
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) bytes += statSync(path.join(dir, name), { throwIfNoEntry: false })?.size ?? 0;
+  return bytes;
+}
+
 /** Removes the blobs not in `keep` (digests) and older than `graceMs` (one a build is writing may not be named anywhere yet). */
 export function pruneBlobs(store: string, keep: ReadonlySet<string>, graceMs: number): { removed: number; bytes: number } {
   const dir = path.join(store, 'blobs', 'sha256');

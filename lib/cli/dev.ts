@@ -1,8 +1,10 @@
 /** `strata dev`: build, and with --watch rebuild on every change; --run runs the image. */
+import { statfsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveStoreDir, statCachePath, stepInputsPath } from '../cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
+import { parseByteSize } from '../dockerfile/index.js';
 import { UsageError } from '../errors/index.js';
 import { RUN_NETWORKS } from '../exec/index.js';
 import { normalizeRef } from '../image/index.js';
@@ -13,7 +15,7 @@ import { loadPlan, oneOf, parseSecrets } from './inputs.js';
 import type { Session } from './session.js';
 
 export const devUsage = `usage: strata dev [--watch] [-f FILE] [--target STAGE] [-t NAME]... [--build-arg K=V]...
-                  [--debounce MS] [--run] [--run-cmd CMD] [--stop-timeout S]
+                  [--debounce MS] [--run] [--run-cmd CMD] [--stop-timeout S] [--keep-storage SIZE]
                   [--progress auto|plain|json] [--secret id=ID,src=FILE|env=VAR]... [--network default|none|host]
                   [--snapshotter auto|overlay|copy] [--store DIR] CONTEXT
 
@@ -26,7 +28,22 @@ first missed step missed. --run starts the image after each good build
 and restarts it on the next one: STOPSIGNAL, --stop-timeout seconds
 (default 10), then SIGKILL. Without --watch, the app runs once and its
 exit status is the command's. Ctrl-C stops everything and leaves nothing
-behind.`;
+behind. Every edit leaves a new version of the layers it changed: while
+watching, the oldest cache records go after a build once the layers the
+cache holds beyond the images pass --keep-storage (default a tenth of the
+store's disk, as BuildKit's garbage collection keeps).`;
+
+/** BuildKit's default for its cache: a tenth of the disk, or 2 GB where the disk's size cannot be told. */
+function defaultKeepStorage(store: string): number {
+  for (let dir = path.resolve(store); ; dir = path.dirname(dir)) {
+    try {
+      const fs = statfsSync(dir);
+      return Math.floor((fs.blocks * fs.bsize) / 10);
+    } catch {
+      if (dir === path.dirname(dir)) return 2 * 1024 ** 3;
+    }
+  }
+}
 
 export async function devCommand(argv: string[], session: Session): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -42,6 +59,7 @@ export async function devCommand(argv: string[], session: Session): Promise<numb
       run: { type: 'boolean' },
       'run-cmd': { type: 'string' },
       'stop-timeout': { type: 'string' },
+      'keep-storage': { type: 'string' },
       progress: { type: 'string' },
       secret: { type: 'string', multiple: true },
       snapshotter: { type: 'string' },
@@ -61,6 +79,8 @@ export async function devCommand(argv: string[], session: Session): Promise<numb
   const progress = oneOf('--progress', values.progress, ['auto', 'plain', 'json'] as const, 'auto');
   const snapshotter = oneOf('--snapshotter', values.snapshotter ?? process.env.STRATA_SNAPSHOTTER, SNAPSHOTTER_CHOICES, 'auto');
   const store = resolveStoreDir(values.store);
+  const keepStorageBytes = values['keep-storage'] === undefined ? defaultKeepStorage(store) : parseByteSize(values['keep-storage']);
+  if (keepStorageBytes === undefined) throw new UsageError(`invalid --keep-storage "${values['keep-storage']}"`, { hint: 'give a size such as 10GB or 512MB (units of 1024)' });
   const secrets = parseSecrets(values.secret ?? []);
   const args = { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'], store };
   const first = loadPlan(session, args);
@@ -100,6 +120,7 @@ export async function devCommand(argv: string[], session: Session): Promise<numb
       jobs: undefined,
       network: oneOf('--network', values.network, RUN_NETWORKS, 'default'),
       watch: values.watch === true,
+      keepStorageBytes,
       debounceMs,
       run: values.run || values['run-cmd'] ? { command: values['run-cmd'], graceMs } : undefined,
       onEvent: report,

@@ -11,6 +11,7 @@
 import { createRequire } from 'node:module';
 import type { Widgets } from 'blessed';
 import type { DevController, DevEvent } from '../watch/index.js';
+import { trimmedText } from './dev-progress.js';
 import { formatError } from './errors.js';
 import { trackSteps, type StepState } from './step-states.js';
 import { formatCount } from './progress.js';
@@ -190,6 +191,9 @@ export function openDashboard(options: DashboardOptions): Dashboard {
         break;
       case 'app-error':
         for (const line of plainError(e.error)) log.log(line);
+        break;
+      case 'cache-trimmed':
+        log.log(`-- ${trimmedText(e)}`);
         break;
       default:
         break;

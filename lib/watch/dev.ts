@@ -13,8 +13,8 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { build, contextReads, mayRead, type BuildResult } from '../build/index.js';
-import { tempPath } from '../cache/index.js';
+import { build, contextReads, mayRead, pruneBuildCache, type BuildResult } from '../build/index.js';
+import { storedBlobBytes, tempPath } from '../cache/index.js';
 import { contentChanged, contextDirectories, hashContext, persistStatCache, updateContext, type HashedContext, type HashProgress } from '../context/index.js';
 import type { Plan, TypedDockerfile } from '../dockerfile/index.js';
 import type { RunNetwork } from '../exec/index.js';
@@ -42,6 +42,13 @@ export interface DevOptions {
   /** The network of a RUN without --network (default: the host's). */
   readonly network?: RunNetwork;
   readonly watch: boolean;
+  /**
+   * While watching, the build cache is kept within this many bytes beyond
+   * the images (the oldest records go after a build, as `strata cache
+   * prune --build --keep-storage`): every edit leaves a new version of
+   * the layers it changed.
+   */
+  readonly keepStorageBytes?: number;
   readonly debounceMs: number;
   readonly run: { readonly command: string | undefined; readonly graceMs: number } | undefined;
   readonly onEvent: DevEventSink;
@@ -131,6 +138,23 @@ export async function runDev(o: DevOptions): Promise<number> {
    * screen, and where the output is that file, feed itself for ever.
    */
   let quietPaths = new Set<string>();
+
+  /**
+   * After a build, while watching: the oldest records go if the cache has
+   * grown past its size. Its blobs are counted first (a readdir): a store
+   * whose blobs, the images' included, are within the size needs nothing.
+   * A build of another process on the store puts it off to the next time.
+   */
+  const trimCache = async (): Promise<void> => {
+    const keep = o.keepStorageBytes;
+    if (!o.watch || keep === undefined || storedBlobBytes(o.store) <= keep) return;
+    try {
+      const r = await pruneBuildCache(o.store, { keepStorageBytes: keep });
+      if (r.records) emit({ type: 'cache-trimmed', records: r.records, bytes: r.blobs.bytes + r.snapshots.bytes, cacheBytes: r.cacheBytes });
+    } catch {
+      // (Another build is running on the store: the next build's turn.)
+    }
+  };
   const startBuild = (cause: 'start' | 'change' | 'manual', noCache = false): RunningBuild => {
     quietPaths = new Set();
     const number = ++buildNumber;
@@ -153,6 +177,7 @@ export async function runDev(o: DevOptions): Promise<number> {
       lastStatus = 0;
       emit({ type: 'build-done', number, digest: result.manifest.digest, seconds: (Date.now() - started) / 1000, executed: result.executed, cached: result.cached });
       await restartApp(result);
+      await trimCache();
       return result;
     }, (error: unknown) => {
       // Told to stop, it ends with whatever the interrupted step threw: that is a cancellation, not a failure.

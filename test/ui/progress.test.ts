@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatBytes, progressBar } from '../../lib/ui/index.js';
+import { devPlainReporter, formatBytes, progressBar } from '../../lib/ui/index.js';
 
 function terminal(isTTY: boolean) {
   const written: string[] = [];
@@ -34,5 +34,18 @@ describe('progress bar', () => {
 
   it('formats byte counts', () => {
     assert.deepEqual([0, 1023, 1024, 1536, 10 * 1024 * 1024, 3 * 1024 ** 3].map(formatBytes), ['0 B', '1023 B', '1.0 KiB', '1.5 KiB', '10 MiB', '3.0 GiB']);
+  });
+});
+
+describe('the dev loop\'s plain lines', () => {
+  it('says how many of the oldest records a trim of the cache took, what it freed and what the cache holds', () => {
+    const lines: string[] = [];
+    const report = devPlainReporter((line) => lines.push(line), { color: false }, () => undefined);
+    report({ type: 'cache-trimmed', records: 3, bytes: 5 * 1024 * 1024, cacheBytes: 1024 });
+    report({ type: 'cache-trimmed', records: 1, bytes: 0, cacheBytes: 0 });
+    assert.deepEqual(lines, [
+      '#0 cache: the 3 oldest records went (5.0 MiB freed); it holds 1.0 KiB beyond the images',
+      '#0 cache: the oldest record went (0 B freed); it holds 0 B beyond the images',
+    ]);
   });
 });

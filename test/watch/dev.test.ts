@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { makeTree } from '../context/fixtures.js';
-import { strataBin as bin } from '../helpers/cli.js';
+import { strataBin as bin, strataOn } from '../helpers/cli.js';
 import { repoRoot } from '../helpers/conformance.js';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'strata-dev-'));
@@ -143,6 +143,32 @@ describe('strata dev --watch', () => {
       writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox:local\nRUN echo early > /early\nCOPY src/ /app/\nRUN cat /app/msg.txt && echo again\n');
       await dev.next(buildDone(3), 'the rebuild after the Dockerfile edit');
       assert.deepEqual(stepsOf(dev.since(mark)).explained, ['RUN cat /app/msg.txt && echo again: line 4 changed: "RUN cat /app/msg.txt" -> "RUN cat /app/msg.txt && echo again"']);
+    } finally {
+      assert.equal(await dev.stop(), 0);
+    }
+  });
+
+  it('keeps the cache within --keep-storage: after a rebuild, the records of the versions no image holds go, oldest first', async () => {
+    const own = path.join(scratch, 'store-keep');
+    mkdirSync(path.join(scratch, 'keep-base'));
+    strataOn(own).importBusybox(path.join(scratch, 'keep-base'));
+    const dir = context({ Dockerfile: 'FROM busybox:local\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n', 'a.txt': 'one\n' });
+    // One byte: everything the image no longer holds goes at once.
+    const dev = new Dev(['--watch', '--debounce', '30', '--keep-storage', '1', '-t', 'keep:dev', '--store', own, dir]);
+    try {
+      await Promise.all([dev.next(buildDone(1), 'the first build'), dev.next(isType('watch-ready'), 'the watcher')]);
+      const rebuilt = dev.next(buildDone(2), 'the rebuild');
+      const trim = dev.next(isType('cache-trimmed'), 'the trim');
+      writeFileSync(path.join(dir, 'a.txt'), 'two\n');
+      const [, trimmed] = await Promise.all([rebuilt, trim]);
+      assert.equal(trimmed.records, 2, 'the first version\'s COPY and RUN');
+      assert.equal(trimmed.cacheBytes, 0);
+      // Back to the first content: its steps were forgotten, so they run again; the image is whole.
+      const mark = dev.events.length;
+      writeFileSync(path.join(dir, 'a.txt'), 'one\n');
+      await dev.next(buildDone(3), 'the build of the first content again');
+      assert.deepEqual(stepsOf(dev.since(mark)).steps, ['RAN COPY a.txt /a.txt', 'RAN RUN cat /a.txt > /b.txt']);
+      execFileSync('skopeo', ['inspect', `oci:${own}:keep:dev`], { stdio: 'pipe' });
     } finally {
       assert.equal(await dev.stop(), 0);
     }
