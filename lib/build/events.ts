@@ -25,6 +25,8 @@ export type BuildEvent =
   | { readonly type: 'step-error'; readonly id: number; readonly message: string; readonly time: number }
   | { readonly type: 'image'; readonly digest: string; readonly config: string; readonly tags: readonly string[]; readonly seconds: number }
   | { readonly type: 'output'; readonly format: string; readonly dest: string }
+  /** After a build, the oldest cache records went to keep the cache within its size: how many, the bytes freed, and what the cache holds beyond the images now. */
+  | { readonly type: 'cache-trimmed'; readonly records: number; readonly bytes: number; readonly cacheBytes: number }
   /**
    * A base image being pulled before the build, or the image pushed after it: each blob announced
    * ('started', with its size as total), its bytes as they move ('progress'), and its end ('done',

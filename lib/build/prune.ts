@@ -9,7 +9,9 @@
  * container's), and blobs and directories made within the grace period
  * (a killed build's, or an older strata's) stay too.
  */
-import { pruneBlobs, pruneCacheRecords, pruneCopyRecords, withoutBuilds, type ExclusiveOptions } from '../cache/index.js';
+import { pruneBlobs, pruneCacheRecords, pruneCopyRecords, storedBlobBytes, withoutBuilds, type ExclusiveOptions } from '../cache/index.js';
+import { StoreError } from '../errors/index.js';
+import type { EventSink } from './events.js';
 import { listImages, readConfig, readManifest } from '../image/index.js';
 import { pruneSnapshots } from '../snapshot/index.js';
 
@@ -38,6 +40,24 @@ export const PRUNE_GRACE_MS = 15 * 60 * 1000;
 
 export async function pruneBuildCache(store: string, options: PruneOptions = {}): Promise<PruneResult> {
   return withoutBuilds(store, () => pruneWithoutBuilds(store, options), options.waitForBuilds ?? { waitMs: 0 });
+}
+
+/**
+ * After a build that made layers: the oldest cache records go if the
+ * cache has grown past `keepBytes` (as `prune --build --keep-storage`),
+ * and `onEvent` hears of it. The store's blobs are counted first (a
+ * readdir): a store whose blobs, the images' included, are within the
+ * size needs nothing. A build of another process on the store puts it off
+ * to the next time.
+ */
+export async function trimBuildCache(store: string, keepBytes: number, onEvent: EventSink): Promise<void> {
+  if (storedBlobBytes(store) <= keepBytes) return;
+  try {
+    const r = await pruneBuildCache(store, { keepStorageBytes: keepBytes });
+    if (r.records) onEvent({ type: 'cache-trimmed', records: r.records, bytes: r.blobs.bytes + r.snapshots.bytes, cacheBytes: r.cacheBytes });
+  } catch (e) {
+    if (!(e instanceof StoreError)) throw e;
+  }
 }
 
 async function pruneWithoutBuilds(store: string, options: PruneOptions): Promise<PruneResult> {

@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { build } from '../build/index.js';
+import { build, trimBuildCache } from '../build/index.js';
 import { exportCacheLocal, openLocalCache, resolveStoreDir, treesToExport, statCachePath, stepInputsPath, type CacheEntry, type CacheRecord } from '../cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
 import { BuildError, ImageError, InputError, UsageError } from '../errors/index.js';
@@ -12,7 +12,7 @@ import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut, type Reporter } from '../ui/index.js';
 import type { Plan, StageBase } from '../dockerfile/index.js';
 import { BUILD_OPTIONS } from './early.js';
-import { checkPlatform, loadPlan, oneOf, parseBuildArgs, parseFields, parseLabels, parseSecrets, sourceDateEpoch } from './inputs.js';
+import { checkPlatform, keepStorage, loadPlan, oneOf, parseBuildArgs, parseFields, parseLabels, parseSecrets, sourceDateEpoch } from './inputs.js';
 import type { Session } from './session.js';
 
 export const buildUsage = `usage: strata build [-f FILE] [-t NAME]... [--build-arg K=V]... [--no-cache] [--target STAGE]
@@ -182,6 +182,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
   const snapshotter = oneOf('--snapshotter', values.snapshotter ?? process.env.STRATA_SNAPSHOTTER, SNAPSHOTTER_CHOICES, 'auto');
   const tags = (values.tag ?? []).map(normalizeRef);
   const store = resolveStoreDir(values.store);
+  const keepStorageBytes = keepStorage(store, undefined);
   const insecure = values['insecure-registry'] ?? [];
   const cacheTo = (values['cache-to'] ?? []).map((spec) => parseCacheSpec('--cache-to', spec));
   // The imported caches' keys are asked for first (a registry's round trips), while the Dockerfile is read and planned.
@@ -248,6 +249,8 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
         report({ type: 'output', format: 'registry', dest: `${tag}@${digest}` });
       }
     }
+    // Every build that made layers leaves a new version of them: the cache is kept within its size (a no-change build pays nothing).
+    if (result.executed > 0) await trimBuildCache(store, keepStorageBytes, report);
     live?.close(); // the last frame before the digest, or the frame would be redrawn over it
     if (values.iidfile !== undefined) writeIidFile(values.iidfile, result.manifest.digest);
     // (Standard output may carry the image itself.)

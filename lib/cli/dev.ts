@@ -1,17 +1,15 @@
 /** `strata dev`: build, and with --watch rebuild on every change; --run runs the image. */
-import { statfsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveStoreDir, statCachePath, stepInputsPath } from '../cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
-import { parseByteSize } from '../dockerfile/index.js';
 import { UsageError } from '../errors/index.js';
 import { RUN_NETWORKS } from '../exec/index.js';
 import { normalizeRef } from '../image/index.js';
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { devJsonReporter, devPlainReporter, openDashboard, writeErr, writeOut } from '../ui/index.js';
 import { runDev, type DevController } from '../watch/index.js';
-import { loadPlan, oneOf, parseSecrets } from './inputs.js';
+import { keepStorage, loadPlan, oneOf, parseSecrets } from './inputs.js';
 import type { Session } from './session.js';
 
 export const devUsage = `usage: strata dev [--watch] [-f FILE] [--target STAGE] [-t NAME]... [--build-arg K=V]...
@@ -31,19 +29,8 @@ exit status is the command's. Ctrl-C stops everything and leaves nothing
 behind. Every edit leaves a new version of the layers it changed: while
 watching, the oldest cache records go after a build once the layers the
 cache holds beyond the images pass --keep-storage (default a tenth of the
-store's disk, as BuildKit's garbage collection keeps).`;
-
-/** BuildKit's default for its cache: a tenth of the disk, or 2 GB where the disk's size cannot be told. */
-function defaultKeepStorage(store: string): number {
-  for (let dir = path.resolve(store); ; dir = path.dirname(dir)) {
-    try {
-      const fs = statfsSync(dir);
-      return Math.floor((fs.blocks * fs.bsize) / 10);
-    } catch {
-      if (dir === path.dirname(dir)) return 2 * 1024 ** 3;
-    }
-  }
-}
+store's disk, as BuildKit's garbage collection keeps; STRATA_KEEP_STORAGE
+sets it for every command).`;
 
 export async function devCommand(argv: string[], session: Session): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -79,8 +66,7 @@ export async function devCommand(argv: string[], session: Session): Promise<numb
   const progress = oneOf('--progress', values.progress, ['auto', 'plain', 'json'] as const, 'auto');
   const snapshotter = oneOf('--snapshotter', values.snapshotter ?? process.env.STRATA_SNAPSHOTTER, SNAPSHOTTER_CHOICES, 'auto');
   const store = resolveStoreDir(values.store);
-  const keepStorageBytes = values['keep-storage'] === undefined ? defaultKeepStorage(store) : parseByteSize(values['keep-storage']);
-  if (keepStorageBytes === undefined) throw new UsageError(`invalid --keep-storage "${values['keep-storage']}"`, { hint: 'give a size such as 10GB or 512MB (units of 1024)' });
+  const keepStorageBytes = keepStorage(store, values['keep-storage']);
   const secrets = parseSecrets(values.secret ?? []);
   const args = { context: positionals[0], file: values.file, target: values.target, buildArgs: values['build-arg'], store };
   const first = loadPlan(session, args);

@@ -1,7 +1,7 @@
 /** Finding and reading what the user named on the command line. */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { formatPlatform, hostPlatform, loadDockerfile, planBuild, type BaseImageFacts, type Plan, type TypedDockerfile } from '../dockerfile/index.js';
+import { formatPlatform, hostPlatform, loadDockerfile, parseByteSize, planBuild, type BaseImageFacts, type Plan, type TypedDockerfile } from '../dockerfile/index.js';
 import { ImageError, InputError, UsageError } from '../errors/index.js';
 import { findImage, readConfig, readManifest } from '../image/index.js';
 import type { Session } from './session.js';
@@ -59,6 +59,31 @@ export function readDockerfileInput(contextArg: string | undefined, fileArg: str
 }
 
 /** `--build-arg K=V` (or `K` alone, taking the value from the environment, as Docker does). */
+/** BuildKit's default for its cache: a tenth of the disk, or 2 GB where the disk's size cannot be told. */
+function tenthOfDisk(store: string): number {
+  for (let dir = path.resolve(store); ; dir = path.dirname(dir)) {
+    try {
+      const disk = statfsSync(dir);
+      return Math.floor((disk.blocks * disk.bsize) / 10);
+    } catch {
+      if (dir === path.dirname(dir)) return 2 * 1024 ** 3;
+    }
+  }
+}
+
+/**
+ * How far the build cache may grow beyond the images before a build that
+ * made layers trims it (trimBuildCache): `flag` (strata dev
+ * --keep-storage), else STRATA_KEEP_STORAGE, else a tenth of the store's disk.
+ */
+export function keepStorage(store: string, flag: string | undefined): number {
+  const [given, from] = flag !== undefined ? [flag, '--keep-storage'] : [process.env.STRATA_KEEP_STORAGE, 'STRATA_KEEP_STORAGE'];
+  if (given === undefined || given === '') return tenthOfDisk(store);
+  const bytes = parseByteSize(given);
+  if (bytes === undefined) throw new UsageError(`invalid ${from} "${given}"`, { hint: 'give a size such as 10GB or 512MB (units of 1024)' });
+  return bytes;
+}
+
 export function parseBuildArgs(values: readonly string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of values ?? []) {

@@ -9,6 +9,11 @@ import { formatBytes, formatCount } from './progress.js';
 
 export type Reporter = (event: BuildEvent) => void;
 
+/** What a trim of the cache did, in words (plain lines, the terminal footer, the dashboard log). */
+export function trimmedText(e: Extract<BuildEvent, { type: 'cache-trimmed' }>): string {
+  return `cache: the ${e.records === 1 ? 'oldest record' : `${e.records} oldest records`} went (${formatBytes(e.bytes)} freed); it holds ${formatBytes(e.cacheBytes)} beyond the images`;
+}
+
 export function plainReporter(write: (line: string) => void, options: { explain?: boolean } = {}): Reporter {
   const startedAt = new Map<number, number>();
   return (e) => {
@@ -52,6 +57,9 @@ export function plainReporter(write: (line: string) => void, options: { explain?
         break;
       case 'output':
         write(e.format === 'registry' ? `#0 pushed ${e.dest}` : `#0 exported ${e.format} to ${e.dest}`);
+        break;
+      case 'cache-trimmed':
+        write(`#0 ${trimmedText(e)}`);
         break;
     }
   };

@@ -7,6 +7,7 @@
  * line when the frame would not fit.
  */
 import type { BuildEvent } from '../build/index.js';
+import { trimmedText } from './build-progress.js';
 import { formatBytes, formatCount } from './progress.js';
 import { trackSteps } from './step-states.js';
 import { paint, type Style } from './terminal.js';
@@ -100,6 +101,9 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
       case 'context':
         context = `context: ${formatCount(e.files)} files, ${formatBytes(e.bytes)} (${formatCount(e.cacheHits)} from the stat cache) ${e.seconds.toFixed(2)}s`;
         footer.push(...e.warnings.map((w) => ` => warning: ${w}`));
+        break;
+      case 'cache-trimmed':
+        footer.push(` => ${trimmedText(e)}`);
         break;
       case 'image':
         footer.push(` => image ${e.digest}${e.tags.length ? ` named ${e.tags.join(', ')}` : ''}`);

@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import type { Widgets } from 'blessed';
 import type { DevController, DevEvent } from '../watch/index.js';
-import { trimmedText } from './dev-progress.js';
+import { trimmedText } from './build-progress.js';
 import { formatError } from './errors.js';
 import { trackSteps, type StepState } from './step-states.js';
 import { formatCount } from './progress.js';

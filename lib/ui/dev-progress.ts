@@ -9,7 +9,7 @@ import type { DevEvent } from '../watch/index.js';
 import { plainReporter } from './build-progress.js';
 import { formatError } from './errors.js';
 import { paint, type Style } from './terminal.js';
-import { formatBytes, formatCount } from './progress.js';
+import { formatCount } from './progress.js';
 
 const more = (paths: readonly string[], count: number) => `${paths.join(', ')}${count > paths.length ? ` and ${count - paths.length} more` : ''}`;
 
@@ -54,9 +54,6 @@ export function devPlainReporter(write: (line: string) => void, style: Style, so
       case 'build-done':
         write(paint(style, 'green', `#0 build ${e.number} done in ${e.seconds.toFixed(2)}s: ${e.digest} (${e.executed} ran, ${e.cached} cached)`));
         break;
-      case 'cache-trimmed':
-        write(`#0 ${trimmedText(e)}`);
-        break;
       case 'app-start':
         write(`#0 app started: ${e.argv.join(' ')}`);
         break;
@@ -73,11 +70,6 @@ export function devPlainReporter(write: (line: string) => void, style: Style, so
         builds(e);
     }
   };
-}
-
-/** What a trim of the cache did, in words (plain lines and the dashboard's log). */
-export function trimmedText(e: Extract<DevEvent, { type: 'cache-trimmed' }>): string {
-  return `cache: the ${e.records === 1 ? 'oldest record' : `${e.records} oldest records`} went (${formatBytes(e.bytes)} freed); it holds ${formatBytes(e.cacheBytes)} beyond the images`;
 }
 
 /** An error as plain JSON (its class, message, hint and place, where it has them). */

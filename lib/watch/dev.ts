@@ -13,8 +13,8 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { build, contextReads, mayRead, pruneBuildCache, type BuildResult } from '../build/index.js';
-import { storedBlobBytes, tempPath } from '../cache/index.js';
+import { build, contextReads, mayRead, trimBuildCache, type BuildResult } from '../build/index.js';
+import { tempPath } from '../cache/index.js';
 import { contentChanged, contextDirectories, hashContext, persistStatCache, updateContext, type HashedContext, type HashProgress } from '../context/index.js';
 import type { Plan, TypedDockerfile } from '../dockerfile/index.js';
 import type { RunNetwork } from '../exec/index.js';
@@ -139,22 +139,6 @@ export async function runDev(o: DevOptions): Promise<number> {
    */
   let quietPaths = new Set<string>();
 
-  /**
-   * After a build, while watching: the oldest records go if the cache has
-   * grown past its size. Its blobs are counted first (a readdir): a store
-   * whose blobs, the images' included, are within the size needs nothing.
-   * A build of another process on the store puts it off to the next time.
-   */
-  const trimCache = async (): Promise<void> => {
-    const keep = o.keepStorageBytes;
-    if (!o.watch || keep === undefined || storedBlobBytes(o.store) <= keep) return;
-    try {
-      const r = await pruneBuildCache(o.store, { keepStorageBytes: keep });
-      if (r.records) emit({ type: 'cache-trimmed', records: r.records, bytes: r.blobs.bytes + r.snapshots.bytes, cacheBytes: r.cacheBytes });
-    } catch {
-      // (Another build is running on the store: the next build's turn.)
-    }
-  };
   const startBuild = (cause: 'start' | 'change' | 'manual', noCache = false): RunningBuild => {
     quietPaths = new Set();
     const number = ++buildNumber;
@@ -177,7 +161,7 @@ export async function runDev(o: DevOptions): Promise<number> {
       lastStatus = 0;
       emit({ type: 'build-done', number, digest: result.manifest.digest, seconds: (Date.now() - started) / 1000, executed: result.executed, cached: result.cached });
       await restartApp(result);
-      await trimCache();
+      if (o.watch && o.keepStorageBytes !== undefined) await trimBuildCache(o.store, o.keepStorageBytes, emit);
       return result;
     }, (error: unknown) => {
       // Told to stop, it ends with whatever the interrupted step threw: that is a cancellation, not a failure.

@@ -18,8 +18,6 @@ export type DevEvent =
   | { readonly type: 'build-cancelled'; readonly number: number }
   | { readonly type: 'build-failed'; readonly number: number; readonly error: unknown }
   | { readonly type: 'build-done'; readonly number: number; readonly digest: string; readonly seconds: number; readonly executed: number; readonly cached: number }
-  /** The oldest cache records went, after a build, to keep the cache within its size: how many, the bytes freed, and what the cache holds beyond the images now. */
-  | { readonly type: 'cache-trimmed'; readonly records: number; readonly bytes: number; readonly cacheBytes: number }
   | { readonly type: 'app-start'; readonly argv: readonly string[] }
   | { readonly type: 'app-log'; readonly stream: 'stdout' | 'stderr'; readonly line: string; readonly time: number }
   /** `stopped`: strata stopped it (a restart, Ctrl-C), rather than the app ending by itself. */

@@ -185,6 +185,25 @@ describe('strata build (command line)', () => {
     assert.match(r.stderr, /error: .*Dockerfile:2: bubblewrap \(bwrap\) is not installed\n   2 \| RUN echo \d+\nhint: install it: apt-get install bubblewrap/);
   });
 
+  it('keeps the cache within STRATA_KEEP_STORAGE: a build that made layers takes the oldest records the images no longer hold', () => {
+    const own = strataOn(path.join(scratch, 'store-keep'));
+    mkdirSync(path.join(scratch, 'keep-base'));
+    own.importBusybox(path.join(scratch, 'keep-base'));
+    const ctx = mkdtempSync(path.join(scratch, 'keep-'));
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox:local\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n');
+    const build = (content: string) => {
+      writeFileSync(path.join(ctx, 'a.txt'), content);
+      return own.ok(['build', '--progress', 'plain', '-t', 'keep:1', ctx], { env: { STRATA_KEEP_STORAGE: '1' } });
+    };
+    assert.doesNotMatch(build('one\n').stderr, /#0 cache:/, 'nothing older to take');
+    assert.match(build('two\n').stderr, /^#0 cache: the 2 oldest records went \(.*freed\); it holds 0 B beyond the images$/m);
+    // Back to the first content: its steps were forgotten, so they run again.
+    assert.doesNotMatch(build('one\n').stderr, /CACHED/);
+    const bad = own.run(['build', ctx], { env: { STRATA_KEEP_STORAGE: 'lots' } });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid STRATA_KEEP_STORAGE "lots"\nhint: give a size such as 10GB/);
+  });
+
   it('refuses bad usage and an unknown base image clearly', () => {
     assert.equal(strata(['build']).code, 2);
     assert.equal(strata(['build', '--output', 'type=tarball,dest=x', 'examples/hello']).code, 2);
