@@ -2,10 +2,10 @@
 import { parseArgs } from 'node:util';
 import { pruneBuildCache } from '../build/index.js';
 import { listCacheMounts, pruneCacheMounts, pruneCopyRecords, resolveStoreDir, withoutBuilds, type ExclusiveOptions } from '../cache/index.js';
-import { parseByteSize, parseGoDuration } from '../dockerfile/index.js';
+import { parseGoDuration } from '../dockerfile/index.js';
 import { UsageError } from '../errors/index.js';
 import { formatBytes, renderCacheMounts, writeErr, writeOut } from '../ui/index.js';
-import { oneOf } from './inputs.js';
+import { byteSizeOption, oneOf } from './inputs.js';
 import type { Session } from './session.js';
 
 export const cacheUsage = `usage: strata cache ls [--format text|json] [--store DIR]
@@ -62,10 +62,7 @@ export async function cacheCommand(argv: string[], _session: Session): Promise<n
         if (olderThanMs === undefined && values['older-than'] !== undefined) {
           throw new UsageError(`invalid --older-than "${values['older-than']}"`, { hint: 'give a duration such as 24h or 90m (a week: 168h)' });
         }
-        const keepStorageBytes = values['keep-storage'] === undefined ? undefined : parseByteSize(values['keep-storage']);
-        if (keepStorageBytes === undefined && values['keep-storage'] !== undefined) {
-          throw new UsageError(`invalid --keep-storage "${values['keep-storage']}"`, { hint: 'give a size such as 10GB or 512MB (units of 1024)' });
-        }
+        const keepStorageBytes = values['keep-storage'] === undefined ? undefined : byteSizeOption('--keep-storage', values['keep-storage']);
         const r = await pruneBuildCache(store, { olderThanMs, keepStorageBytes, waitForBuilds });
         writeOut(`removed ${r.records} cache record${r.records === 1 ? '' : 's'}, ${r.blobs.removed} blob${r.blobs.removed === 1 ? '' : 's'} (${formatBytes(r.blobs.bytes)}), ` +
           `${r.snapshots.removed} layer director${r.snapshots.removed === 1 ? 'y' : 'ies'} (${formatBytes(r.snapshots.bytes)}), what ${r.copies.records} COPY instruction${r.copies.records === 1 ? '' : 's'} kept (${formatBytes(r.copies.bytes)})` +

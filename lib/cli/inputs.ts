@@ -78,7 +78,11 @@ function tenthOfDisk(store: string): number {
  */
 export function keepStorage(store: string, flag: string | undefined): number {
   const [given, from] = flag !== undefined ? [flag, '--keep-storage'] : [process.env.STRATA_KEEP_STORAGE, 'STRATA_KEEP_STORAGE'];
-  if (given === undefined || given === '') return tenthOfDisk(store);
+  return given === undefined || given === '' ? tenthOfDisk(store) : byteSizeOption(from, given);
+}
+
+/** A size given as `from` (a flag or a variable), in bytes; a usage error if it is none. */
+export function byteSizeOption(from: string, given: string): number {
   const bytes = parseByteSize(given);
   if (bytes === undefined) throw new UsageError(`invalid ${from} "${given}"`, { hint: 'give a size such as 10GB or 512MB (units of 1024)' });
   return bytes;
