@@ -6,7 +6,7 @@ import { build, trimBuildCache } from '../build/index.js';
 import { exportCacheLocal, openLocalCache, resolveStoreDir, treesToExport, statCachePath, stepInputsPath, type CacheEntry, type CacheRecord } from '../cache/index.js';
 import { closeHashPool, findIgnoreFile, loadIgnoreFile } from '../context/index.js';
 import { BuildError, ImageError, InputError, UsageError } from '../errors/index.js';
-import { exportCacheRegistry, exportImage, findImage, normalizeRef, openRegistryCache, pullImage, pushImage, STDOUT, type SaveFormat } from '../image/index.js';
+import { exportCacheRegistry, exportImage, findImage, normalizeRef, openRegistryCache, pullImage, pushImage, STDOUT, type SaveCompression, type SaveFormat } from '../image/index.js';
 import { RUN_NETWORKS } from '../exec/index.js';
 import { SNAPSHOTTER_CHOICES } from '../snapshot/index.js';
 import { jsonReporter, plainReporter, ttyReporter, writeErr, writeOut, type Reporter } from '../ui/index.js';
@@ -49,18 +49,24 @@ picks how RUN gets its root filesystem: overlay mounts the stored layers
 (root only), copy applies them into a directory; auto is overlay where it
 can mount.`;
 
-const OUTPUT_HINT = 'use --output type=oci,dest=DIR|FILE.tar|-, type=docker,dest=FILE.tar|-, type=local,dest=DIR (also -o DIR) or type=tar,dest=FILE|- (also -o -)';
+const OUTPUT_HINT = 'use --output type=oci,dest=DIR|FILE.tar|-, type=docker,dest=FILE.tar|- (either with compression=gzip), type=local,dest=DIR (also -o DIR) or type=tar,dest=FILE|- (also -o -)';
 
-/** --output `type=oci|docker|local|tar,dest=PATH` (`-`: standard output), or a bare DIR (type=local) or - (type=tar), as buildx takes them. */
-function parseOutput(spec: string | undefined): { format: SaveFormat; dest: string } | undefined {
+/**
+ * --output `type=oci|docker|local|tar,dest=PATH` (`-`: standard output),
+ * with `compression=gzip|uncompressed` for oci and docker, or a bare DIR
+ * (type=local) or - (type=tar), as buildx takes them.
+ */
+function parseOutput(spec: string | undefined): { format: SaveFormat; dest: string; compression: SaveCompression } | undefined {
   if (!spec) return undefined;
-  if (!spec.includes('=')) return { format: spec === STDOUT ? 'tar' : 'local', dest: spec };
+  if (!spec.includes('=')) return { format: spec === STDOUT ? 'tar' : 'local', dest: spec, compression: 'uncompressed' };
   const fields = parseFields(spec);
   const type = fields.get('type') ?? 'oci';
   const dest = fields.get('dest');
+  const compression = fields.get('compression') ?? 'uncompressed';
   if (type !== 'oci' && type !== 'docker' && type !== 'local' && type !== 'tar') throw new UsageError(`unsupported --output type "${type}"`, { hint: OUTPUT_HINT });
   if (!dest) throw new UsageError('--output needs dest=PATH', { hint: OUTPUT_HINT });
-  return { format: type, dest };
+  if (compression !== 'gzip' && compression !== 'uncompressed') throw new UsageError(`unsupported --output compression "${compression}"`, { hint: 'write compression=gzip, or leave it out for the layers as the store keeps them' });
+  return { format: type, dest, compression };
 }
 
 interface CacheSpec {
@@ -232,7 +238,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
       created: sourceDateEpoch(parseBuildArgs(values['build-arg'])),
     });
     if (output) {
-      await exportImage(store, tags[0] ?? `strata-build:${result.manifest.digest.slice(7, 19)}`, result.manifest, output.dest === STDOUT ? STDOUT : path.resolve(output.dest), output.format);
+      await exportImage(store, tags[0] ?? `strata-build:${result.manifest.digest.slice(7, 19)}`, result.manifest, output.dest === STDOUT ? STDOUT : path.resolve(output.dest), output.format, output.compression);
       report({ type: 'output', format: output.format, dest: output.dest });
     }
     for (const c of cacheTo) {

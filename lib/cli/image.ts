@@ -10,14 +10,16 @@ import type { Session } from './session.js';
 export const imageUsage = `usage: strata image import SRC --tag NAME[:TAG] [--from-name NAME] [--store DIR]
        strata image ls [--format text|json] [--store DIR]
        strata image rm NAME... [--store DIR]
-       strata image save NAME -o FILE|DIR|- [--format oci|docker] [--store DIR]
+       strata image save NAME -o FILE|DIR|- [--format oci|docker] [--compression gzip|uncompressed] [--store DIR]
        strata image pull REF [--platform OS/ARCH] [--insecure-registry HOST[:PORT]]... [--store DIR]
        strata image push NAME [REF] [--insecure-registry HOST[:PORT]]... [--store DIR]
 
 import: SRC is a root filesystem (directory, or tar, gzip or not), an OCI
 image layout (directory or tar) or a docker save archive. save: an OCI
 layout (a directory, or FILE.tar) or a docker save archive (FILE.tar);
--o - writes either tar to standard output.
+-o - writes either tar to standard output. The layers a build made go as
+the store keeps them, plain tars, as docker save writes them;
+--compression gzip sends them gzip-compressed, in a manifest of its own.
 pull: REF is [REGISTRY/]NAME[:TAG|@DIGEST] (busybox is
 docker.io/library/busybox:latest); it is named as written. push: the local
 image NAME to REF (default NAME), uploading only the blobs the registry
@@ -38,6 +40,7 @@ export async function imageCommand(argv: string[], _session: Session): Promise<n
       'from-name': { type: 'string' },
       output: { type: 'string', short: 'o' },
       format: { type: 'string' },
+      compression: { type: 'string' },
       store: { type: 'string' },
       platform: { type: 'string' },
       'insecure-registry': { type: 'string', multiple: true },
@@ -94,7 +97,8 @@ export async function imageCommand(argv: string[], _session: Session): Promise<n
       const [name] = positionals;
       if (!name || !values.output) throw new UsageError('image save needs NAME and -o FILE', { hint: 'strata image save busybox:local -o busybox.tar --format docker' });
       const format = oneOf('--format', values.format, ['oci', 'docker'] as const, 'oci');
-      await saveImage(store, name, values.output, format);
+      const compression = oneOf('--compression', values.compression, ['gzip', 'uncompressed'] as const, 'uncompressed');
+      await saveImage(store, name, values.output, format, compression);
       // (With -o -, standard output is the archive itself.)
       if (values.output !== STDOUT) writeOut(`saved ${name} to ${values.output} (${format})`);
       return 0;

@@ -3,6 +3,6 @@ export { MEDIA, REF_NAME, type ImageConfig, type Manifest, type ImageIndex, type
 export { normalizeRef, listImages, findImage, requireImage, tagImage, untagImage, type NamedImage } from './refs.js';
 export { readManifest, readConfig } from './read.js';
 export { importImage, type Imported, type SourceKind } from './import.js';
-export { saveImage, exportImage, STDOUT, type SaveFormat } from './save.js';
+export { saveImage, exportImage, STDOUT, type SaveCompression, type SaveFormat } from './save.js';
 export { writeImage, type ImageLayer } from './write.js';
 export { checkCredentials, exportCacheRegistry, openRegistryCache, pullImage, pushImage, parseRemoteRef, formatRemoteRef, saveCredentials, removeCredentials, openRepository, request, type RemoteRef, type RegistryOptions, type TransferProgress } from './registry/index.js';

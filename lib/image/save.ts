@@ -12,11 +12,15 @@ import type { Pack } from 'tar-stream';
 import { applyLayer, tarPack, writeTreeTar } from '../snapshot/index.js';
 import { blobPath, tempPath, type Descriptor } from '../cache/index.js';
 import { ImageError } from '../errors/index.js';
+import { compressedManifest } from './compressed.js';
 import { MEDIA, REF_NAME, type ImageIndex } from './oci.js';
 import { readConfig, readManifest } from './read.js';
 import { requireImage } from './refs.js';
 
 export type SaveFormat = 'oci' | 'docker' | 'local' | 'tar';
+
+/** How an OCI layout or docker archive carries the layers a build made: as the store keeps them, or gzip-compressed (compressedManifest). */
+export type SaveCompression = 'uncompressed' | 'gzip';
 
 /** The destination that means standard output. */
 export const STDOUT = '-';
@@ -165,20 +169,25 @@ async function saveDocker(store: string, name: string, manifestDesc: Descriptor,
   });
 }
 
-export async function saveImage(store: string, ref: string, dest: string, format: SaveFormat): Promise<void> {
+export async function saveImage(store: string, ref: string, dest: string, format: SaveFormat, compression: SaveCompression = 'uncompressed'): Promise<Descriptor> {
   const image = requireImage(store, ref);
-  await exportImage(store, image.name, image.manifest, dest, format);
+  return exportImage(store, image.name, image.manifest, dest, format, compression);
 }
 
-/** Writes the image `manifest` (named `name` in the output) to `dest`. */
-export async function exportImage(store: string, name: string, manifest: Descriptor, dest: string, format: SaveFormat): Promise<void> {
+/**
+ * Writes the image `manifest` (named `name` in the output) to `dest`;
+ * returns the manifest written, which with gzip is one of its own.
+ */
+export async function exportImage(store: string, name: string, manifest: Descriptor, dest: string, format: SaveFormat, compression: SaveCompression = 'uncompressed'): Promise<Descriptor> {
   const parent = path.dirname(path.resolve(dest));
   if (dest !== STDOUT && !existsSync(parent)) throw new ImageError('the destination folder does not exist', parent, { hint: 'create it, or name another -o path' });
   if (format === 'docker' && !dest.endsWith('.tar') && dest !== STDOUT) throw new ImageError('a docker archive is a tar file', dest, { hint: 'name it FILE.tar, or - for standard output' });
   if (format === 'local' && dest === STDOUT) throw new ImageError('type=local writes the files into a directory', dest, { hint: 'name a directory, or use type=tar,dest=- for a tar of them on standard output' });
   try {
     const save = { docker: saveDocker, oci: saveOCI, local: (s: string, _n: string, m: Descriptor, d: string) => saveFilesystem(s, m, d), tar: (s: string, _n: string, m: Descriptor, d: string) => saveFilesystemTar(s, m, d) }[format];
-    await save(store, name, manifest, dest);
+    const written = compression === 'gzip' && (format === 'oci' || format === 'docker') ? (await compressedManifest(store, manifest, readManifest(store, manifest))).desc : manifest;
+    await save(store, name, written, dest);
+    return written;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (!(e instanceof ImageError) && code && WRITE_ERRORS[code]) throw new ImageError(`cannot write the image there: ${WRITE_ERRORS[code]}`, dest, { hint: 'name a path you can write to (the store keeps the image either way)' });

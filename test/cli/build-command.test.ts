@@ -33,6 +33,17 @@ describe('strata build (command line)', () => {
     assert.equal(second.stdout.trim(), first.stdout.trim(), 'the same image, digest for digest');
     const info = JSON.parse(execFileSync('skopeo', ['inspect', `oci-archive:${out}`], { encoding: 'utf8' })) as { Digest: string };
     assert.equal(info.Digest, second.stdout.trim());
+    // compression=gzip: the same image (config) with every layer gzip-compressed, which skopeo checks as it copies.
+    const gz = path.join(scratch, 'hello-gz.tar');
+    const third = strata(['build', '-q', '--output', `type=oci,dest=${gz},compression=gzip`, 'examples/hello']);
+    assert.equal(third.code, 0, third.stderr);
+    const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${gz}`], { encoding: 'utf8' })) as { config: { digest: string }; layers: { mediaType: string }[] };
+    assert.ok(raw.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+gzip'), JSON.stringify(raw.layers));
+    assert.equal(raw.config.digest, (JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci-archive:${out}`], { encoding: 'utf8' })) as { config: { digest: string } }).config.digest);
+    execFileSync('skopeo', ['copy', `oci-archive:${gz}`, `dir:${path.join(scratch, 'hello-gz-dir')}`], { stdio: 'pipe' });
+    const bad = strata(['build', '--output', `type=oci,dest=${gz},compression=zip`, 'examples/hello']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unsupported --output compression "zip"/);
   });
 
   it("takes docker build's -q, --label, --iidfile and this machine's --platform", () => {

@@ -29,6 +29,11 @@ describe('strata image', () => {
     const out = path.join(scratch, 'busybox.tar');
     assert.equal(strata(['image', 'save', 'busybox:local', '-o', out, '--format', 'docker']).code, 0);
     assert.equal(spawnSync('skopeo', ['inspect', `docker-archive:${out}`]).status, 0);
+    // --compression gzip: the layer as a registry would get it.
+    const layout = path.join(scratch, 'busybox-gz');
+    assert.equal(strata(['image', 'save', 'busybox:local', '-o', layout, '--compression', 'gzip']).code, 0);
+    const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci:${layout}:busybox:local`], { encoding: 'utf8' })) as { layers: { mediaType: string }[] };
+    assert.deepEqual(raw.layers.map((l) => l.mediaType), ['application/vnd.oci.image.layer.v1.tar+gzip']);
     // -o -: the archive on standard output, byte for byte the file, with nothing after it.
     const piped = spawnSync(process.execPath, [bin, 'image', 'save', 'busybox:local', '-o', '-', '--format', 'docker'], { env: { ...process.env, STRATA_STORE: store }, maxBuffer: 64 << 20 });
     assert.equal(piped.status, 0, piped.stderr.toString());
