@@ -27,6 +27,8 @@ export type BuildEvent =
   | { readonly type: 'output'; readonly format: string; readonly dest: string }
   /** After a build, the oldest cache records went to keep the cache within its size: how many, the bytes freed, and what the cache holds beyond the images now. */
   | { readonly type: 'cache-trimmed'; readonly records: number; readonly bytes: number; readonly cacheBytes: number }
+  /** Trimming the cache after a build failed (the build itself did not): said, and tried again after the next. */
+  | { readonly type: 'cache-trim-failed'; readonly message: string }
   /**
    * A base image being pulled before the build, or the image pushed after it: each blob announced
    * ('started', with its size as total), its bytes as they move ('progress'), and its end ('done',

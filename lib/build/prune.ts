@@ -48,15 +48,16 @@ export async function pruneBuildCache(store: string, options: PruneOptions = {})
  * and `onEvent` hears of it. The store's blobs are counted first (a
  * readdir): a store whose blobs, the images' included, are within the
  * size needs nothing. A build of another process on the store puts it off
- * to the next time.
+ * to the next time; any other failure is said, and fails nothing: the
+ * build it follows is done.
  */
 export async function trimBuildCache(store: string, keepBytes: number, onEvent: EventSink): Promise<void> {
-  if (storedBlobBytes(store) <= keepBytes) return;
   try {
+    if (storedBlobBytes(store) <= keepBytes) return;
     const r = await pruneBuildCache(store, { keepStorageBytes: keepBytes });
     if (r.records) onEvent({ type: 'cache-trimmed', records: r.records, bytes: r.blobs.bytes + r.snapshots.bytes, cacheBytes: r.cacheBytes });
   } catch (e) {
-    if (!(e instanceof StoreError)) throw e;
+    if (!(e instanceof StoreError)) onEvent({ type: 'cache-trim-failed', message: (e as Error).message });
   }
 }
 

@@ -10,7 +10,8 @@ import { formatBytes, formatCount } from './progress.js';
 export type Reporter = (event: BuildEvent) => void;
 
 /** What a trim of the cache did, in words (plain lines, the terminal footer, the dashboard log). */
-export function trimmedText(e: Extract<BuildEvent, { type: 'cache-trimmed' }>): string {
+export function trimmedText(e: Extract<BuildEvent, { type: 'cache-trimmed' | 'cache-trim-failed' }>): string {
+  if (e.type === 'cache-trim-failed') return `the cache could not be trimmed (${e.message}); the next build tries again`;
   return `cache: the ${e.records === 1 ? 'oldest record' : `${e.records} oldest records`} went (${formatBytes(e.bytes)} freed); it holds ${formatBytes(e.cacheBytes)} beyond the images`;
 }
 
@@ -60,6 +61,9 @@ export function plainReporter(write: (line: string) => void, options: { explain?
         break;
       case 'cache-trimmed':
         write(`#0 ${trimmedText(e)}`);
+        break;
+      case 'cache-trim-failed':
+        write(`#0 warning: ${trimmedText(e)}`);
         break;
     }
   };

@@ -103,6 +103,7 @@ export function ttyReporter(out: TtyTarget, style: Style, now: () => number = Da
         footer.push(...e.warnings.map((w) => ` => warning: ${w}`));
         break;
       case 'cache-trimmed':
+      case 'cache-trim-failed':
         footer.push(` => ${trimmedText(e)}`);
         break;
       case 'image':

@@ -193,6 +193,7 @@ export function openDashboard(options: DashboardOptions): Dashboard {
         for (const line of plainError(e.error)) log.log(line);
         break;
       case 'cache-trimmed':
+      case 'cache-trim-failed':
         log.log(`-- ${trimmedText(e)}`);
         break;
       default:

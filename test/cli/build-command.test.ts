@@ -210,6 +210,14 @@ describe('strata build (command line)', () => {
     assert.match(build('two\n').stderr, /^#0 cache: the 2 oldest records went \(.*freed\); it holds 0 B beyond the images$/m);
     // Back to the first content: its steps were forgotten, so they run again.
     assert.doesNotMatch(build('one\n').stderr, /CACHED/);
+    // A trim that fails (here a directory among the records, older than all) is said; the build it follows stands.
+    const odd = path.join(scratch, 'store-keep', 'cache', 'keys', 'not-a-record');
+    mkdirSync(odd);
+    utimesSync(odd, new Date('2020-01-01'), new Date('2020-01-01'));
+    const failed = build('three\n');
+    assert.match(failed.stderr, /^#0 warning: the cache could not be trimmed \(.+\); the next build tries again$/m);
+    assert.match(failed.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
+    rmSync(odd, { recursive: true });
     const bad = own.run(['build', ctx], { env: { STRATA_KEEP_STORAGE: 'lots' } });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /invalid STRATA_KEEP_STORAGE "lots"\nhint: give a size such as 10GB/);
