@@ -6,4 +6,4 @@ export { describeCause, type MissCause, type StepInputs } from './explain.js';
 export { contextReads, mayRead, type ContextRead } from './selectors.js';
 export { stageLabel } from './step-kinds.js';
 export { resolveUser, type RunUser } from './users.js';
-export { pruneBuildCache, PRUNE_GRACE_MS, trimBuildCache, type PruneOptions, type PruneResult } from './prune.js';
+export { cacheUsage, pruneBuildCache, PRUNE_GRACE_MS, trimBuildCache, type CacheUsage, type PruneOptions, type PruneResult } from './prune.js';

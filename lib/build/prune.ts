@@ -9,7 +9,8 @@
  * container's), and blobs and directories made within the grace period
  * (a killed build's, or an older strata's) stay too.
  */
-import { pruneBlobs, pruneCacheRecords, pruneCopyRecords, storedBlobBytes, withoutBuilds, type ExclusiveOptions } from '../cache/index.js';
+import { statSync } from 'node:fs';
+import { blobPath, cacheRecordUsage, pruneBlobs, pruneCacheRecords, pruneCopyRecords, storedBlobBytes, withoutBuilds, type ExclusiveOptions } from '../cache/index.js';
 import { StoreError } from '../errors/index.js';
 import type { EventSink } from './events.js';
 import { listImages, readConfig, readManifest } from '../image/index.js';
@@ -61,16 +62,38 @@ export async function trimBuildCache(store: string, keepBytes: number, onEvent: 
   }
 }
 
+/** The blobs (manifests, configs, layers) and layer diffIDs the images in the store name. */
+function namedByImages(store: string): { blobs: Set<string>; layers: Set<string>; images: number } {
+  const blobs = new Set<string>();
+  const layers = new Set<string>();
+  const images = listImages(store);
+  for (const image of images) {
+    const manifest = readManifest(store, image.manifest);
+    blobs.add(image.manifest.digest).add(manifest.config.digest);
+    for (const layer of manifest.layers) blobs.add(layer.digest);
+    for (const diffId of readConfig(store, manifest).rootfs.diff_ids) layers.add(diffId);
+  }
+  return { blobs, layers, images: images.length };
+}
+
+export interface CacheUsage {
+  readonly images: { readonly count: number; readonly bytes: number };
+  /** Records, and the bytes of the layers only they name: what a prune would free, and --keep-storage limits. */
+  readonly buildCache: { readonly records: number; readonly bytes: number };
+}
+
+/** What the store holds for its images and for the build cache (`strata cache du`). */
+export function cacheUsage(store: string): CacheUsage {
+  const named = namedByImages(store);
+  let bytes = 0;
+  for (const digest of named.blobs) bytes += statSync(blobPath(store, digest), { throwIfNoEntry: false })?.size ?? 0;
+  const records = cacheRecordUsage(store, named.blobs);
+  return { images: { count: named.images, bytes }, buildCache: { records: records.records, bytes: records.cacheBytes } };
+}
+
 async function pruneWithoutBuilds(store: string, options: PruneOptions): Promise<PruneResult> {
   const graceMs = options.graceMs ?? PRUNE_GRACE_MS;
-  const keepBlobs = new Set<string>();
-  const keepLayers = new Set<string>();
-  for (const image of listImages(store)) {
-    const manifest = readManifest(store, image.manifest);
-    keepBlobs.add(image.manifest.digest).add(manifest.config.digest);
-    for (const layer of manifest.layers) keepBlobs.add(layer.digest);
-    for (const diffId of readConfig(store, manifest).rootfs.diff_ids) keepLayers.add(diffId);
-  }
+  const { blobs: keepBlobs, layers: keepLayers } = namedByImages(store);
   const records = pruneCacheRecords(store, { olderThanMs: options.olderThanMs ?? 0, keepBytes: options.keepStorageBytes, named: keepBlobs });
   for (const layer of records.keptLayers) {
     keepBlobs.add(layer.digest);

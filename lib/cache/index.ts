@@ -4,7 +4,7 @@ export { adoptBlobFile, blobPath, blobWriter, hasBlob, pruneBlobs, putBlob, putB
 export { withStoreLock } from './lock.js';
 export { duringBuild, withoutBuilds, type ExclusiveOptions } from './activity.js';
 export { cacheKey, canonicalJSONOf } from './key.js';
-export { pruneCacheRecords, readCacheRecord, writeCacheRecord, type CacheRecord, type LayerRef, type RecordPruning } from './records.js';
+export { cacheRecordUsage, pruneCacheRecords, readCacheRecord, writeCacheRecord, type CacheRecord, type LayerRef, type RecordPruning } from './records.js';
 export { cacheMountDir, listCacheMounts, pruneCacheMounts, withCacheMountLock, type CacheMountInfo } from './mounts.js';
 export { copyTarPath, flushCopyRecords, pruneCopyRecords, readCopyRecord, writeCopyRecord, type CopyRecord } from './copies.js';
 export { CACHE_CONFIG_MEDIA, cacheManifest, cacheSource, exportCacheLocal, installTree, openLocalCache, parseCacheConfig, treesToExport, type CacheConfig, type CacheEntry, type CacheSource, type CacheTree } from './exchange.js';

@@ -92,15 +92,8 @@ export interface RecordPruning {
   readonly named?: ReadonlySet<string>;
 }
 
-/**
- * Forgets cache records, oldest first (a step whose record is gone is a
- * miss, nothing worse); returns how many went, the layers of those that
- * stay, and the bytes of layers the remaining records alone name.
- */
-export function pruneCacheRecords(store: string, pruning: RecordPruning): { removed: number; keptLayers: LayerRef[]; cacheBytes: number } {
-  const named = pruning.named ?? new Set<string>();
-  const records = storedRecords(store);
-  // How many records name each layer the images do not, and those layers' bytes.
+/** How many of `records` name each layer not in `named` (the images'), and those layers' bytes. */
+function layerUse(records: readonly StoredRecord[], named: ReadonlySet<string>): { users: Map<string, number>; cacheBytes: number } {
   const users = new Map<string, number>();
   let cacheBytes = 0;
   for (const { layer } of records) {
@@ -109,6 +102,26 @@ export function pruneCacheRecords(store: string, pruning: RecordPruning): { remo
     if (n === 0) cacheBytes += layer.size;
     users.set(layer.digest, n + 1);
   }
+  return { users, cacheBytes };
+}
+
+/** The store's cache records, and the bytes of the layers they alone name (those not in `named`, the images'). */
+export function cacheRecordUsage(store: string, named: ReadonlySet<string>): { records: number; cacheBytes: number } {
+  const records = storedRecords(store);
+  return { records: records.length, cacheBytes: layerUse(records, named).cacheBytes };
+}
+
+/**
+ * Forgets cache records, oldest first (a step whose record is gone is a
+ * miss, nothing worse); returns how many went, the layers of those that
+ * stay, and the bytes of layers the remaining records alone name.
+ */
+export function pruneCacheRecords(store: string, pruning: RecordPruning): { removed: number; keptLayers: LayerRef[]; cacheBytes: number } {
+  const named = pruning.named ?? new Set<string>();
+  const records = storedRecords(store);
+  const use = layerUse(records, named);
+  const users = use.users;
+  let cacheBytes = use.cacheBytes;
   let removed = 0;
   const keptLayers: LayerRef[] = [];
   const now = Date.now();

@@ -1,18 +1,21 @@
 /** `strata cache ls|prune`: the cache mounts RUN --mount=type=cache keeps in the store, and what COPY keeps for its next run. */
 import { parseArgs } from 'node:util';
-import { pruneBuildCache } from '../build/index.js';
+import { cacheUsage, pruneBuildCache } from '../build/index.js';
 import { listCacheMounts, pruneCacheMounts, pruneCopyRecords, resolveStoreDir, withoutBuilds, type ExclusiveOptions } from '../cache/index.js';
 import { parseGoDuration } from '../dockerfile/index.js';
 import { UsageError } from '../errors/index.js';
-import { formatBytes, renderCacheMounts, writeErr, writeOut } from '../ui/index.js';
+import { formatBytes, renderCacheMounts, renderStoreUsage, writeErr, writeOut, type StoreUsage } from '../ui/index.js';
 import { byteSizeOption, oneOf } from './inputs.js';
 import type { Session } from './session.js';
 
-export const cacheUsage = `usage: strata cache ls [--format text|json] [--store DIR]
+export const cacheUsageText = `usage: strata cache ls [--format text|json] [--store DIR]
+       strata cache du [--format text|json] [--store DIR]
        strata cache prune (--build [--older-than DURATION] [--keep-storage SIZE] | --mounts | --copies) [--store DIR]
 
 ls: the cache mounts (RUN --mount=type=cache) in the store, with their
-sizes. prune --build, as docker builder prune: the build cache goes (the
+sizes. du: what the store holds, as docker system df shows it: its images,
+the build cache (its records, and the layers only they name: what a prune
+frees and --keep-storage limits), the cache mounts. prune --build, as docker builder prune: the build cache goes (the
 steps' records, older than DURATION if given, e.g. 24h; the layers and
 layer directories no image in the store names; what COPY keeps), and the
 images stay whole; the next build runs its steps again. With
@@ -40,6 +43,13 @@ export async function cacheCommand(argv: string[], _session: Session): Promise<n
   });
   const store = resolveStoreDir(values.store);
   switch (sub) {
+    case 'du': {
+      const format = oneOf('--format', values.format, ['text', 'json'] as const, 'text');
+      const mounts = listCacheMounts(store);
+      const usage: StoreUsage = { ...cacheUsage(store), cacheMounts: { count: mounts.length, bytes: mounts.reduce((n, m) => n + m.bytes, 0) } };
+      writeOut(format === 'json' ? JSON.stringify(usage, null, 2) : renderStoreUsage(usage));
+      return 0;
+    }
     case 'ls': {
       const format = oneOf('--format', values.format, ['text', 'json'] as const, 'text');
       const mounts = listCacheMounts(store);
@@ -79,6 +89,6 @@ export async function cacheCommand(argv: string[], _session: Session): Promise<n
       return 0;
     }
     default:
-      throw new UsageError(sub ? `unknown cache command "${sub}"` : 'cache needs a command', { hint: 'strata cache ls, or strata cache prune --build|--mounts|--copies' });
+      throw new UsageError(sub ? `unknown cache command "${sub}"` : 'cache needs a command', { hint: 'strata cache ls, strata cache du, or strata cache prune --build|--mounts|--copies' });
   }
 }

@@ -22,7 +22,7 @@ const COMMANDS: Record<string, Command> = {
   history: { load: async () => { const m = await import('./image.js'); return { run: m.historyCommand, usage: m.historyUsage }; }, summary: 'show the layers and history of an image' },
   login: { load: async () => { const m = await import('./login.js'); return { run: m.loginCommand, usage: m.loginUsage }; }, summary: 'keep credentials for a registry (checked first)' },
   logout: { load: async () => { const m = await import('./login.js'); return { run: m.logoutCommand, usage: m.loginUsage }; }, summary: 'forget the credentials for a registry' },
-  cache: { load: async () => { const m = await import('./cache.js'); return { run: m.cacheCommand, usage: m.cacheUsage }; }, summary: 'list or empty the cache mounts of RUN --mount=type=cache' },
+  cache: { load: async () => { const m = await import('./cache.js'); return { run: m.cacheCommand, usage: m.cacheUsageText }; }, summary: 'show, list or empty the build cache and the cache mounts of RUN --mount=type=cache' },
 };
 
 function version(): string {

@@ -49,6 +49,21 @@ export interface CacheMountRow {
   readonly lastUsed: string;
 }
 
+/** `strata cache du`: what the store holds, as `docker system df` shows it. */
+export interface StoreUsage {
+  readonly images: { readonly count: number; readonly bytes: number };
+  readonly buildCache: { readonly records: number; readonly bytes: number };
+  readonly cacheMounts: { readonly count: number; readonly bytes: number };
+}
+
+export function renderStoreUsage(u: StoreUsage): string {
+  return table(['TYPE', 'COUNT', 'SIZE'], [
+    ['images', String(u.images.count), formatBytes(u.images.bytes)],
+    ['build cache', `${u.buildCache.records} record${u.buildCache.records === 1 ? '' : 's'}`, `${formatBytes(u.buildCache.bytes)} beyond the images`],
+    ['cache mounts', String(u.cacheMounts.count), formatBytes(u.cacheMounts.bytes)],
+  ]);
+}
+
 export function renderCacheMounts(rows: readonly CacheMountRow[]): string {
   if (rows.length === 0) return 'no cache mounts in the store (RUN --mount=type=cache,target=DIR makes one)';
   return table(['ID', 'SIZE', 'FILES', 'LAST USED'], rows.map((r) => [r.id, formatBytes(r.bytes), String(r.files), r.lastUsed]));

@@ -104,10 +104,17 @@ describe('strata cache prune --build', () => {
       built.push(records().filter((r) => !before.has(r)));
       age(hours);
     }
+    const du = () => JSON.parse(cli.ok(['cache', 'du', '--format', 'json']).stdout) as { images: { count: number; bytes: number }; buildCache: { records: number; bytes: number } };
+    const before = du();
+    assert.equal(before.images.count, 1, 'busybox:local');
+    assert.ok(before.buildCache.records === 3 && before.buildCache.bytes > 3 * 1024 * 1024, JSON.stringify(before));
     const r = cli.ok(['cache', 'prune', '--build', '--keep-storage', '1.5MiB']);
     assert.match(r.stdout, /^removed 2 cache records, [2-9] blobs? \(2\.\d MiB\), .*; the cache holds 1\.0 MiB of layers beyond the images'$/m);
     // The two oldest went, the newest stayed (and its step is still CACHED).
     assert.deepEqual(records(), built[2]);
+    const after = du();
+    assert.ok(after.buildCache.records === 1 && after.buildCache.bytes < 1.5 * 1024 * 1024, JSON.stringify(after));
+    assert.match(cli.ok(['cache', 'du']).stdout, /^TYPE\s+COUNT\s+SIZE\nimages\s+1\s+[\d.]+ MiB\nbuild cache\s+1 record\s+1\.0 MiB beyond the images\ncache mounts\s+0\s+0 B/);
     const again = cli.ok(['build', '--progress', 'plain', path.join(scratch, 'keep-3')]);
     assert.match(again.stderr, /^#1 CACHED$/m);
     const bad = cli.run(['cache', 'prune', '--build', '--keep-storage', 'lots']);
