@@ -18,7 +18,8 @@ function layerMediaType(layer: ImageLayer): string {
 
 /** `config` as a value, or as exact bytes (an imported config keeps its digest, the image ID). */
 export async function writeImage(store: string, layers: readonly ImageLayer[], config: ImageConfig | Buffer): Promise<Descriptor> {
-  const configBytes = Buffer.isBuffer(config) ? config : canonicalJSON(config);
+  // As bytes: a label or an env value beyond ASCII takes more bytes than characters, and the descriptor gives bytes.
+  const configBytes = Buffer.isBuffer(config) ? config : Buffer.from(canonicalJSON(config));
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: MEDIA.manifest,

@@ -58,6 +58,10 @@ describe('strata build (command line)', () => {
     assert.equal(readFileSync(iid, 'utf8'), r.stdout.trim());
     const config = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci:${store}:labeled:1`], { encoding: 'utf8' })) as { config: { Labels: Record<string, string> } };
     assert.deepEqual(config.config.Labels, { from: 'cli', keep: 'yes', 'org.opencontainers.image.revision': 'abc' });
+    // A label beyond ASCII: the config's descriptor gives its size in bytes, which skopeo checks as it copies.
+    const accented = strata(['build', '-q', '--label', 'greeting=héllo wörld ✓', '-t', 'labeled:utf8', ctx]);
+    assert.equal(accented.code, 0, accented.stderr);
+    execFileSync('skopeo', ['copy', `oci:${store}:labeled:utf8`, `dir:${path.join(scratch, 'labeled-utf8')}`], { stdio: 'pipe' });
     const other = strata(['build', '--platform', 'linux/s390x', ctx]);
     assert.equal(other.code, 2);
     assert.match(other.stderr, new RegExp(`strata builds for this machine's platform \\(${host}\\), not linux/s390x`));
