@@ -86,6 +86,8 @@ export function requireImage(store: string, ref: string): NamedImage {
 /** Points `ref` at a manifest (replacing what it named before). */
 export async function tagImage(store: string, ref: string, manifest: Descriptor): Promise<void> {
   const name = normalizeRef(ref);
+  // A rebuild from the cache names the image it named last time: then the index (an fsync) is left as it is.
+  if (findImage(store, name)?.manifest.digest === manifest.digest) return;
   ensureLayout(store);
   await withStoreLock(store, 'index', () => {
     const index = readIndex(store);
