@@ -358,8 +358,8 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     if (!staged) return null;
     if (staged.written) return { diffId: staged.diffId, digest: staged.written.digest, size: staged.written.size };
     // The layer is usable at once (the overlay snapshotter mounts it by diffID, or while its tar is being
-    // written by its provisional name); its diffID, blob digest and size arrive as its tar and gzip blob
-    // are written, which runs alongside the steps after it.
+    // written by its provisional name); its diffID, blob digest and size arrive as its tar is written and
+    // put in place as its blob, which runs alongside the steps after it.
     const layer: { diffId: string; digest: string; size: number; snapshot?: string } = { diffId: staged.diffId, digest: '', size: 0 };
     if (staged.pending) {
       layer.snapshot = staged.pending.snapshot;

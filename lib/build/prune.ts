@@ -44,15 +44,17 @@ export async function pruneBuildCache(store: string, options: PruneOptions = {})
 }
 
 /**
- * After a build that made layers: the oldest cache records go if the
- * cache has grown past `keepBytes` (as `prune --build --keep-storage`),
- * and `onEvent` hears of it. The store's blobs are counted first (a
- * readdir): a store whose blobs, the images' included, are within the
- * size needs nothing. A build of another process on the store puts it off
+ * After a build that made layers (`build.executed`; a no-change build
+ * leaves the cache as it was and pays nothing here): the oldest cache
+ * records go if the cache has grown past `keepBytes` (as `prune --build
+ * --keep-storage`), and `onEvent` hears of it. The store's blobs are
+ * counted first (a readdir): a store whose blobs, the images' included,
+ * are within the size needs nothing. A build of another process on the store puts it off
  * to the next time; any other failure is said, and fails nothing: the
  * build it follows is done.
  */
-export async function trimBuildCache(store: string, keepBytes: number, onEvent: EventSink): Promise<void> {
+export async function trimBuildCache(store: string, keepBytes: number, build: { readonly executed: number }, onEvent: EventSink): Promise<void> {
+  if (build.executed === 0) return;
   try {
     if (storedBlobBytes(store) <= keepBytes) return;
     const r = await pruneBuildCache(store, { keepStorageBytes: keepBytes });

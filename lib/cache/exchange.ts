@@ -81,7 +81,7 @@ async function compressedEntries(store: string, entries: readonly CacheEntry[]):
 }
 
 /** The manifest (and its config) that carries `entries`, their layers compressed: what a local or registry export writes. */
-export async function cacheManifest(store: string, plainEntries: readonly CacheEntry[], trees: readonly CacheTree[] = []): Promise<{ config: Buffer; layers: LayerRef[]; manifest: (configDesc: Descriptor) => Buffer }> {
+export async function cacheManifest(store: string, plainEntries: readonly CacheEntry[], trees: readonly CacheTree[] = []): Promise<{ config: Buffer; blobs: Descriptor[]; manifest: (configDesc: Descriptor) => Buffer }> {
   const entries = await compressedEntries(store, plainEntries);
   const config = Buffer.from(JSON.stringify({ strataCache: 1, records: entries, trees } satisfies CacheConfig));
   const seen = new Set<string>();
@@ -92,13 +92,15 @@ export async function cacheManifest(store: string, plainEntries: readonly CacheE
       layers.push(record.layer);
     }
   }
+  /** The manifest's layers: the steps' layers (gzip), then the stage trees. */
+  const blobs = [...layers.map((l) => ({ mediaType: LAYER_GZIP, digest: l.digest, size: l.size })), ...trees.map((t) => ({ mediaType: TREE_MEDIA, digest: t.digest, size: t.size }))];
   const manifest = (configDesc: Descriptor) => Buffer.from(JSON.stringify({
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     config: { mediaType: CACHE_CONFIG_MEDIA, digest: configDesc.digest, size: configDesc.size },
-    layers: [...layers.map((l) => ({ mediaType: LAYER_GZIP, digest: l.digest, size: l.size })), ...trees.map((t) => ({ mediaType: TREE_MEDIA, digest: t.digest, size: t.size }))],
+    layers: blobs,
   }));
-  return { config, layers, manifest };
+  return { config, blobs, manifest };
 }
 
 export function parseCacheConfig(bytes: Buffer, where: string): { records: Map<string, CacheRecord>; trees: Map<string, CacheTree> } {
@@ -149,9 +151,8 @@ function placeBlob(store: string, dir: string, digest: string): void {
 /** Writes the cache to an OCI layout directory (--cache-to type=local,dest=DIR); the index is replaced last. */
 export async function exportCacheLocal(store: string, dir: string, entries: readonly CacheEntry[], trees: readonly CacheTree[] = []): Promise<void> {
   mkdirSync(path.join(dir, 'blobs', 'sha256'), { recursive: true });
-  const { config, layers, manifest } = await cacheManifest(store, entries, trees);
-  for (const layer of layers) placeBlob(store, dir, layer.digest);
-  for (const tree of trees) placeBlob(store, dir, tree.digest);
+  const { config, blobs, manifest } = await cacheManifest(store, entries, trees);
+  for (const blob of blobs) placeBlob(store, dir, blob.digest);
   const configDesc = await putBlob(store, config);
   placeBlob(store, dir, configDesc.digest);
   const manifestBytes = manifest({ mediaType: CACHE_CONFIG_MEDIA, ...configDesc });

@@ -255,8 +255,7 @@ export async function buildCommand(argv: string[], session: Session): Promise<nu
         report({ type: 'output', format: 'registry', dest: `${tag}@${digest}` });
       }
     }
-    // Every build that made layers leaves a new version of them: the cache is kept within its size (a no-change build pays nothing).
-    if (result.executed > 0) await trimBuildCache(store, keepStorageBytes, report);
+    await trimBuildCache(store, keepStorageBytes, result, report);
     live?.close(); // the last frame before the digest, or the frame would be redrawn over it
     if (values.iidfile !== undefined) writeIidFile(values.iidfile, result.manifest.digest);
     // (Standard output may carry the image itself.)

@@ -306,6 +306,13 @@ function bytesUpTo(root: string, rels: readonly string[], limit: number): number
   return bytes;
 }
 
+/** A layer whose tar is being written: its tar job, then its diffID, and the snapshot it is a delta over. */
+interface PendingSnapshot {
+  tarred: Promise<unknown>;
+  diffId?: string;
+  readonly base: string | undefined;
+}
+
 /** A snapshot of a build still running, whose tar is being written: `p<pid>-<n>`. */
 const PENDING = /^p(\d+)-\d+$/;
 let pendingCount = 0;
@@ -324,8 +331,8 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
   sweepDeadPending(store);
   const views = new Map<string, Promise<string>>();
   const mounted = new Set<string>();
-  /** This build's layers whose tar is being written, by provisional name: its tar job, then its diffID. */
-  const pending = new Map<string, { readonly tarred: Promise<unknown>; diffId?: string; readonly base: string | undefined }>();
+  /** This build's layers whose tar is being written, by provisional name. */
+  const pending = new Map<string, PendingSnapshot>();
   /** The same once their diffID is known (a later step may name the layer by it). */
   const pendingByDiff = new Map<string, string>();
   const nameOf = (layer: LayerRef): string | undefined => layer.snapshot ?? pendingByDiff.get(layer.diffId);
@@ -410,7 +417,7 @@ export function overlaySnapshotter(store: string, scratch: string): Snapshotter 
         const dirs = [path.join(snapshotsDir(store), name), ...(over && base ? base.dirs : [])];
         const tarPath = tempPath(store, 'layer-tar');
         const reuse = options.reuse;
-        const entry: { tarred: Promise<unknown>; diffId?: string; base: string | undefined } = { tarred: Promise.resolve(), base: over };
+        const entry: PendingSnapshot = { tarred: Promise.resolve(), base: over };
         const diffId = (async () => {
           const written = await writeTarInThread({ tarPath, root: dirs[0]!, rels: entries, deleted: removed, opaque, splice: reuse?.splice(), locateIn: over ? dirs : undefined });
           entry.diffId = written.diffId;

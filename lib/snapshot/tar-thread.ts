@@ -62,8 +62,9 @@ function tarThread(): Worker {
 
 /**
  * Starts the thread, if it is not running, for jobs to come: a process
- * that builds again and again (strata dev) starts it at once, as it takes
- * some 70 ms to load its modules and more to compile them.
+ * that builds again and again (strata dev) starts it at once, so that its
+ * start (the thread's own, and 10-15 ms to load its bundled code) is not
+ * paid by the first big layer.
  */
 export function startTarThread(): void {
   tarThread();

@@ -138,7 +138,6 @@ export async function runDev(o: DevOptions): Promise<number> {
    * screen, and where the output is that file, feed itself for ever.
    */
   let quietPaths = new Set<string>();
-
   const startBuild = (cause: 'start' | 'change' | 'manual', noCache = false): RunningBuild => {
     quietPaths = new Set();
     const number = ++buildNumber;
@@ -161,7 +160,7 @@ export async function runDev(o: DevOptions): Promise<number> {
       lastStatus = 0;
       emit({ type: 'build-done', number, digest: result.manifest.digest, seconds: (Date.now() - started) / 1000, executed: result.executed, cached: result.cached });
       await restartApp(result);
-      if (o.watch && o.keepStorageBytes !== undefined) await trimBuildCache(o.store, o.keepStorageBytes, emit);
+      if (o.watch && o.keepStorageBytes !== undefined) await trimBuildCache(o.store, o.keepStorageBytes, result, emit);
       return result;
     }, (error: unknown) => {
       // Told to stop, it ends with whatever the interrupted step threw: that is a cancellation, not a failure.

@@ -17,9 +17,9 @@ const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export async function exportCacheRegistry(store: string, ref: string, entries: readonly CacheEntry[], trees: readonly CacheTree[], options: RegistryOptions = {}): Promise<void> {
   const remote = parseRemoteRef(ref);
   const repo = openRepository(remote, 'pull,push', options);
-  const { config, layers, manifest } = await cacheManifest(store, entries, trees);
+  const { config, blobs, manifest } = await cacheManifest(store, entries, trees);
   const configDesc = { mediaType: CACHE_CONFIG_MEDIA, ...(await putBlob(store, config)) };
-  await uploadBlobs(repo, store, [configDesc, ...layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.size })), ...trees.map((t) => ({ mediaType: 'application/vnd.strata.tree.v1', digest: t.digest, size: t.size }))]);
+  await uploadBlobs(repo, store, [configDesc, ...blobs]);
   await putManifest(repo, remote.tag ?? 'buildcache', OCI_MANIFEST, manifest(configDesc));
 }
 
