@@ -82,6 +82,8 @@ export interface BuildResult {
   readonly entries: readonly { readonly stage: number; readonly key: string; readonly record: CacheRecord }[];
   /** The stage-tree files (hashed stages that COPY --from read) this build used: --cache-to carries them too. */
   readonly trees: readonly string[];
+  /** The context as this build read it: the id of the stat cache file that describes it (see contextUnchanged). */
+  readonly contextCacheId: string | undefined;
 }
 
 const EPOCH = new Date(0).toISOString();
@@ -531,7 +533,8 @@ async function buildOnce(options: BuildOptions, refused: ReadonlySet<string>): P
     await Promise.allSettled(prefetches.values());
     for (const tag of options.tags) await tagImage(store, tag, manifest);
     onEvent({ type: 'image', digest: manifest.digest, config: '', tags: options.tags, seconds: (Date.now() - started) / 1000 });
-    return { manifest, config, cached, executed, snapshotter: snapshots.kind, layers: final.layers, entries, trees: [...treesUsed] };
+    const contextCacheId = (await ctx).statCacheId;
+    return { manifest, config, cached, executed, snapshotter: snapshots.kind, layers: final.layers, entries, trees: [...treesUsed], contextCacheId };
   } finally {
     // A failed build stops here too: no blob is left half-written behind the caller's back.
     await Promise.allSettled([...storing.values(), ...recordWrites]);

@@ -7,3 +7,4 @@ export { contextReads, mayRead, type ContextRead } from './selectors.js';
 export { stageLabel } from './step-kinds.js';
 export { resolveUser, type RunUser } from './users.js';
 export { cacheUsage, pruneBuildCache, PRUNE_GRACE_MS, trimBuildCache, type CacheUsage, type PruneOptions, type PruneResult } from './prune.js';
+export { replayUpToDate, saveUpToDate, upToDate, upToDateRecord, type BuildQuestion, type UpToDateRecord } from './up-to-date.js';

@@ -1,5 +1,5 @@
 /** lib/cache: the strata store: where it lives, content-addressed blobs, cache keys and records, locks. */
-export { resolveStoreDir, statCachePath, stepInputsPath } from './store-location.js';
+export { resolveStoreDir, statCachePath, stepInputsPath, upToDatePath } from './store-location.js';
 export { adoptBlobFile, blobPath, blobWriter, hasBlob, pruneBlobs, putBlob, putBlobFile, storedBlobBytes, sweepStaleTemp, tempPath, type BlobWriter, type Descriptor } from './blobs.js';
 export { withStoreLock } from './lock.js';
 export { duringBuild, withoutBuilds, type ExclusiveOptions } from './activity.js';

@@ -44,7 +44,8 @@ function mainUsage(): string {
   ].join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** quickTried: the executable already asked quick.ts whether a build is up to date (it was not). */
+export async function main(argv: string[], options: { quickTried?: boolean } = {}): Promise<number> {
   const session: Session = { out: styleFor(process.stdout), err: styleFor(process.stderr), sourceLines: undefined };
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
@@ -59,6 +60,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const entry = COMMANDS[name];
     if (!entry) throw new UsageError(`unknown command "${name}"`, { hint: `commands are: ${Object.keys(COMMANDS).join(', ')}` });
+    if (name === 'build' && !options.quickTried) {
+      const answered = await (await import('./quick.js')).quickBuild(rest, session);
+      if (answered !== undefined) return answered;
+    }
     // Their first slow step (a big context's stat check) runs while their modules load.
     if (name === 'build' || name === 'hash') (await import('./early.js')).startEarly(name, rest);
     command = await entry.load();

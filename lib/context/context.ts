@@ -18,7 +18,7 @@ import { takeEarlyCheck } from './early-check.js';
 import { statHelperAvailable } from './stat-helper.js';
 import {
   cachedDigest, cachedHardlink, cachedLink, cachedPath, encodeStatCache, isReusable, KIND_CODES, loadStatCache, patternsKey, RACY_MARGIN_NS,
-  saveStatCache, type CacheSegment, type LoadedStatCache,
+  saveStatCache, statCacheId, type CacheSegment, type LoadedStatCache,
 } from './stat-cache.js';
 import { digestDirectory, forEachEntry, indexOver, joinPath, parentPath, sortedChildren, walkEntries, type Entry, type EntryIndex, type EntryKind, type StatKey } from './tree.js';
 import { listKeptNames, lstatEntry, walkInline } from './walk.js';
@@ -80,6 +80,11 @@ export interface HashedContext {
   readonly cache: LoadedStatCache | undefined;
   /** The ignore patterns the tree was built with. */
   readonly patterns: readonly string[];
+  /**
+   * The id (statCacheId) of the stat cache file that describes exactly this
+   * state, when hashContext left one: what an up-to-date record vouches by.
+   */
+  statCacheId?: string;
 }
 
 /** The warning for sockets, FIFOs and devices left out of the context. */
@@ -251,7 +256,7 @@ export async function hashContext(root: string, options: ContextOptions = {}): P
     ? await refreshFromDisk(warm, options, verification)
     : await scanAndHash(absRoot, matcher, patterns, restorable ? undefined : cache, warnings, takenAtNs, options);
   const changed = !warm || ctx.stats.hashedFiles > 0 || ctx.takenAtNs !== cache!.takenAtNs;
-  if (options.statCacheFile && changed) persistStatCache(ctx, options.statCacheFile);
+  if (options.statCacheFile) ctx.statCacheId = changed ? persistStatCache(ctx, options.statCacheFile) : statCacheId(cache!);
   return ctx;
 }
 
@@ -446,13 +451,12 @@ export function contextDirectories(ctx: HashedContext): string[] {
   return out;
 }
 
-/** Writes the stat cache for the current state of the context. */
-export function persistStatCache(ctx: HashedContext, file: string): void {
+/** Writes the stat cache for the current state of the context; returns its id (statCacheId). */
+export function persistStatCache(ctx: HashedContext, file: string): string {
   const whole = ctx.tree instanceof RestoredEntry ? ctx.tree.unchangedSubtree() : undefined;
   if (whole && whole.from.takenAtNs === ctx.takenAtNs && whole.from.patternsKey === patternsKey(ctx.patterns)) {
     // The tree is exactly the cache it was read from (a fresh scan, say): its bytes are the file.
-    saveStatCache(file, Buffer.from(whole.from.bytes));
-    return;
+    return saveStatCache(file, Buffer.from(whole.from.bytes));
   }
   const segments: CacheSegment[] = [];
   const visit = (e: Entry): void => {
@@ -468,7 +472,7 @@ export function persistStatCache(ctx: HashedContext, file: string): void {
     if (e.kind === 'dir') for (const child of sortedChildren(e)) visit(child);
   };
   visit(ctx.tree);
-  saveStatCache(file, encodeStatCache(ctx.takenAtNs, patternsKey(ctx.patterns), segments));
+  return saveStatCache(file, encodeStatCache(ctx.takenAtNs, patternsKey(ctx.patterns), segments));
 }
 
 /** Re-digests every dirty directory and its ancestors, deepest first. */

@@ -343,6 +343,20 @@ export function isReusable(cache: StatCache, i: number, now: { size: bigint; mti
   );
 }
 
+/** The whole file in shared memory (the worker threads read it as it is). */
+function readShared(fd: number): SharedArrayBuffer {
+  const size = fstatSync(fd).size;
+  const bytes = new SharedArrayBuffer(size);
+  const view = new Uint8Array(bytes);
+  let off = 0;
+  while (off < size) {
+    const n = readSync(fd, view, off, size - off, off);
+    if (n === 0) throw new Error('truncated while being read');
+    off += n;
+  }
+  return bytes;
+}
+
 export function loadStatCache(file: string): LoadResult {
   let fd: number;
   try {
@@ -352,22 +366,44 @@ export function loadStatCache(file: string): LoadResult {
     return { cache: undefined, warning: `stat cache ${file} cannot be read (${(e as Error).message}); hashing every file` };
   }
   try {
-    const size = fstatSync(fd).size;
-    const bytes = new SharedArrayBuffer(size);
-    const view = new Uint8Array(bytes);
-    let off = 0;
-    while (off < size) {
-      const n = readSync(fd, view, off, size - off, off);
-      if (n === 0) throw new Error('truncated while being read');
-      off += n;
-    }
     // A no-change check never needs the paths here (the threads decode their own rows).
-    return { cache: withLazyPaths(decodeStatCache(bytes)), warning: undefined };
+    return { cache: withLazyPaths(decodeStatCache(readShared(fd))), warning: undefined };
   } catch (e) {
     return { cache: undefined, warning: `stat cache ${file} discarded: ${(e as Error).message}; hashing every file and writing a new one` };
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The cache at `file` if it is the one named `id` (statCacheId), else
+ * undefined. Its checksum is not computed again: the file ends with the
+ * one it was written with, and that is the id, taken from a cache that
+ * was verified or written whole.
+ */
+export function loadStatCacheNamed(file: string, id: string): StatCache | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const bytes = readShared(fd);
+    return bytes.byteLength > 16 && statCacheId({ bytes }) === id ? decodeStatCache(bytes, true) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * What names one cache's content: the checksum its file ends with (hex).
+ * Two files with the same one describe the same entries at the same moment.
+ */
+export function statCacheId(cache: Pick<StatCache, 'bytes'>): string {
+  return Buffer.from(cache.bytes, cache.bytes.byteLength - 16, 16).toString('hex');
 }
 
 /** The cache with its paths decoded when first asked for, all at once. */
@@ -381,8 +417,8 @@ export function cachedPath(cache: StatCache, row: number): string {
   return cachedPaths(cache, row, row + 1)[0]!;
 }
 
-/** Writes atomically: a reader sees the old cache or the new one, never a mix. */
-export function saveStatCache(file: string, data: Buffer): void {
+/** Writes atomically: a reader sees the old cache or the new one, never a mix. Returns the cache's id (statCacheId). */
+export function saveStatCache(file: string, data: Buffer): string {
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
   try {
@@ -399,4 +435,5 @@ export function saveStatCache(file: string, data: Buffer): void {
     rmSync(tmp, { force: true });
     throw e;
   }
+  return data.subarray(data.length - 16).toString('hex');
 }

@@ -5,7 +5,7 @@
  * an lstat. Where the helper was not built (no C compiler), or fails, the
  * caller checks the rows itself.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KIND_CODES, RACY_MARGIN_NS, type StatCache } from './stat-cache.js';
@@ -24,6 +24,11 @@ export function statHelperAvailable(): boolean {
   return (available ??= process.platform === 'linux' && existsSync(HELPER));
 }
 
+/** The paths of every row, NUL-terminated: what the helper reads on its standard input. */
+function pathTable(cache: StatCache): Uint8Array {
+  return cache.pathBytes.subarray(0, cache.count ? cache.pathEnds[cache.count - 1]! : 0);
+}
+
 /** The helper's records for every row of `cache` (paths relative to root), or undefined if it could not give them. */
 function runHelper(root: string, cache: StatCache): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
@@ -36,7 +41,7 @@ function runHelper(root: string, cache: StatCache): Promise<Buffer | undefined> 
       resolve(code === 0 && out.length === cache.count * RECORD_BYTES ? out : undefined);
     });
     child.stdin.on('error', () => undefined); // a helper that died early: 'close' says so
-    child.stdin.end(cache.pathBytes.subarray(0, cache.count ? cache.pathEnds[cache.count - 1]! : 0));
+    child.stdin.end(pathTable(cache));
   });
 }
 
@@ -47,8 +52,23 @@ function runHelper(root: string, cache: StatCache): Promise<Buffer | undefined> 
  */
 export async function verifyWithHelper(root: string, cache: StatCache): Promise<number[] | undefined> {
   if (!statHelperAvailable()) return undefined;
-  let out = await runHelper(root, cache);
-  if (!out) return undefined;
+  const out = await runHelper(root, cache);
+  return out && changedRows(cache, out);
+}
+
+/**
+ * verifyWithHelper for a process with nothing else to do meanwhile: it
+ * waits for the helper without streams or sockets (some 5 ms less).
+ */
+export function verifyWithHelperSync(root: string, cache: StatCache): number[] | undefined {
+  if (!statHelperAvailable()) return undefined;
+  const run = spawnSync(HELPER, [root], { input: pathTable(cache), stdio: ['pipe', 'pipe', 'ignore'], maxBuffer: cache.count * RECORD_BYTES + 1 });
+  return run.status === 0 && run.stdout.length === cache.count * RECORD_BYTES ? changedRows(cache, run.stdout) : undefined;
+}
+
+/** The rows whose helper record differs from the cache, as verifyRange would find them. */
+function changedRows(cache: StatCache, records: Buffer): number[] {
+  let out = records;
   if (out.byteOffset % 8) out = Buffer.from(out); // typed views need aligned offsets
   const words = new BigUint64Array(out.buffer, out.byteOffset, out.length / 8);
   const small = new Uint32Array(out.buffer, out.byteOffset, out.length / 4);

@@ -18,6 +18,7 @@ export {
   type BaseImageFacts, type Plan, type PlanOptions, type PlannedStage, type PlannedStep, type PlannedHeredoc, type Platform, type StageBase,
 } from './plan.js';
 export { planToJSON } from './plan-json.js';
+export { imagesRead, type ImageUse } from './images-read.js';
 export { lintDockerfile, type Finding, type Severity, type ContextFacts } from './lint.js';
 
 /** Parse and validate in one call: what every consumer of a Dockerfile wants. */
