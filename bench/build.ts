@@ -26,7 +26,7 @@ import { waitQuiet } from './quiet.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const peers = path.join(process.env.STRATA_SHARED ?? path.join(root, '..', 'shared'), 'peers');
-const bin = path.join(root, 'dist', 'bin', 'strata.js');
+const bin = path.join(root, 'dist', 'bin', 'strata.cjs');
 
 interface Timing {
   readonly wall: number;

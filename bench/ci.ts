@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bin = path.join(root, 'dist', 'bin', 'strata.js');
+const bin = path.join(root, 'dist', 'bin', 'strata.cjs');
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {

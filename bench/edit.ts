@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { waitQuiet } from './quiet.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bin = path.join(root, 'dist', 'bin', 'strata.js');
+const bin = path.join(root, 'dist', 'bin', 'strata.cjs');
 const FILES = 200;
 const FILE_BYTES = 100 * 1024;
 const EDITS = 5;

@@ -16,7 +16,7 @@ import { renderBenchTable } from '../lib/ui/index.js';
 import { ensureGitDir, ensureTree, treeSpecs } from './trees.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bin = path.join(root, 'dist', 'bin', 'strata.js');
+const bin = path.join(root, 'dist', 'bin', 'strata.cjs');
 
 function has(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;

@@ -1,6 +1,6 @@
 // Bundles the CLI (dist/lib/cli/main.js and what it imports) into one
-// CommonJS file, dist/lib/strata/main.cjs, which dist/bin/strata.js runs
-// with a V8 code cache (see bin/strata.ts). Node's ES module loader costs
+// CommonJS file, dist/lib/strata/main.cjs, which dist/bin/strata.cjs runs
+// with a V8 code cache (see bin/strata.cts). Node's ES module loader costs
 // about a millisecond per file, and `strata build` reaches some eighty of
 // them; CommonJS loads sooner still, and only a plain script can be
 // compiled from a code cache on Node 20. The worker threads' code is
@@ -13,6 +13,7 @@
 // dist/workers/ unbundled.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,10 +22,34 @@ const outdir = path.join(root, 'dist', 'lib', 'strata');
 rmSync(outdir, { recursive: true, force: true });
 const bundles = [
   [path.join(root, 'dist', 'lib', 'cli', 'main.js'), 'main.cjs'],
+  [path.join(root, 'dist', 'lib', 'cli', 'quick.js'), 'quick.cjs'],
   [path.join(root, 'dist', 'workers', 'hash-files.js'), 'hash-files.cjs'],
   [path.join(root, 'dist', 'workers', 'layer-tar.js'), 'layer-tar.cjs'],
 ];
+/**
+ * Node's heavier built-in modules, required where they are first used
+ * rather than when the bundle starts: esbuild hoists every import to the
+ * top, and a module imported for one function would cost each start its
+ * load (node:crypto alone some 7 ms, child_process and the stream classes
+ * 3-4 ms each) whether or not that function runs.
+ */
+const LAZY_BUILTINS = /^node:(crypto|child_process|zlib|stream|stream\/promises|worker_threads|https|http|net|tls|readline)$/;
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    // (The stand-in's own require is the real module.)
+    b.onResolve({ filter: LAZY_BUILTINS }, (args) => (args.namespace === 'lazy-builtin' ? { path: args.path, external: true } : { path: args.path, namespace: 'lazy-builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
+      const names = Object.keys(createRequire(import.meta.url)(args.path));
+      const load = `let loaded; const load = () => (loaded ??= require(${JSON.stringify(args.path)}));`;
+      const getters = names.map((n) => `Object.defineProperty(exports, ${JSON.stringify(n)}, { enumerable: true, get: () => load()[${JSON.stringify(n)}] });`);
+      return { contents: [load, ...getters, 'Object.defineProperty(exports, "default", { enumerable: false, get: load });'].join('\n'), loader: 'js' };
+    });
+  },
+};
+
 await Promise.all(bundles.map(([entry, name]) => build({
+  plugins: [lazyBuiltins],
   entryPoints: [entry],
   bundle: true,
   format: 'cjs',

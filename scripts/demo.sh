@@ -5,7 +5,7 @@
 # showing which steps came from the cache, and the image it made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-strata() { node dist/bin/strata.js "$@"; }
+strata() { node dist/bin/strata.cjs "$@"; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/strata-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export STRATA_STORE="$work/store"

@@ -26,7 +26,8 @@ import { writeFileAtomic } from './files.js';
  */
 export const GZIP_MEMBER_BYTES = 4 * 1024 * 1024;
 
-const gzipAsync = promisify(gzip);
+// (Made when first called: zlib is loaded only by a process that compresses.)
+const gzipAsync = (data: Buffer) => promisify(gzip)(data);
 
 /** Reads up to `into.length` bytes at `position`, fewer only at the end of the file. */
 async function readFull(handle: FileHandle, into: Buffer, position: number): Promise<number> {

@@ -15,14 +15,16 @@ interface XXHash128Class {
   hash(data: Buffer): Buffer;
 }
 
-const addon = createRequire(import.meta.url)('xxhash-addon') as { XXHash128: XXHash128Class };
+// Loaded at the first digest (a few ms): a build with nothing to do never computes one.
+let loaded: { XXHash128: XXHash128Class } | undefined;
+const addon = () => (loaded ??= createRequire(import.meta.url)('xxhash-addon') as { XXHash128: XXHash128Class });
 const SEED = Buffer.alloc(8);
 
 
 /** XXH128 of some bytes. */
 export function xxh128(data: Uint8Array): Buffer {
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return addon.XXHash128.hash(buf);
+  return addon().XXHash128.hash(buf);
 }
 
 /** An incremental XXH128: the digest equals xxh128 of all updates concatenated. */
@@ -32,7 +34,7 @@ export interface DigestStream {
 }
 
 export function xxh128Stream(): DigestStream {
-  const state = new addon.XXHash128(SEED);
+  const state = new (addon().XXHash128)(SEED);
   return {
     update(data) {
       state.update(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));

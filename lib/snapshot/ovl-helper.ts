@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 export const OVL_HELPER = fileURLToPath(new URL('../../libexec/strata-ovl', import.meta.url));
-const runOnce = promisify(execFile);
+// (Made when first called: child_process is loaded only by a process that runs the helper.)
+const runOnce = (file: string, args: readonly string[], options: { maxBuffer: number; encoding: 'utf8' }) => promisify(execFile)(file, args, options);
 
 /** A failed command: its message, where child_process would put it. */
 export class OvlError extends Error {

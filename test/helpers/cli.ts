@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { repoRoot } from './conformance.js';
 
-export const strataBin = path.join(repoRoot, 'dist', 'bin', 'strata.js');
+export const strataBin = path.join(repoRoot, 'dist', 'bin', 'strata.cjs');
 
 export interface CliRun {
   readonly code: number | null;
