@@ -88,13 +88,12 @@ async function run(): Promise<number> {
     return main(process.argv.slice(2));
   }
   // A build with nothing to do is answered from a bundle a tenth the size (lib/cli/quick.ts).
-  const quickTried = process.argv[2] === 'build';
-  if (quickTried) {
-    const answered = await (createRequire(bundlePath)('./quick.cjs') as { quickMain: QuickMain }).quickMain(process.argv.slice(3));
-    if (answered !== undefined) return answered;
-  }
+  const quick = process.argv[2] === 'build' ? await (createRequire(bundlePath)('./quick.cjs') as { quickMain: QuickMain }).quickMain(process.argv.slice(3)) : undefined;
+  // Answered: every line is written (stdout and stderr are synchronous on Linux, even to a pipe), and leaving at
+  // once spares the teardown a natural exit does after the helper's spawn (114 against 105 ms here).
+  if (quick?.code !== undefined) process.exit(quick.code);
   const { main, saveCache } = loadBundle(bundle, process.argv[2]);
-  const code = await main(process.argv.slice(2), { quickTried });
+  const code = await main(process.argv.slice(2), { quick });
   saveCache();
   return code;
 }

@@ -82,7 +82,7 @@ export interface BuildResult {
   readonly entries: readonly { readonly stage: number; readonly key: string; readonly record: CacheRecord }[];
   /** The stage-tree files (hashed stages that COPY --from read) this build used: --cache-to carries them too. */
   readonly trees: readonly string[];
-  /** The context as this build read it: the id of the stat cache file that describes it (see contextUnchanged). */
+  /** The context as this build read it: the id of the stat cache file that describes it (see checkContext). */
   readonly contextCacheId: string | undefined;
 }
 

@@ -12,7 +12,7 @@
  *   patterns, the resolved build args, target, labels, network,
  *   snapshotter and SOURCE_DATE_EPOCH, and strata's own build;
  * - the context: its stat cache file is still the one the build left
- *   (statCacheId) and every entry lstats as it lists it (contextUnchanged);
+ *   (statCacheId) and every entry lstats as it lists it (checkContext);
  * - each base image name (FROM, COPY --from, RUN --mount from=) still
  *   names the manifest it did;
  * - each step's cache record still names the layer it did (a prune or a
@@ -25,7 +25,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canonicalJSONOf, hasBlob, readCacheRecord, statCachePath, upToDatePath, writeFileAtomic, type Descriptor } from '../cache/index.js';
-import { contextUnchanged } from '../context/index.js';
+import { checkContext, type ContextCheck } from '../context/index.js';
 import type { Plan } from '../dockerfile/index.js';
 import { listImages, normalizeRef, readManifest, type Manifest } from '../image/index.js';
 import type { BuildEvent, EventSink } from './events.js';
@@ -144,25 +144,28 @@ function readRecord(file: string): UpToDateRecord | undefined {
 }
 
 /**
- * The record at `file`, if it answers this question now: see the top of
- * this file for all that is checked. Never throws: any doubt is a build.
+ * The record of the last build, if it answers this question now (see the
+ * top of this file for all that is checked); else, when it got as far as
+ * the context, what that check found, for the build to start from. Never
+ * throws: any doubt is a build.
  */
-export function upToDate(store: string, question: BuildQuestion, tags: readonly string[]): UpToDateRecord | undefined {
+export function upToDate(store: string, question: BuildQuestion, tags: readonly string[]): { record?: UpToDateRecord; contextCheck?: ContextCheck } {
   try {
     const record = readRecord(upToDatePath(store, question.contextDir, question.dockerfile));
-    if (!record || record.question !== questionText(question)) return undefined;
+    if (!record || record.question !== questionText(question)) return {};
     const images = new Map(listImages(store).map((i) => [i.name, i.manifest.digest]));
     const named = (ref: string) => images.get(normalizeRef(ref));
-    if (!record.bases.every(([ref, digest]) => named(ref) === digest)) return undefined;
-    if (!tags.every((tag) => named(tag) === record.manifest.digest)) return undefined;
+    if (!record.bases.every(([ref, digest]) => named(ref) === digest)) return {};
+    if (!tags.every((tag) => named(tag) === record.manifest.digest)) return {};
     if (!record.keys.every(([key, layer]) => {
       const found = readCacheRecord(store, key);
       return found !== undefined && (found.layer?.digest ?? null) === layer;
-    })) return undefined;
-    if (![record.manifest.digest, ...record.blobs].every((digest) => hasBlob(store, digest))) return undefined;
-    return contextUnchanged(question.contextDir, path.join(store, record.statCacheFile), record.contextCache) ? record : undefined;
+    })) return {};
+    if (![record.manifest.digest, ...record.blobs].every((digest) => hasBlob(store, digest))) return {};
+    const contextCheck = checkContext(question.contextDir, path.join(store, record.statCacheFile), record.contextCache);
+    return contextCheck?.changed.length === 0 ? { record } : { contextCheck };
   } catch {
-    return undefined;
+    return {};
   }
 }
 

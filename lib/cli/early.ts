@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveStoreDir, statCachePath } from '../cache/index.js';
-import { startStatCacheCheck } from '../context/index.js';
+import { startStatCacheCheck, type ContextCheck } from '../context/index.js';
 
 export const BUILD_OPTIONS = {
   file: { type: 'string', short: 'f' },
@@ -45,8 +45,12 @@ export const HASH_OPTIONS = {
   'build-arg': { type: 'string', multiple: true },
 } as const;
 
-/** Starts what `command` will need first, if its arguments say where (a bad argument is left for the command to report). */
-export function startEarly(command: string, argv: readonly string[]): void {
+/**
+ * Starts what `command` will need first, if its arguments say where (a bad
+ * argument is left for the command to report); `done`: the check of the
+ * context that the no-change answer made already.
+ */
+export function startEarly(command: string, argv: readonly string[], done?: ContextCheck): void {
   let context: string | undefined;
   let store: string | undefined;
   try {
@@ -64,5 +68,5 @@ export function startEarly(command: string, argv: readonly string[]): void {
   }
   if (context === undefined) return;
   const contextDir = path.resolve(context);
-  startStatCacheCheck(contextDir, statCachePath(resolveStoreDir(store), contextDir));
+  startStatCacheCheck(contextDir, statCachePath(resolveStoreDir(store), contextDir), done);
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { StrataError, UsageError } from '../errors/index.js';
 import { formatError, styleFor, writeErr, writeOut } from '../ui/index.js';
+import type { QuickOutcome } from './quick.js';
 import type { Session } from './session.js';
 
 interface LoadedCommand {
@@ -44,8 +45,11 @@ function mainUsage(): string {
   ].join('\n');
 }
 
-/** quickTried: the executable already asked quick.ts whether a build is up to date (it was not). */
-export async function main(argv: string[], options: { quickTried?: boolean } = {}): Promise<number> {
+/**
+ * quick: the executable already asked quick.ts whether a build is up to
+ * date; it was not, and this is what that found.
+ */
+export async function main(argv: string[], options: { quick?: QuickOutcome } = {}): Promise<number> {
   const session: Session = { out: styleFor(process.stdout), err: styleFor(process.stderr), sourceLines: undefined };
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
@@ -60,12 +64,10 @@ export async function main(argv: string[], options: { quickTried?: boolean } = {
   try {
     const entry = COMMANDS[name];
     if (!entry) throw new UsageError(`unknown command "${name}"`, { hint: `commands are: ${Object.keys(COMMANDS).join(', ')}` });
-    if (name === 'build' && !options.quickTried) {
-      const answered = await (await import('./quick.js')).quickBuild(rest, session);
-      if (answered !== undefined) return answered;
-    }
+    const quick = name === 'build' ? (options.quick ?? (await (await import('./quick.js')).quickBuild(rest, session))) : undefined;
+    if (quick?.code !== undefined) return quick.code;
     // Their first slow step (a big context's stat check) runs while their modules load.
-    if (name === 'build' || name === 'hash') (await import('./early.js')).startEarly(name, rest);
+    if (name === 'build' || name === 'hash') (await import('./early.js')).startEarly(name, rest, quick?.contextCheck);
     command = await entry.load();
     if (rest.includes('--help') || rest.includes('-h')) {
       writeOut(command.usage);

@@ -8,39 +8,45 @@
  * doubt, an error included, is left to the real build, which says it.
  */
 import { replayUpToDate, upToDate } from '../build/index.js';
-import { findIgnoreFile, loadIgnoreFile } from '../context/index.js';
+import { findIgnoreFile, loadIgnoreFile, type ContextCheck } from '../context/index.js';
 import { styleFor, writeOut } from '../ui/index.js';
 import { answerable, buildQuestion, buildReporter, parseBuildRequest, writeIidFile } from './build-request.js';
 import { readDockerfileInput } from './inputs.js';
 import type { Session } from './session.js';
 
-/** The exit code of a build answered here, or undefined when the build must run. */
-export async function quickBuild(argv: readonly string[], session: Session): Promise<number | undefined> {
+/**
+ * The exit code of a build answered here; or, when the build must run,
+ * what the check of the context found, if it got that far (the build
+ * starts from it: see startStatCacheCheck).
+ */
+export type QuickOutcome = { readonly code: number } | { readonly code: undefined; readonly contextCheck?: ContextCheck };
+
+export async function quickBuild(argv: readonly string[], session: Session): Promise<QuickOutcome> {
   const startedAt = Date.now();
-  if (argv.includes('--help') || argv.includes('-h')) return undefined;
+  if (argv.includes('--help') || argv.includes('-h')) return { code: undefined };
   try {
     const request = parseBuildRequest(argv);
-    if (!answerable(request)) return undefined;
+    if (!answerable(request)) return { code: undefined };
     const input = readDockerfileInput(request.context, request.file);
-    if (input.path === undefined) return undefined;
+    if (input.path === undefined) return { code: undefined };
     const ignoreFile = findIgnoreFile(input.contextDir, input.path);
     const question = buildQuestion(request, { ...input, path: input.path }, ignoreFile ? loadIgnoreFile(ignoreFile) : []);
     const { store, tags } = request;
-    const record = upToDate(store, question, tags);
-    if (!record) return undefined;
+    const { record, contextCheck } = upToDate(store, question, tags);
+    if (!record) return { code: undefined, contextCheck };
     // Before anything is shown: a file that cannot be written is the real build's error to report.
     if (request.iidfile !== undefined) writeIidFile(request.iidfile, record.manifest.digest);
     const { report, live } = buildReporter(request, session);
     replayUpToDate(record, { file: input.displayName, tags, startedAt, onEvent: report });
     live?.close();
     if (request.progress !== 'json') writeOut(record.manifest.digest);
-    return 0;
+    return { code: 0 };
   } catch {
-    return undefined;
+    return { code: undefined };
   }
 }
 
 /** quickBuild as the first thing the `strata` executable tries for `build` (see bin/strata.cts). */
-export function quickMain(argv: readonly string[]): Promise<number | undefined> {
+export function quickMain(argv: readonly string[]): Promise<QuickOutcome> {
   return quickBuild(argv, { out: styleFor(process.stdout), err: styleFor(process.stderr), sourceLines: undefined });
 }

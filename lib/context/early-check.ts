@@ -8,8 +8,9 @@
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { loadStatCache, type LoadResult } from './stat-cache.js';
+import { fileIdentity, loadStatCache, type LoadResult } from './stat-cache.js';
 import { statHelperAvailable, verifyWithHelper } from './stat-helper.js';
+import type { ContextCheck } from './unchanged.js';
 
 export interface EarlyCheck {
   readonly loaded: LoadResult;
@@ -32,23 +33,26 @@ let pending: (EarlyCheck & { readonly root: string; readonly file: string; reado
 /** Size, mtime and inode: a cache file rewritten in between is not the one that was checked. */
 function identityOf(file: string): string | undefined {
   const st = statSync(file, { bigint: true, throwIfNoEntry: false });
-  return st && `${st.size}:${st.mtimeNs}:${st.ino}`;
+  return st && fileIdentity(st);
 }
 
 /**
  * Loads the stat cache of `root` from `file` and starts the helper on it,
- * when it has more than EARLY_HELPER_ROWS rows. Never throws: a
+ * when it has more than EARLY_HELPER_ROWS rows; or takes the rows that
+ * `done` found, the check the no-change answer made of the same file
+ * (lib/cli/quick.ts) before it found the build must run. Never throws: a
  * check that cannot start is simply done later, as without this.
  */
-export function startStatCacheCheck(root: string, file: string): void {
+export function startStatCacheCheck(root: string, file: string, done?: ContextCheck): void {
   try {
-    const identity = identityOf(file);
-    if (!identity || !statHelperAvailable()) return;
-    const startedAtNs = BigInt(Date.now()) * 1_000_000n;
-    const loaded = loadStatCache(file);
-    if (!loaded.cache || loaded.cache.count <= EARLY_HELPER_ROWS) return;
     const absRoot = path.resolve(root);
-    const changed = verifyWithHelper(absRoot, loaded.cache).catch(() => undefined);
+    const identity = identityOf(file);
+    const reuse = done && done.root === absRoot && done.file === file && done.identity === identity ? done : undefined;
+    if (!identity || (!reuse && !statHelperAvailable())) return;
+    const startedAtNs = reuse?.startedAtNs ?? BigInt(Date.now()) * 1_000_000n;
+    const loaded = loadStatCache(file);
+    if (!loaded.cache || (!reuse && loaded.cache.count <= EARLY_HELPER_ROWS)) return;
+    const changed = reuse ? Promise.resolve([...reuse.changed]) : verifyWithHelper(absRoot, loaded.cache).catch(() => undefined);
     pending = { root: absRoot, file, identity, loaded, changed, startedAtNs };
   } catch {
     pending = undefined;

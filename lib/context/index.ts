@@ -11,7 +11,7 @@ export {
 export { selectSources, type SourceSelector, type Selection } from './select.js';
 export { closeHashPool, hashThreads } from './pool.js';
 export { startStatCacheCheck } from './early-check.js';
-export { contextUnchanged } from './unchanged.js';
+export { checkContext, type ContextCheck } from './unchanged.js';
 export { walkEntries, type Entry, type EntryKind } from './tree.js';
 export { xxh128, xxh128Stream, type DigestStream } from './xxhash.js';
 export { RACY_MARGIN_NS } from './stat-cache.js';

@@ -375,13 +375,18 @@ export function loadStatCache(file: string): LoadResult {
   }
 }
 
+/** Size, mtime and inode of a cache file (bigint stats): a file rewritten in between is not the one that was read. */
+export function fileIdentity(st: { size: bigint; mtimeNs: bigint; ino: bigint }): string {
+  return `${st.size}:${st.mtimeNs}:${st.ino}`;
+}
+
 /**
- * The cache at `file` if it is the one named `id` (statCacheId), else
- * undefined. Its checksum is not computed again: the file ends with the
- * one it was written with, and that is the id, taken from a cache that
- * was verified or written whole.
+ * The cache at `file` if it is the one named `id` (statCacheId), with the
+ * file's identity; else undefined. Its checksum is not computed again: the
+ * file ends with the one it was written with, and that is the id, taken
+ * from a cache that was verified or written whole.
  */
-export function loadStatCacheNamed(file: string, id: string): StatCache | undefined {
+export function loadStatCacheNamed(file: string, id: string): { cache: StatCache; identity: string } | undefined {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -389,8 +394,9 @@ export function loadStatCacheNamed(file: string, id: string): StatCache | undefi
     return undefined;
   }
   try {
+    const identity = fileIdentity(fstatSync(fd, { bigint: true }));
     const bytes = readShared(fd);
-    return bytes.byteLength > 16 && statCacheId({ bytes }) === id ? decodeStatCache(bytes, true) : undefined;
+    return bytes.byteLength > 16 && statCacheId({ bytes }) === id ? { cache: decodeStatCache(bytes, true), identity } : undefined;
   } catch {
     return undefined;
   } finally {

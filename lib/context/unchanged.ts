@@ -17,9 +17,26 @@ import { verifyRange } from './walk-core.js';
  */
 const HELPER_ROWS = 1024;
 
-export function contextUnchanged(root: string, statCacheFile: string, id: string): boolean {
-  const cache = loadStatCacheNamed(statCacheFile, id);
-  if (!cache) return false;
-  const changed = (cache.count > HELPER_ROWS ? verifyWithHelperSync(root, cache) : undefined) ?? verifyRange(root, cache, 0, cache.count);
-  return changed.length === 0;
+/**
+ * What a check found: the rows of the cache file (as `identity` names it)
+ * whose entries moved. A build that follows starts from it rather than
+ * lstat-ing them all again (startStatCacheCheck).
+ */
+export interface ContextCheck {
+  readonly root: string;
+  readonly file: string;
+  readonly identity: string;
+  readonly changed: readonly number[];
+  /** When the lstats began (ns since the epoch). */
+  readonly startedAtNs: bigint;
+}
+
+/** The check of `root` against the stat cache `statCacheFile` named `id`; undefined if the file is not that cache. */
+export function checkContext(root: string, statCacheFile: string, id: string): ContextCheck | undefined {
+  const named = loadStatCacheNamed(statCacheFile, id);
+  if (!named) return undefined;
+  const { cache, identity } = named;
+  const startedAtNs = BigInt(Date.now()) * 1_000_000n;
+  const changed = (cache.count > HELPER_ROWS ? verifyWithHelperSync(root, cache) : undefined) ?? [...verifyRange(root, cache, 0, cache.count)];
+  return { root, file: statCacheFile, identity, changed, startedAtNs };
 }
