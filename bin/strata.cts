@@ -7,10 +7,12 @@
  * module bundle, 150 ms from the CommonJS one, 125 ms with its cache,
  * against 72 ms for `node -e 0`. Each command keeps its own cache: one made
  * by `strata hash` holds none of the build engine, which a build would then
- * compile on every start (4 ms of 195 measured). Without a fresh bundle (a
- * bare tsc after a change) the modules tsc wrote run instead, the same code.
- * This file is CommonJS itself: Node's ES module loader, started for an ES
- * module entry, cost 11 ms of a 125 ms no-change build.
+ * compile on every start (4 ms of 195 measured). `strata build` first
+ * asks the no-change answer (quick.cjs, with a cache of its own: 4 ms of
+ * 107). Without a fresh bundle (a bare tsc after a change) the modules tsc
+ * wrote run instead, the same code. This file is CommonJS itself: Node's
+ * ES module loader, started for an ES module entry, cost 11 ms of a 125 ms
+ * no-change build.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -53,31 +55,31 @@ function saveCodeCache(file: string, stem: string, data: Buffer): void {
 }
 
 /**
- * Loads the bundle as Node loads a CommonJS module, but compiled with the
- * cache when there is one. V8 checks a cache against the source's length
- * and its own version and flags, not the content, so the file name carries
- * the bundle's size and time and the Node version.
+ * Loads a bundle as Node loads a CommonJS module, but compiled with its
+ * cache (`cli-NAME-STEM`) when there is one. V8 checks a cache against the
+ * source's length and its own version and flags, not the content, so the
+ * stem carries the CLI bundle's size and time (every bundle is written in
+ * one run) and the Node version.
  */
-function loadBundle(bundle: Stats, command: string | undefined): { main: Main; saveCache: () => void } {
-  const stem = cacheStem(bundle);
-  const cacheFile = path.join(cacheDir(), `cli-${command && CACHED_COMMANDS.has(command) ? command : 'other'}${stem}`);
+function loadBundle<T>(file: string, name: string, stem: string): { exports: T; saveCache: () => void } {
+  const cacheFile = path.join(cacheDir(), `cli-${name}${stem}`);
   let cachedData: Buffer | undefined;
   try {
     cachedData = readFileSync(cacheFile);
   } catch {
     cachedData = undefined;
   }
-  const source = readFileSync(bundlePath, 'utf8');
+  const source = readFileSync(file, 'utf8');
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
-    filename: bundlePath,
+    filename: file,
     cachedData,
     importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
-  const module = { exports: {} as { main: Main } };
-  (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, createRequire(bundlePath), module, bundlePath, path.dirname(bundlePath));
+  const module = { exports: {} as T };
+  (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, createRequire(file), module, file, path.dirname(file));
   const stale = cachedData === undefined || script.cachedDataRejected === true;
   // Made after the command ran, the cache holds every function it compiled, not only the top level.
-  return { main: module.exports.main, saveCache: () => stale && saveCodeCache(cacheFile, stem, script.createCachedData()) };
+  return { exports: module.exports, saveCache: () => stale && saveCodeCache(cacheFile, stem, script.createCachedData()) };
 }
 
 async function run(): Promise<number> {
@@ -87,12 +89,22 @@ async function run(): Promise<number> {
     const { main } = (await import('../lib/cli/main.js')) as { main: Main };
     return main(process.argv.slice(2));
   }
-  // A build with nothing to do is answered from a bundle a tenth the size (lib/cli/quick.ts).
-  const quick = process.argv[2] === 'build' ? await (createRequire(bundlePath)('./quick.cjs') as { quickMain: QuickMain }).quickMain(process.argv.slice(3)) : undefined;
-  // Answered: every line is written (stdout and stderr are synchronous on Linux, even to a pipe), and leaving at
-  // once spares the teardown a natural exit does after the helper's spawn (114 against 105 ms here).
-  if (quick?.code !== undefined) process.exit(quick.code);
-  const { main, saveCache } = loadBundle(bundle, process.argv[2]);
+  const stem = cacheStem(bundle);
+  const command = process.argv[2];
+  let quick;
+  if (command === 'build') {
+    // A build with nothing to do is answered from a bundle a tenth the size (lib/cli/quick.ts).
+    const quickBundle = loadBundle<{ quickMain: QuickMain }>(path.join(path.dirname(bundlePath), 'quick.cjs'), 'quick', stem);
+    quick = await quickBundle.exports.quickMain(process.argv.slice(3));
+    if (quick.code !== undefined) {
+      // (Its cache is made by a run that answered, so that it holds the answer's functions too.)
+      quickBundle.saveCache();
+      // Every line is written (stdout and stderr are synchronous on Linux, even to a pipe), and leaving at
+      // once spares the teardown a natural exit does after the helper's spawn (114 against 105 ms here).
+      process.exit(quick.code);
+    }
+  }
+  const { exports: { main }, saveCache } = loadBundle<{ main: Main }>(bundlePath, command && CACHED_COMMANDS.has(command) ? command : 'other', stem);
   const code = await main(process.argv.slice(2), { quick });
   saveCache();
   return code;

@@ -13,7 +13,6 @@
 // dist/workers/ unbundled.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,7 +30,9 @@ const bundles = [
  * rather than when the bundle starts: esbuild hoists every import to the
  * top, and a module imported for one function would cost each start its
  * load (node:crypto alone some 7 ms, child_process and the stream classes
- * 3-4 ms each) whether or not that function runs.
+ * 3-4 ms each) whether or not that function runs. The stand-in has no
+ * properties of its own, so esbuild's interop copies none; every name is
+ * looked up through its prototype, a proxy that requires the module then.
  */
 const LAZY_BUILTINS = /^node:(crypto|child_process|zlib|stream|stream\/promises|worker_threads|https|http|net|tls|readline)$/;
 const lazyBuiltins = {
@@ -39,12 +40,12 @@ const lazyBuiltins = {
   setup(b) {
     // (The stand-in's own require is the real module.)
     b.onResolve({ filter: LAZY_BUILTINS }, (args) => (args.namespace === 'lazy-builtin' ? { path: args.path, external: true } : { path: args.path, namespace: 'lazy-builtin' }));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => {
-      const names = Object.keys(createRequire(import.meta.url)(args.path));
-      const load = `let loaded; const load = () => (loaded ??= require(${JSON.stringify(args.path)}));`;
-      const getters = names.map((n) => `Object.defineProperty(exports, ${JSON.stringify(n)}, { enumerable: true, get: () => load()[${JSON.stringify(n)}] });`);
-      return { contents: [load, ...getters, 'Object.defineProperty(exports, "default", { enumerable: false, get: load });'].join('\n'), loader: 'js' };
-    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      contents: `let loaded;
+const load = () => (loaded ??= require(${JSON.stringify(args.path)}));
+module.exports = Object.create(new Proxy({}, { get: (_, name) => load()[name] }));`,
+      loader: 'js',
+    }));
   },
 };
 

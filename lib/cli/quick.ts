@@ -24,6 +24,7 @@ export type QuickOutcome = { readonly code: number } | { readonly code: undefine
 export async function quickBuild(argv: readonly string[], session: Session): Promise<QuickOutcome> {
   const startedAt = Date.now();
   if (argv.includes('--help') || argv.includes('-h')) return { code: undefined };
+  let answer;
   try {
     const request = parseBuildRequest(argv);
     if (!answerable(request)) return { code: undefined };
@@ -31,19 +32,21 @@ export async function quickBuild(argv: readonly string[], session: Session): Pro
     if (input.path === undefined) return { code: undefined };
     const ignoreFile = findIgnoreFile(input.contextDir, input.path);
     const question = buildQuestion(request, { ...input, path: input.path }, ignoreFile ? loadIgnoreFile(ignoreFile) : []);
-    const { store, tags } = request;
-    const { record, contextCheck } = upToDate(store, question, tags);
+    const { record, contextCheck } = upToDate(request.store, question, request.tags);
     if (!record) return { code: undefined, contextCheck };
     // Before anything is shown: a file that cannot be written is the real build's error to report.
     if (request.iidfile !== undefined) writeIidFile(request.iidfile, record.manifest.digest);
-    const { report, live } = buildReporter(request, session);
-    replayUpToDate(record, { file: input.displayName, tags, startedAt, onEvent: report });
-    live?.close();
-    if (request.progress !== 'json') writeOut(record.manifest.digest);
-    return { code: 0 };
+    answer = { request, record, file: input.displayName };
   } catch {
     return { code: undefined };
   }
+  // Answered: from here on nothing falls through to the build (its lines would be shown twice).
+  const { request, record, file } = answer;
+  const { report, live } = buildReporter(request, session);
+  replayUpToDate(record, { file, tags: request.tags, startedAt, onEvent: report });
+  live?.close();
+  if (request.progress !== 'json') writeOut(record.manifest.digest);
+  return { code: 0 };
 }
 
 /** quickBuild as the first thing the `strata` executable tries for `build` (see bin/strata.cts). */

@@ -70,4 +70,27 @@ describe('the strata command', () => {
     assert.equal(printed.files, 3000);
     assert.equal(printed.digest, (await hashContext(dir)).tree.digest.toString('hex'));
   });
+
+  it('answers a build with nothing changed from a bundle of its own, whose code cache a run that answered makes', () => {
+    const ctx = path.join(scratch, 'quick-ctx');
+    mkdirSync(ctx);
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY a.txt /a.txt\n');
+    writeFileSync(path.join(ctx, 'a.txt'), 'a\n');
+    assert.ok(existsSync(path.join(repoRoot, 'dist', 'lib', 'strata', 'quick.cjs')), 'quick.cjs: npm run build makes it');
+    const home = path.join(scratch, 'quick-cache');
+    const build = () => runStrata(['build', '-q', '--store', path.join(scratch, 'quick-store'), ctx], { env: { XDG_CACHE_HOME: home } });
+    const quickCaches = () => (existsSync(path.join(home, 'strata')) ? readdirSync(path.join(home, 'strata')) : []).filter((n) => n.startsWith('cli-quick-'));
+    const first = build();
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(quickCaches(), [], 'the first build is not answered: no cache of the answer yet');
+    // (A file dated just now is not trusted until a build has looked at it again: the second build does.)
+    build();
+    const answered = build();
+    assert.deepEqual(answered, first);
+    const [cache, ...more] = quickCaches();
+    assert.ok(cache && more.length === 0, 'the answer keeps one code cache');
+    const made = readFileSync(path.join(home, 'strata', cache));
+    assert.deepEqual(build(), first);
+    assert.deepEqual(readFileSync(path.join(home, 'strata', cache)), made, 'read, not rewritten');
+  });
 });
