@@ -7,13 +7,14 @@
  * the worker threads: what `strata build` asks before it loads the engine.
  */
 import { loadStatCacheNamed } from './stat-cache.js';
-import { verifyWithHelperSync } from './stat-helper.js';
+import { verifyInProcess, verifyWithHelperSync } from './stat-helper.js';
 import { verifyRange } from './walk-core.js';
 
 /**
- * Above this many rows the strata-stat helper checks them: starting it
- * costs some 15 ms, and a process this young lstats at about 10 µs an
- * entry (2,300 rows: 120 ms for the whole command with it, 135 without).
+ * Without strata-stat.node, above this many rows the strata-stat helper
+ * checks them: starting it costs some 15 ms, and a process this young
+ * lstats at about 10 µs an entry (2,300 rows: 120 ms for the whole
+ * command with it, 135 without).
  */
 const HELPER_ROWS = 1024;
 
@@ -37,6 +38,6 @@ export function checkContext(root: string, statCacheFile: string, id: string): C
   if (!named) return undefined;
   const { cache, identity } = named;
   const startedAtNs = BigInt(Date.now()) * 1_000_000n;
-  const changed = (cache.count > HELPER_ROWS ? verifyWithHelperSync(root, cache) : undefined) ?? [...verifyRange(root, cache, 0, cache.count)];
+  const changed = verifyInProcess(root, cache) ?? (cache.count > HELPER_ROWS ? verifyWithHelperSync(root, cache) : undefined) ?? [...verifyRange(root, cache, 0, cache.count)];
   return { root, file: statCacheFile, identity, changed, startedAtNs };
 }

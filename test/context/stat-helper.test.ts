@@ -1,17 +1,19 @@
 /**
  * The strata-stat helper (native/stat.c) checks a big stat cache on every
- * core: it must find exactly the rows that checking them one by one in
- * Node finds, whatever happened to them, and a warm hash that uses it must
- * equal one that does not.
+ * core, and strata-stat.node (native/stat-addon.c) makes the same lstats
+ * inside Node: both must find exactly the rows that checking them one by
+ * one in Node finds, whatever happened to them, and a warm hash that uses
+ * the helper must equal one that does not.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lutimesSync, mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { closeHashPool, hashContext } from '../../lib/context/index.js';
 import { loadStatCache } from '../../lib/context/stat-cache.js';
-import { statHelperAvailable, verifyWithHelper } from '../../lib/context/stat-helper.js';
+import { statHelperAvailable, verifyInProcess, verifyWithHelper, verifyWithHelperSync } from '../../lib/context/stat-helper.js';
 import { verifyRange } from '../../lib/context/walk-core.js';
+import { repoRoot } from '../helpers/conformance.js';
 import { PAST, removeDir, tempDir } from './fixtures.js';
 
 describe('the stat helper', () => {
@@ -44,8 +46,11 @@ describe('the stat helper', () => {
     utimesSync(root, PAST, PAST);
     const cold = await hashContext(root, { statCacheFile });
     const cache = () => loadStatCache(statCacheFile).cache!;
+    assert.ok(existsSync(path.join(repoRoot, 'dist', 'libexec', 'strata-stat.node')), 'dist/libexec/strata-stat.node is missing: npm run build compiles it (with the node-api-headers package)');
     assert.deepEqual(await verifyWithHelper(root, cache()), [...verifyRange(root, cache(), 0, cache().count)]);
     assert.deepEqual(await verifyWithHelper(root, cache()), [], 'nothing changed');
+    assert.deepEqual(verifyWithHelperSync(root, cache()), []);
+    assert.deepEqual(verifyInProcess(root, cache()), []);
 
     // Every kind of change: content and size, mode, a touch, a deletion, a file turned directory, a symlink
     // retargeted, a rename, a file written just now (racily clean), the root's own listing.
@@ -63,6 +68,8 @@ describe('the stat helper', () => {
     const byHelper = await verifyWithHelper(root, cache());
     const byNode = [...verifyRange(root, cache(), 0, cache().count)];
     assert.deepEqual(byHelper, byNode);
+    assert.deepEqual(verifyWithHelperSync(root, cache()), byNode);
+    assert.deepEqual(verifyInProcess(root, cache()), byNode);
     assert.ok(byNode.length >= 9, `rows found: ${byNode.length}`);
 
     // A warm hash (which uses the helper for a cache this big) sees what a cold one sees.
@@ -81,5 +88,7 @@ describe('the stat helper', () => {
     const cache = loadStatCache(statCacheFile).cache!;
     rmSync(statCacheFile);
     assert.equal(await verifyWithHelper(path.join(root, 'missing'), cache), undefined);
+    assert.equal(verifyWithHelperSync(path.join(root, 'missing'), cache), undefined);
+    assert.equal(verifyInProcess(path.join(root, 'missing'), cache), undefined);
   });
 });
