@@ -192,6 +192,19 @@ describe('strata build with nothing changed', () => {
     assert.equal(build(args()).answered, true);
   });
 
+  it('refuses what the build refuses, with its messages, however up to date the image is', () => {
+    const ctx = makeContext('refused', DOCKERFILE, { 'src/main.txt': 'main\n' });
+    build(['-q', '-t', 'refused:1', ctx]);
+    assert.equal(build(['-q', '-t', 'refused:1', ctx]).answered, true);
+    const jobs = run(['build', '-q', '--jobs', '0', '-t', 'refused:1', ctx]);
+    assert.equal(jobs.code, 2);
+    assert.match(jobs.stderr, /invalid --jobs "0"/);
+    const iid = run(['build', '-q', '--iidfile', path.join(scratch, 'no-such-dir', 'iid'), '-t', 'refused:1', ctx]);
+    assert.equal(iid.code, 1);
+    assert.match(iid.stderr, /cannot write the image digest there/);
+    assert.equal(iid.stdout, '', 'no digest printed: the build did not succeed');
+  });
+
   it('never answers for a Dockerfile that downloads: what the URL serves can change with nothing else', async () => {
     const served = path.join(scratch, 'served.txt');
     writeFileSync(served, 'one\n');
