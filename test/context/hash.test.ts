@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ContextError } from '../../lib/errors/index.js';
-import { closeHashPool, hashContext, selectSources, startStatCacheCheck, updateContext, xxh128, type HashedContext } from '../../lib/context/index.js';
+import { checkContext, closeHashPool, hashContext, selectSources, startStatCacheCheck, updateContext, xxh128, type HashedContext } from '../../lib/context/index.js';
 import { hashOneFile } from '../../lib/context/read-file.js';
 import { HashStatus } from '../../lib/context/hash-record.js';
 import { ageTree, makeTree, PAST, removeDir, tempDir } from './fixtures.js';
@@ -153,7 +153,7 @@ describe('hashing a context', () => {
   });
 
   it('takes over a stat cache check the CLI started early, for the same context and cache file only', async () => {
-    // Big enough for the helper to check it (more than 4,096 rows): only such a check is started early.
+    // Big enough to be checked early (more than 512 rows; up to 8,192 strata-stat.node checks them at once, the helper beyond).
     const files: Record<string, string> = {};
     for (let i = 0; i < 4200; i++) files[`m${i % 40}/f${i}.js`] = `${i}`;
     const dir = context(files);
@@ -180,6 +180,23 @@ describe('hashing a context', () => {
     const again = await hashContext(dir, { statCacheFile });
     assert.equal(again.stats.hashedFiles, 1);
     assert.equal(digest(again), digest(await hashContext(dir, { inline: true })));
+
+    // The rows the no-change check of strata build found (checkContext) are taken as the early check's own...
+    writeFileSync(path.join(dir, 'm9/f9.js'), 'edited as well');
+    utimesSync(path.join(dir, 'm9/f9.js'), PAST, PAST);
+    const found = checkContext(dir, statCacheFile, again.statCacheId!);
+    assert.equal(found?.changed.length, 1);
+    startStatCacheCheck(dir, statCacheFile, found);
+    const handed = await hashContext(dir, { statCacheFile });
+    assert.equal(handed.stats.hashedFiles, 1);
+    assert.equal(digest(handed), digest(await hashContext(dir, { inline: true })));
+    // ... unless the cache file was written again since (here by that hash): then they are the check of another file.
+    writeFileSync(path.join(dir, 'm10/f10.js'), 'and this');
+    utimesSync(path.join(dir, 'm10/f10.js'), PAST, PAST);
+    startStatCacheCheck(dir, statCacheFile, found);
+    const own = await hashContext(dir, { statCacheFile });
+    assert.equal(own.stats.hashedFiles, 1, 'the edit the stale check never saw is found');
+    assert.equal(digest(own), digest(await hashContext(dir, { inline: true })));
   });
 
   it('keeps names with spaces, newlines and bytes that are not UTF-8, each its own, through the stat cache and updates', async () => {
