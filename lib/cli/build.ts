@@ -100,10 +100,9 @@ function namedManifests(store: string, plan: Plan): [string, string][] | undefin
  * take it costs the next build its shortcut, never this build its image.
  */
 function rememberAnswer(store: string, question: BuildQuestion, plan: Plan, bases: [string, string][] | undefined, result: BuildResult, emitted: readonly BuildEvent[]): void {
-  const record = bases && upToDateRecord(store, question, plan, bases, result, emitted);
-  if (!record) return;
   try {
-    saveUpToDate(store, question, record);
+    const record = bases && upToDateRecord(store, question, plan, bases, result, emitted);
+    if (record) saveUpToDate(store, question, record);
   } catch {
     // (see above)
   }
