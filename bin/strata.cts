@@ -100,7 +100,7 @@ async function run(): Promise<number> {
       // (Its cache is made by a run that answered, so that it holds the answer's functions too.)
       quickBundle.saveCache();
       // Every line is written (stdout and stderr are synchronous on Linux, even to a pipe), and leaving at
-      // once spares the teardown a natural exit does after the helper's spawn (114 against 105 ms here).
+      // once spares the teardown of a natural exit: 6-8 ms here (hyperfine, 60 runs: 110 against 104 ms).
       process.exit(quick.code);
     }
   }
