@@ -9,7 +9,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { fileIdentity, loadStatCache, type LoadResult } from './stat-cache.js';
-import { statHelperAvailable, verifyInProcess, verifyWithHelper } from './stat-helper.js';
+import { verifyInProcess, verifyWithHelper } from './stat-helper.js';
 import type { ContextCheck } from './unchanged.js';
 
 export interface EarlyCheck {
@@ -45,9 +45,11 @@ function identityOf(file: string): string | undefined {
 }
 
 /**
- * Loads the stat cache of `root` from `file` and starts the helper on it,
- * when it has more than EARLY_HELPER_ROWS rows; or takes the rows that
- * `done` found, the check the no-change answer made of the same file
+ * Loads the stat cache of `root` from `file` and checks it, when it has
+ * more than EARLY_HELPER_ROWS rows: strata-stat.node here and now, or the
+ * helper beside the compiling for a big one (where neither was built, the
+ * hash checks the rows itself, from the cache loaded here); or takes the
+ * rows that `done` found, the check the no-change answer made of the same file
  * (lib/cli/quick.ts) before it found the build must run. Never throws: a
  * check that cannot start is simply done later, as without this.
  */
@@ -55,8 +57,8 @@ export function startStatCacheCheck(root: string, file: string, done?: ContextCh
   try {
     const absRoot = path.resolve(root);
     const identity = identityOf(file);
+    if (!identity) return;
     const reuse = done && done.root === absRoot && done.file === file && done.identity === identity ? done : undefined;
-    if (!identity || (!reuse && !statHelperAvailable())) return;
     const startedAtNs = reuse?.startedAtNs ?? BigInt(Date.now()) * 1_000_000n;
     const loaded = loadStatCache(file);
     if (!loaded.cache || (!reuse && loaded.cache.count <= EARLY_HELPER_ROWS)) return;

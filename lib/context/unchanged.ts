@@ -16,7 +16,7 @@ import { verifyRange } from './walk-core.js';
  * lstats at about 10 µs an entry (2,300 rows: 120 ms for the whole
  * command with it, 135 without).
  */
-const HELPER_ROWS = 1024;
+const SYNC_HELPER_ROWS = 1024;
 
 /**
  * What a check found: the rows of the cache file (as `identity` names it)
@@ -38,6 +38,6 @@ export function checkContext(root: string, statCacheFile: string, id: string): C
   if (!named) return undefined;
   const { cache, identity } = named;
   const startedAtNs = BigInt(Date.now()) * 1_000_000n;
-  const changed = verifyInProcess(root, cache) ?? (cache.count > HELPER_ROWS ? verifyWithHelperSync(root, cache) : undefined) ?? [...verifyRange(root, cache, 0, cache.count)];
+  const changed = verifyInProcess(root, cache) ?? (cache.count > SYNC_HELPER_ROWS ? verifyWithHelperSync(root, cache) : undefined) ?? [...verifyRange(root, cache, 0, cache.count)];
   return { root, file: statCacheFile, identity, changed, startedAtNs };
 }
